@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: MIT
+# The user's interface to the libio tree. See README.md.
+#
+#   make            build everything (library, tools, tests, benchmarks)
+#   make check      install dependencies, build, run every test suite
+#   make demo       show the stack working, in the test VM
+#   make deps       install build and test dependencies (Debian 12/13, as root)
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+CTEST_ARGS ?=
+
+.PHONY: all deps configure check check-native check-asan check-vm demo clean
+
+all: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	debian/deps.sh
+
+configure: $(BUILD)/build.ninja
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DLIBIO_WERROR=ON $(CMAKE_ARGS)
+
+$(BUILD_ASAN)/build.ninja:
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DLIBIO_WERROR=ON -DLIBIO_SANITIZE=ON \
+		-DLIBIO_VM_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS)
+
+# Every suite runs even when an earlier one failed; the status is the worst.
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(BUILD_ASAN)/build.ninja
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+	@rc=0; \
+	echo "== native suites under ASan+UBSan (labels unit, native)"; \
+	ctest --test-dir $(BUILD_ASAN) -L 'unit|native' --output-on-failure -j $(JOBS) $(CTEST_ARGS) || rc=1; \
+	echo "== every suite (labels unit, native, vm)"; \
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_ARGS) || rc=1; \
+	echo "== test VM runs (logs in $(BUILD)/tests/vm/logs)"; \
+	for f in $(BUILD)/tests/vm/logs/*/summary.log; do \
+		[ -e "$$f" ] && sed "s|^|  $$(basename $$(dirname $$f)): |" "$$f"; \
+	done; \
+	exit $$rc
+
+check-vm: all
+	ctest --test-dir $(BUILD) -L vm --output-on-failure $(CTEST_ARGS)
+
+demo: all
+	tests/vm/demo $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+#include "sys.hpp"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+namespace io::detail {
+namespace {
+
+int do_open(const char* path, int flags, mode_t mode) {
+    return ::open(path, flags, mode);
+}
+
+int do_ioctl(int fd, unsigned long request, void* arg) {
+    return ::ioctl(fd, request, arg);
+}
+
+constexpr sys_calls kernel_calls{
+    .open = do_open,
+    .close = ::close,
+    .read = ::read,
+    .write = ::write,
+    .ioctl = do_ioctl,
+    .poll = ::poll,
+};
+
+sys_calls active = kernel_calls;
+
+}  // namespace
+
+sys_calls& sys() noexcept {
+    return active;
+}
+
+const sys_calls& real_sys() noexcept {
+    return kernel_calls;
+}
+
+}  // namespace io::detail

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <io/export.hpp>
+
+#include <cerrno>
+#include <cstddef>
+#include <poll.h>
+#include <sys/types.h>
+
+namespace io::detail {
+
+/// Every system call libio makes goes through this table, so that tests can
+/// put a fault in any path (EINTR, EAGAIN, ENODEV, short transfers) without
+/// a kernel that misbehaves on cue. Production code never changes it.
+struct sys_calls {
+    int (*open)(const char* path, int flags, mode_t mode);
+    int (*close)(int fd);
+    ssize_t (*read)(int fd, void* buf, size_t n);
+    ssize_t (*write)(int fd, const void* buf, size_t n);
+    int (*ioctl)(int fd, unsigned long request, void* arg);
+    int (*poll)(pollfd* fds, nfds_t n, int timeout_ms);
+};
+
+/// The table in use; tests swap it with sys_override.
+LIBIO_EXPORT sys_calls& sys() noexcept;
+
+/// The kernel's own entry points.
+LIBIO_EXPORT const sys_calls& real_sys() noexcept;
+
+/// Replaces the table for the lifetime of the object (tests only).
+class sys_override {
+public:
+    explicit sys_override(const sys_calls& calls) noexcept : saved_{sys()} { sys() = calls; }
+    ~sys_override() { sys() = saved_; }
+    sys_override(const sys_override&) = delete;
+    sys_override& operator=(const sys_override&) = delete;
+
+private:
+    sys_calls saved_;
+};
+
+/// Calls fn until it stops failing with EINTR; a signal is never an error.
+template <typename Fn>
+auto retry_eintr(Fn&& fn) {
+    for (;;) {
+        auto r = fn();
+        if (!(r < 0 && errno == EINTR))
+            return r;
+    }
+}
+
+}  // namespace io::detail

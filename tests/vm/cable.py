@@ -1,0 +1,207 @@
+# SPDX-License-Identifier: MIT
+"""Host end of the test VM's cables.
+
+Every emulated serial port is backed by a host socket; this agent holds the far
+end of each, and takes orders from the guest over the virtio-serial port
+io.libio.cable, one line per order, one line per answer ("ok ..." or "err ..."):
+
+  hello                          ok <port names>
+  send PORT N SEED               writes N bytes of pattern(SEED) into PORT
+  expect PORT N SEED TIMEOUT_MS  reads N bytes from PORT, compares with pattern(SEED)
+  echo PORT on|off               sends back whatever PORT receives
+  drain PORT                     discards what PORT has received: ok <count>
+  say PORT TEXT...               writes TEXT and CR LF into PORT
+  hear PORT TIMEOUT_MS           one line received on PORT: ok <text>
+  qmp JSON                       one QMP command to QEMU: ok <answer as JSON>
+
+pattern(SEED) is xorshift32 (13, 17, 5) from SEED (0 means 0x9e3779b9), one
+byte per step, the low byte of the state; tests/vm/cable.hpp makes the same.
+"""
+
+import json
+import socket
+import threading
+import time
+
+
+def pattern(seed, n):
+    x = seed & 0xFFFFFFFF or 0x9E3779B9
+    out = bytearray(n)
+    for i in range(n):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        out[i] = x & 0xFF
+    return bytes(out)
+
+
+def connect(path, timeout=20.0):
+    end = time.monotonic() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
+
+
+class Port:
+    """One cable end: everything received is kept until an order consumes it."""
+
+    def __init__(self, name, path):
+        self.name = name
+        self.sock = connect(path)
+        self.buf = bytearray()
+        self.cond = threading.Condition()
+        self.echo = False
+        self.closed = False
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            with self.cond:
+                if not data:
+                    self.closed = True
+                    self.cond.notify_all()
+                    return
+                if self.echo:
+                    self.sock.sendall(data)
+                else:
+                    self.buf += data
+                self.cond.notify_all()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def take(self, n, timeout):
+        end = time.monotonic() + timeout
+        with self.cond:
+            while len(self.buf) < n and not self.closed:
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(left)
+            got = bytes(self.buf[:n])
+            del self.buf[:len(got)]
+            return got
+
+    def take_line(self, timeout):
+        end = time.monotonic() + timeout
+        with self.cond:
+            while b"\n" not in self.buf and not self.closed:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+            if b"\n" not in self.buf:
+                return None
+            n = self.buf.index(b"\n") + 1
+            line = bytes(self.buf[:n])
+            del self.buf[:n]
+            return line
+
+    def drain(self):
+        with self.cond:
+            n = len(self.buf)
+            self.buf.clear()
+            return n
+
+
+class Agent:
+    def __init__(self, ctl_path, ports, qmp_path):
+        self.ctl_path = ctl_path
+        self.port_paths = ports
+        self.qmp_path = qmp_path
+        self.ports = {}
+        self.qmp = None
+        self.ctl = None
+
+    def close(self):
+        for s in [self.ctl, self.qmp] + [p.sock for p in self.ports.values()]:
+            if s:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def _qmp(self, cmd):
+        if self.qmp is None:
+            self.qmp = connect(self.qmp_path)
+            self.qmp_file = self.qmp.makefile("rw")
+            json.loads(self.qmp_file.readline())  # greeting
+            self._qmp({"execute": "qmp_capabilities"})
+        self.qmp_file.write(json.dumps(cmd) + "\n")
+        self.qmp_file.flush()
+        while True:
+            msg = json.loads(self.qmp_file.readline())
+            if "return" in msg or "error" in msg:
+                return msg
+
+    def order(self, words):
+        verb = words[0]
+        if verb == "hello":
+            return "ok " + " ".join(sorted(self.ports))
+        if verb == "qmp":
+            return "ok " + json.dumps(self._qmp(json.loads(" ".join(words[1:]))))
+        port = self.ports.get(words[1]) if len(words) > 1 else None
+        if port is None:
+            return f"err no port {words[1:2]}; ports: {' '.join(sorted(self.ports))}"
+        if verb == "send":
+            n, seed = int(words[2]), int(words[3], 0)
+            port.send(pattern(seed, n))
+            return f"ok {n}"
+        if verb == "expect":
+            n, seed, ms = int(words[2]), int(words[3], 0), int(words[4])
+            want = pattern(seed, n)
+            got = port.take(n, ms / 1000.0)
+            for i, (a, b) in enumerate(zip(got, want)):
+                if a != b:
+                    return f"err byte {i} is 0x{a:02x}, expected 0x{b:02x}"
+            if len(got) < n:
+                return f"err got {len(got)} of {n} bytes within {ms} ms"
+            return f"ok {n}"
+        if verb == "echo":
+            with port.cond:
+                port.echo = words[2] == "on"
+                if port.echo and port.buf:
+                    port.sock.sendall(bytes(port.buf))
+                    port.buf.clear()
+            return "ok"
+        if verb == "drain":
+            return f"ok {port.drain()}"
+        if verb == "say":
+            port.send(" ".join(words[2:]).encode() + b"\r\n")
+            return "ok"
+        if verb == "hear":
+            line = port.take_line(int(words[2]) / 1000.0)
+            if line is None:
+                return f"err nothing heard on {words[1]} within {words[2]} ms"
+            return "ok " + line.decode(errors="backslashreplace").rstrip("\r\n")
+        return f"err unknown order '{verb}'"
+
+    def serve(self):
+        try:
+            for name, path in self.port_paths.items():
+                self.ports[name] = Port(name, path)
+            self.ctl = connect(self.ctl_path)
+            f = self.ctl.makefile("rw", newline="\n")
+            for line in f:
+                words = line.split()
+                if not words:
+                    continue
+                try:
+                    answer = self.order(words)
+                except Exception as e:  # an order that cannot be carried out is the guest's error
+                    answer = f"err {type(e).__name__}: {e}"
+                f.write(answer + "\n")
+                f.flush()
+        except OSError:
+            return

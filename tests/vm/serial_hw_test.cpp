@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+// The emulated serial hardware of the test VM: QEMU's pci-serial-4x (four
+// 16550A UARTs on one PCI function, driven by 8250_pci) and usb-serial (an
+// FTDI FT232 on qemu-xhci, driven by ftdi_sio). Each port's far end is a host
+// socket held by the cable agent; bytes must cross intact both ways.
+#include "cable.hpp"
+#include "vm_test.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <poll.h>
+#include <string>
+#include <termios.h>
+#include <vector>
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string attr(const fs::path& p) {
+    std::ifstream f{p};
+    std::string s;
+    std::getline(f, s);
+    return s;
+}
+
+/// The nearest ancestor of dev (a sysfs device) that has the attribute.
+fs::path ancestor_with(fs::path dev, const char* attribute) {
+    for (; dev.has_relative_path() && dev != "/sys/devices"; dev = dev.parent_path())
+        if (fs::exists(dev / attribute))
+            return dev;
+    return {};
+}
+
+struct port {
+    std::string cable;  // the agent's name for the far end
+    std::string tty;    // /dev/ttyS4 ...
+    fs::path sys;       // /sys/class/tty/ttyS4
+};
+
+/// The UARTs of QEMU's PCI serial card (vendor 1b36, device 0004), in the
+/// order of their I/O addresses, which is the order of its chardevs.
+std::vector<port> pci_uarts() {
+    std::vector<std::pair<unsigned long, port>> found;
+    for (const auto& e : fs::directory_iterator{"/sys/class/tty"}) {
+        const auto name = e.path().filename().string();
+        if (name.rfind("ttyS", 0) != 0 || !fs::exists(e.path() / "device"))
+            continue;
+        const auto pci = ancestor_with(fs::canonical(e.path()), "vendor");
+        if (pci.empty() || attr(pci / "vendor") != "0x1b36" || attr(pci / "device") != "0x0004")
+            continue;
+        found.push_back({std::stoul(attr(e.path() / "port"), nullptr, 16), {"", "/dev/" + name, e.path()}});
+    }
+    std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    std::vector<port> ports;
+    for (auto& [io, p] : found) {
+        p.cable = "uart" + std::to_string(ports.size());
+        ports.push_back(p);
+    }
+    return ports;
+}
+
+/// The ttyUSB ports of FTDI FT232 devices (USB 0403:6001).
+std::vector<port> ftdi_ports() {
+    std::vector<port> ports;
+    for (const auto& e : fs::directory_iterator{"/sys/class/tty"}) {
+        const auto name = e.path().filename().string();
+        if (name.rfind("ttyUSB", 0) != 0)
+            continue;
+        const auto usb = ancestor_with(fs::canonical(e.path()), "idVendor");
+        if (!usb.empty() && attr(usb / "idVendor") == "0403" && attr(usb / "idProduct") == "6001")
+            ports.push_back({"ftdi" + std::to_string(ports.size()), "/dev/" + name, e.path()});
+    }
+    return ports;
+}
+
+std::string driver_of(const fs::path& dev) {
+    return fs::exists(dev / "driver") ? fs::canonical(dev / "driver").filename().string() : "";
+}
+
+/// A tty in raw 8N1 at 115200 baud, non-blocking; closed at scope end.
+class raw_tty final {
+public:
+    explicit raw_tty(const std::string& path) : fd_{::open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)} {
+        if (fd_ < 0)
+            throw std::system_error(errno, std::system_category(), "open " + path);
+        termios t{};
+        if (::tcgetattr(fd_, &t) != 0)
+            throw std::system_error(errno, std::system_category(), "tcgetattr " + path);
+        ::cfmakeraw(&t);
+        t.c_cflag |= CLOCAL | CREAD;
+        t.c_cflag &= ~static_cast<tcflag_t>(CRTSCTS);
+        ::cfsetspeed(&t, B115200);
+        t.c_cc[VMIN] = 0;
+        t.c_cc[VTIME] = 0;
+        if (::tcsetattr(fd_, TCSANOW, &t) != 0)
+            throw std::system_error(errno, std::system_category(), "tcsetattr " + path);
+        ::tcflush(fd_, TCIOFLUSH);
+    }
+    ~raw_tty() { ::close(fd_); }
+    raw_tty(const raw_tty&) = delete;
+    raw_tty& operator=(const raw_tty&) = delete;
+
+    /// Reads until n bytes arrived or nothing came for `quiet`.
+    std::vector<std::uint8_t> read_n(std::size_t n, std::chrono::milliseconds quiet) {
+        std::vector<std::uint8_t> got;
+        std::vector<std::uint8_t> buf(4096);
+        while (got.size() < n) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(quiet.count())) <= 0)
+                break;
+            const auto r = ::read(fd_, buf.data(), std::min(buf.size(), n - got.size()));
+            if (r < 0 && (errno == EAGAIN || errno == EINTR))
+                continue;
+            if (r <= 0)
+                break;
+            got.insert(got.end(), buf.begin(), buf.begin() + r);
+        }
+        return got;
+    }
+
+    /// Writes everything, waiting for room; false when no room came for `quiet`.
+    bool write_all(const std::vector<std::uint8_t>& data, std::chrono::milliseconds quiet) {
+        std::size_t done = 0;
+        while (done < data.size()) {
+            const auto r = ::write(fd_, data.data() + done, data.size() - done);
+            if (r > 0) {
+                done += static_cast<std::size_t>(r);
+                continue;
+            }
+            if (r < 0 && errno != EAGAIN && errno != EINTR)
+                return false;
+            pollfd p{fd_, POLLOUT, 0};
+            if (::poll(&p, 1, static_cast<int>(quiet.count())) <= 0)
+                return false;
+        }
+        return ::tcdrain(fd_) == 0;
+    }
+
+private:
+    int fd_;
+};
+
+class emulated_serial : public io::test::vm_test {};
+
+TEST_F(emulated_serial, four_16550a_uarts_on_one_pci_function) {
+    const auto ports = pci_uarts();
+    ASSERT_EQ(ports.size(), 4U) << "pci-serial-4x should give four ttyS ports (is 8250.nr_uarts large enough?)";
+    for (const auto& p : ports) {
+        // /sys/class/tty/ttySN/type is the serial core's port type: 4 is PORT_16550A.
+        EXPECT_EQ(attr(p.sys / "type"), "4") << p.tty << " is not a 16550A";
+        const auto pci = ancestor_with(fs::canonical(p.sys), "vendor");
+        EXPECT_EQ(driver_of(pci), "serial") << "8250_pci should drive " << pci;
+        EXPECT_TRUE(fs::exists(p.tty));
+    }
+}
+
+TEST_F(emulated_serial, ftdi_ft232_on_xhci) {
+    const auto ports = ftdi_ports();
+    ASSERT_EQ(ports.size(), 1U) << "usb-serial should give one ttyUSB port";
+    EXPECT_EQ(driver_of(ports[0].sys / "device"), "ftdi_sio");
+    const auto usb = ancestor_with(fs::canonical(ports[0].sys), "idVendor");
+    const auto hcd = ancestor_with(usb.parent_path(), "vendor");
+    EXPECT_EQ(driver_of(hcd), "xhci_hcd");
+}
+
+class cable_transfer : public io::test::vm_test, public ::testing::WithParamInterface<const char*> {
+protected:
+    void SetUp() override {
+        vm_test::SetUp();
+        auto ports = pci_uarts();
+        for (auto& p : ftdi_ports())
+            ports.push_back(p);
+        for (auto& p : ports)
+            if (p.cable == GetParam())
+                port_ = p;
+        ASSERT_FALSE(port_.tty.empty()) << "no guest tty for " << GetParam();
+        tty_.emplace(port_.tty);
+        ASSERT_EQ(cable_.order("drain " + port_.cable).rfind("ok ", 0), 0U);
+    }
+
+    static constexpr std::size_t size = 64 * 1024;
+    port port_;
+    std::optional<raw_tty> tty_;
+    io::test::cable cable_;
+};
+
+TEST_P(cable_transfer, host_to_guest_arrives_intact) {
+    cable_.post("send " + port_.cable + " " + std::to_string(size) + " 11");
+    const auto got = tty_->read_n(size, 5s);
+    EXPECT_EQ(cable_.answer(), "ok " + std::to_string(size));
+    ASSERT_EQ(got.size(), size) << port_.tty << " received " << got.size() << " bytes";
+    const auto want = io::test::pattern(11, size);
+    const auto diff = std::mismatch(got.begin(), got.end(), want.begin());
+    EXPECT_TRUE(diff.first == got.end()) << port_.tty << ": byte " << (diff.first - got.begin()) << " differs";
+}
+
+TEST_P(cable_transfer, guest_to_host_arrives_intact) {
+    cable_.post("expect " + port_.cable + " " + std::to_string(size) + " 12 30000");
+    EXPECT_TRUE(tty_->write_all(io::test::pattern(12, size), 5s)) << "write to " << port_.tty << " stalled";
+    EXPECT_EQ(cable_.answer(), "ok " + std::to_string(size));
+}
+
+TEST_P(cable_transfer, round_trip_through_a_host_echo) {
+    ASSERT_EQ(cable_.order("echo " + port_.cable + " on"), "ok");
+    const auto data = io::test::pattern(13, 4096);
+    ASSERT_TRUE(tty_->write_all(data, 5s));
+    EXPECT_EQ(tty_->read_n(data.size(), 5s), data);
+    EXPECT_EQ(cable_.order("echo " + port_.cable + " off"), "ok");
+}
+
+INSTANTIATE_TEST_SUITE_P(ports, cable_transfer, ::testing::Values("uart0", "uart1", "uart2", "uart3", "ftdi0"));
+
+}  // namespace

@@ -1,0 +1,405 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""libio test VM: boot a Debian kernel under QEMU with the host root filesystem.
+
+  vm.py kernels                 print the kernel matrix as resolved now
+  vm.py fetch SERIES            download and unpack a kernel into the cache
+  vm.py kdir SERIES             print the headers directory (KDIR) of a kernel
+  vm.py run --kernel SERIES [--serial] [--usb-serial] [--timeout S] -- CMD...
+
+SERIES is 6.1 (Debian 12), 6.12 (bookworm-backports) or 6.12-rt (PREEMPT_RT,
+headers only). Kernel packages are unpacked into the cache
+(${XDG_CACHE_HOME:-~/.cache}/libio); nothing is installed into the system.
+
+`run` boots the kernel with the host's / read-only over virtio-9p, tmpfs for
+/run, /tmp, /var and $HOME, runs CMD as root in the current directory, prints
+its output and exits with its status. The guest's kernel log is checked
+afterwards: an oops, BUG, WARNING, lockup or panic fails the run whatever the
+command's status. A guest that does not finish within --timeout is killed; the
+console log is kept in --log-dir.
+
+--serial attaches pci-serial-4x (four 16550A UARTs), --usb-serial attaches
+qemu-xhci with an FTDI usb-serial; each port is backed by a host socket. The
+guest drives the far end of each cable through the virtio-serial port
+/dev/virtio-ports/io.libio.cable (protocol in cable.py).
+"""
+
+import argparse
+import contextlib
+import glob
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import cable  # noqa: E402
+
+CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "libio")
+SERIES = {
+    # series: (headers metapackage, image metapackage or None, upstream prefix)
+    "6.1": ("linux-headers-amd64", "linux-image-amd64", "6.1."),
+    "6.12": ("linux-headers-amd64", "linux-image-amd64", "6.12."),
+    "6.12-rt": ("linux-headers-rt-amd64", None, "6.12."),
+}
+# Modules the initramfs needs to reach the root filesystem over virtio-9p.
+BOOT_MODULES = ["virtio_pci", "9pnet_virtio", "9p", "overlay"]
+# Kernel log lines that fail a run (the guest's dmesg, or its console on a panic).
+BAD_LOG = re.compile(
+    r"(Oops|BUG: |kernel BUG at|WARNING: |general protection fault|"
+    r"soft lockup|hard LOCKUP|rcu_\w+ (self-)?detected stall|detected stalls on CPUs|"
+    r"blocked for more than \d+ seconds|Kernel panic|UBSAN: |KASAN: |"
+    r"list_(add|del) corruption|refcount_t: )")
+
+
+SUMMARY = []  # what log() said, kept in LOG_DIR/summary.log
+
+
+def log(msg):
+    SUMMARY.append(msg)
+    print(f"vm: {msg}", file=sys.stderr, flush=True)
+
+
+def die(msg, code=2):
+    log(msg)
+    sys.exit(code)
+
+
+def sh(*cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, stdout=subprocess.PIPE, **kw).stdout
+
+
+def version_newest(versions):
+    best = None
+    for v in versions:
+        if best is None or subprocess.run(["dpkg", "--compare-versions", v, "gt", best]).returncode == 0:
+            best = v
+    return best
+
+
+def apt_depends(pkg):
+    out = subprocess.run(["apt-cache", "depends", "--no-recommends", "--no-suggests", pkg],
+                         text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    return re.findall(r"^\s*\|?Depends: (\S+)", out, re.M)
+
+
+def resolve(series):
+    """Newest Debian kernel of a series: (release, source version, package list)."""
+    if series not in SERIES:
+        die(f"unknown kernel series '{series}'; known: {', '.join(SERIES)}")
+    hdr_meta, img_meta, prefix = SERIES[series]
+    out = subprocess.run(["apt-cache", "madison", hdr_meta], text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    versions = [f.split("|")[1].strip() for f in out.splitlines() if "|" in f]
+    versions = [v for v in versions if v.startswith(prefix)]
+    pinned = os.path.join(CACHE, "kernels", f"series-{series}")
+    if not versions:
+        if os.path.exists(pinned):  # offline: keep using what the cache has
+            with open(pinned) as f:
+                return json.load(f)
+        die(f"no {hdr_meta} {prefix}x in the apt lists: run 'make deps' "
+            "(it enables bookworm-backports on Debian 12)")
+    ver = version_newest(versions)
+    hdr = [d for d in apt_depends(f"{hdr_meta}={ver}") if d.startswith("linux-headers-")][0]
+    release = hdr[len("linux-headers-"):]
+    pkgs = [hdr] + [d for d in apt_depends(hdr)
+                    if d.startswith("linux-headers-") or d.startswith("linux-kbuild-")]
+    if img_meta:
+        pkgs.append(f"linux-image-{release}")
+    info = {"series": series, "release": release, "version": ver, "packages": sorted(set(pkgs))}
+    os.makedirs(os.path.dirname(pinned), exist_ok=True)
+    with open(pinned, "w") as f:
+        json.dump(info, f)
+    return info
+
+
+def fetch(series):
+    """Download and unpack a kernel into the cache once; return its root and release."""
+    info = resolve(series)
+    release, ver = info["release"], info["version"]
+    root = os.path.join(CACHE, "kernels", release)
+    stamp = os.path.join(root, ".unpacked")
+    want = "\n".join(f"{p}={ver}" for p in info["packages"])
+    if os.path.exists(stamp) and open(stamp).read() == want:
+        return root, release
+    debs = os.path.join(CACHE, "debs")
+    os.makedirs(debs, exist_ok=True)
+    files = []
+    for p in info["packages"]:
+        pattern = os.path.join(debs, f"{p}_{ver.replace(':', '%3a')}_*.deb")
+        found = glob.glob(pattern)
+        if not found:
+            log(f"downloading {p}={ver}")
+            subprocess.run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", f"{p}={ver}"], cwd=debs, check=True,
+                           stdout=subprocess.DEVNULL)
+            found = glob.glob(pattern)
+            if not found:
+                die(f"apt-get download {p}={ver} produced no file")
+        files.append(found[0])
+    log(f"unpacking {release} into {root}")
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    for deb in files:
+        subprocess.run(["dpkg-deb", "-x", deb, root], check=True)
+    # Debian's arch headers include their -common tree by absolute path.
+    for mk in glob.glob(os.path.join(root, "usr/src/linux-headers-*/Makefile")):
+        text = open(mk).read()
+        fixed = re.sub(r"^include /usr/src/", f"include {root}/usr/src/", text, flags=re.M)
+        if fixed != text:
+            with open(mk, "w") as f:
+                f.write(fixed)
+    moddir = os.path.join(root, "lib/modules", release)
+    if os.path.isdir(os.path.join(moddir, "kernel")):
+        subprocess.run(["depmod", "-b", root, release], check=True)
+    with open(stamp, "w") as f:
+        f.write(want)
+    return root, release
+
+
+def kdir(series):
+    root, release = fetch(series)
+    d = os.path.join(root, "usr/src", f"linux-headers-{release}")
+    if not os.path.isfile(os.path.join(d, "Makefile")):
+        die(f"{d} has no Makefile")
+    return d
+
+
+def module_closure(moddir, names):
+    """Module files for names, dependencies first (from modules.dep)."""
+    deps = {}
+    with open(os.path.join(moddir, "modules.dep")) as f:
+        for line in f:
+            path, _, rest = line.partition(":")
+            deps[path] = rest.split()
+    by_name = {re.sub(r"\.ko(\.\w+)?$", "", os.path.basename(p)).replace("-", "_"): p for p in deps}
+    order = []
+
+    def visit(p):
+        for d in reversed(deps[p]):
+            visit(d)
+        if p not in order:
+            order.append(p)
+    for n in names:
+        if n in by_name:  # absent means built in
+            visit(by_name[n])
+    return order
+
+
+def read_module(path):
+    data = open(path, "rb").read()
+    if path.endswith(".xz"):
+        import lzma
+        data = lzma.decompress(data)
+    elif path.endswith(".zst"):
+        data = subprocess.run(["zstd", "-dc", path], check=True, stdout=subprocess.PIPE).stdout
+    elif path.endswith(".gz"):
+        data = gzip.decompress(data)
+    return data
+
+
+def cpio_newc(entries):
+    """A newc cpio archive from (name, mode, data) entries."""
+    out = io.BytesIO()
+
+    def pad():
+        out.write(b"\0" * (-out.tell() % 4))
+    for ino, (name, mode, data) in enumerate(entries + [("TRAILER!!!", 0, b"")], 1):
+        nb = name.encode() + b"\0"
+        hdr = "070701" + "".join(f"{x:08x}" for x in (
+            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nb), 0))
+        out.write(hdr.encode() + nb)
+        pad()
+        out.write(data)
+        pad()
+    return out.getvalue()
+
+
+def initramfs(root, release):
+    """Build (once per content) the initramfs that mounts the host root and hands over."""
+    moddir = os.path.join(root, "lib/modules", release)
+    mods = module_closure(moddir, BOOT_MODULES)
+    init = open(os.path.join(HERE, "initramfs-init")).read()
+    busybox = open("/bin/busybox", "rb").read()
+    key = hashlib.sha256(init.encode() + busybox + "\n".join(mods).encode()).hexdigest()[:16]
+    out = os.path.join(root, f"initramfs-{key}.cpio.gz")
+    if os.path.exists(out):
+        return out
+    entries = [("bin", 0o40755, b""), ("dev", 0o40755, b""), ("proc", 0o40755, b""),
+               ("sys", 0o40755, b""), ("newroot", 0o40755, b""), ("mod", 0o40755, b""),
+               ("lower", 0o40755, b""), ("rw", 0o40755, b""),
+               ("bin/busybox", 0o100755, busybox), ("init", 0o100755, init.encode())]
+    names = []
+    for i, m in enumerate(mods):
+        base = re.sub(r"(\.ko)\.\w+$", r"\1", os.path.basename(m))
+        n = f"{i:02d}-{base}"
+        entries.append((f"mod/{n}", 0o100644, read_module(os.path.join(moddir, m))))
+        names.append(n)
+    for old in glob.glob(os.path.join(root, "initramfs-*.cpio.gz")):
+        os.unlink(old)
+    with open(out + ".tmp", "wb") as f:
+        f.write(gzip.compress(cpio_newc(entries), 6))
+    os.rename(out + ".tmp", out)
+    return out
+
+
+def boot_args(series):
+    args = ["console=ttyS0,115200", "loglevel=5", "panic=-1", "8250.nr_uarts=16",
+            "clocksource=tsc", "tsc=reliable", "no_timer_check", "nokaslr",
+            "rcupdate.rcu_cpu_stall_timeout=60", "mitigations=off"]
+    return args
+
+
+def scan_log(text):
+    return [l for l in text.splitlines() if BAD_LOG.search(l)]
+
+
+def run(opts):
+    root, release = fetch(opts.kernel)
+    image = os.path.join(root, "boot", f"vmlinuz-{release}")
+    if not os.path.exists(image):
+        die(f"{opts.kernel} has headers only; it cannot boot")
+    initrd = initramfs(root, release)
+    if not shutil.which("qemu-system-x86_64"):
+        die("qemu-system-x86_64 not found: run 'make deps'")
+    run_dir = tempfile.mkdtemp(prefix="libio-vm.")
+    share = os.path.join(run_dir, "share")
+    os.makedirs(share)
+    log_dir = os.path.abspath(opts.log_dir or os.path.join(os.getcwd(), "vm-logs"))
+    os.makedirs(log_dir, exist_ok=True)
+    for old in ("summary.log", "output.log", "dmesg.log", "console.log"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(log_dir, old))
+    console = os.path.join(log_dir, "console.log")
+    with open(os.path.join(share, "cmd"), "w") as f:
+        f.write("\0".join(opts.cmd))
+    env = {k: v for k, v in os.environ.items()
+           if k in ("PATH", "LANG", "LC_ALL", "TERM", "GTEST_COLOR", "GTEST_FILTER", "CTEST_OUTPUT_ON_FAILURE")
+           or k.startswith("LIBIO_") or k.startswith("GTEST_")}
+    with open(os.path.join(share, "env"), "w") as f:
+        f.write("".join(f"{k}={v}\0" for k, v in env.items()))
+    init = os.path.join(HERE, "guest-init")
+    cmdline = boot_args(opts.kernel) + [
+        f"libio_init={init}", f"libio_kroot={root}", f"libio_release={release}",
+        f"libio_cwd={os.getcwd()}"]
+    qmp_path = os.path.join(run_dir, "qmp")
+    ctl_path = os.path.join(run_dir, "cable")
+    qemu = ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
+            "-accel", "tcg", "-machine", "pc", "-cpu", "max",
+            "-smp", str(opts.smp), "-m", str(opts.memory),
+            "-no-reboot", "-kernel", image, "-initrd", initrd, "-append", " ".join(cmdline),
+            "-chardev", f"file,id=con,path={console}", "-serial", "chardev:con",
+            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,"
+                       "multidevs=remap",
+            "-virtfs", f"local,path={share},mount_tag=libiovm,security_model=none",
+            "-qmp", f"unix:{qmp_path},server=on,wait=off",
+            "-device", "virtio-serial-pci",
+            "-chardev", f"socket,id=cable,path={ctl_path},server=on,wait=off",
+            "-device", "virtserialport,chardev=cable,name=io.libio.cable"]
+    ports = {}
+    if opts.serial:
+        for i in range(4):
+            ports[f"uart{i}"] = os.path.join(run_dir, f"uart{i}")
+            qemu += ["-chardev", f"socket,id=uart{i},path={ports[f'uart{i}']},server=on,wait=off"]
+        qemu += ["-device", "pci-serial-4x,chardev1=uart0,chardev2=uart1,chardev3=uart2,"
+                 "chardev4=uart3"]
+    if opts.usb_serial:
+        ports["ftdi0"] = os.path.join(run_dir, "ftdi0")
+        qemu += ["-chardev", f"socket,id=ftdi0,path={ports['ftdi0']},server=on,wait=off",
+                 "-device", "qemu-xhci,id=xhci",
+                 "-device", "usb-serial,id=ftdi0,bus=xhci.0,chardev=ftdi0,always-plugged=on"]
+    log(f"booting {release} ({'+'.join(['base'] + [o for o, on in (('serial', opts.serial), ('usb-serial', opts.usb_serial)) if on])})")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True, text=True)
+    agent = cable.Agent(ctl_path, ports, qmp_path)
+    threading.Thread(target=agent.serve, daemon=True).start()
+    timed_out = False
+    try:
+        qemu_out, _ = proc.communicate(timeout=opts.timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)
+        qemu_out, _ = proc.communicate()
+    elapsed = time.monotonic() - t0
+    agent.close()
+
+    def slurp(name):
+        p = os.path.join(share, name)
+        return open(p, errors="replace").read() if os.path.exists(p) else None
+    output, status, dmesg, booted = slurp("output"), slurp("status"), slurp("dmesg"), slurp("booted")
+    for name in ("output", "dmesg"):
+        if os.path.exists(os.path.join(share, name)):
+            shutil.copy(os.path.join(share, name), os.path.join(log_dir, name + ".log"))
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if output:
+        sys.stdout.write(output)
+        sys.stdout.flush()
+        SUMMARY.extend(l for l in output.splitlines() if l.startswith(("===", "[  PASSED", "[  FAILED")))
+    con = open(console, errors="replace").read() if os.path.exists(console) else ""
+    if qemu_out and qemu_out.strip():
+        log("qemu said: " + qemu_out.strip())
+    if booted:
+        log(f"{release}: guest up in {float(booted):.1f} s, whole run {elapsed:.1f} s")
+    bad = scan_log(dmesg if dmesg is not None else con)
+    if timed_out:
+        log(f"TIMEOUT: the guest did not finish within {opts.timeout} s; console log kept at {console}")
+        print("\n".join(con.splitlines()[-40:]), file=sys.stderr)
+        return 124
+    if bad:
+        log(f"FAIL: the guest kernel log ({release}) reports:")
+        for l in bad[:20]:
+            print("  " + l, file=sys.stderr)
+        log(f"full logs in {log_dir}")
+        return 125
+    if status is None:
+        log(f"FAIL: the guest stopped without an exit status; console log kept at {console}")
+        print("\n".join(con.splitlines()[-40:]), file=sys.stderr)
+        return 126
+    return int(status.strip() or 126)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="verb", required=True)
+    sub.add_parser("kernels", help="print the kernel matrix")
+    for verb in ("fetch", "kdir"):
+        p = sub.add_parser(verb)
+        p.add_argument("series", choices=sorted(SERIES))
+    p = sub.add_parser("run", help="boot a kernel and run a command inside")
+    p.add_argument("--kernel", required=True, choices=sorted(SERIES))
+    p.add_argument("--serial", action="store_true", help="attach pci-serial-4x")
+    p.add_argument("--usb-serial", action="store_true", help="attach qemu-xhci + FTDI usb-serial")
+    p.add_argument("--timeout", type=float, default=600, help="seconds before the guest is killed")
+    p.add_argument("--smp", type=int, default=2)
+    p.add_argument("--memory", type=int, default=1024, help="MiB")
+    p.add_argument("--log-dir", help="where console, output and dmesg logs are kept")
+    p.add_argument("cmd", nargs="+", help="command to run in the guest")
+    opts = ap.parse_args()
+    if opts.verb == "kernels":
+        for s in SERIES:
+            info = resolve(s)
+            print(f"{s}\t{info['release']}\t{info['version']}")
+    elif opts.verb == "fetch":
+        print(fetch(opts.series)[0])
+    elif opts.verb == "kdir":
+        print(kdir(opts.series))
+    else:
+        status = run(opts)
+        log(f"exit status {status}")
+        with open(os.path.join(opts.log_dir or "vm-logs", "summary.log"), "w") as f:
+            f.write("".join(f"{m}\n" for m in SUMMARY))
+        sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()
