@@ -26,6 +26,7 @@ guest drives the far end of each cable through the virtio-serial port
 
 import argparse
 import contextlib
+import fcntl
 import glob
 import gzip
 import hashlib
@@ -125,6 +126,13 @@ def resolve(series):
 
 def fetch(series):
     """Download and unpack a kernel into the cache once; return its root and release."""
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test runs share the cache
+        return fetch_locked(series)
+
+
+def fetch_locked(series):
     info = resolve(series)
     release, ver = info["release"], info["version"]
     root = os.path.join(CACHE, "kernels", release)
@@ -228,6 +236,8 @@ def initramfs(root, release):
     """Build (once per content) the initramfs that mounts the host root and hands over."""
     moddir = os.path.join(root, "lib/modules", release)
     mods = module_closure(moddir, BOOT_MODULES)
+    lock = open(os.path.join(CACHE, ".lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     init = open(os.path.join(HERE, "initramfs-init")).read()
     busybox = open("/bin/busybox", "rb").read()
     key = hashlib.sha256(init.encode() + busybox + "\n".join(mods).encode()).hexdigest()[:16]
