@@ -23,6 +23,7 @@ constexpr sys_calls kernel_calls{
     .write = ::write,
     .ioctl = do_ioctl,
     .poll = ::poll,
+    .epoll_wait = ::epoll_wait,
 };
 
 sys_calls active = kernel_calls;

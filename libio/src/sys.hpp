@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 namespace io::detail {
@@ -20,6 +21,7 @@ struct sys_calls {
     ssize_t (*write)(int fd, const void* buf, size_t n);
     int (*ioctl)(int fd, unsigned long request, void* arg);
     int (*poll)(pollfd* fds, nfds_t n, int timeout_ms);
+    int (*epoll_wait)(int epfd, epoll_event* events, int max, int timeout_ms);
 };
 
 /// The table in use; tests swap it with sys_override.

@@ -296,6 +296,7 @@ def run(opts):
            if k in ("PATH", "LANG", "LC_ALL", "TERM", "GTEST_COLOR", "GTEST_FILTER", "CTEST_OUTPUT_ON_FAILURE")
            or k.startswith("LIBIO_") or k.startswith("GTEST_")}
     with open(os.path.join(share, "env"), "w") as f:
+        env["LIBIO_VM_SERIES"] = opts.kernel
         f.write("".join(f"{k}={v}\0" for k, v in env.items()))
     init = os.path.join(HERE, "guest-init")
     cmdline = boot_args(opts.kernel) + [

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: MIT
+#include <io/error.hpp>
+#include <io/event_loop.hpp>
+
+#include "sys.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <fcntl.h>
+#include <poll.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct pipe_pair {
+    int r = -1, w = -1;
+    pipe_pair() {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
+            throw std::system_error(errno, std::system_category(), "pipe2");
+        r = fds[0];
+        w = fds[1];
+    }
+    ~pipe_pair() {
+        if (r >= 0)
+            ::close(r);
+        if (w >= 0)
+            ::close(w);
+    }
+    void put(char c = 'x') const { ASSERT_EQ(::write(w, &c, 1), 1); }
+    void take() const {
+        char c;
+        ASSERT_EQ(::read(r, &c, 1), 1);
+    }
+};
+
+TEST(event_loop, watch_calls_back_when_readable) {
+    io::event_loop loop;
+    pipe_pair p;
+    int calls = 0;
+    auto reg = loop.watch(p.r, io::ready::in, [&](io::readiness r) {
+        EXPECT_TRUE(r.readable());
+        EXPECT_FALSE(r.hangup());
+        p.take();
+        ++calls;
+    });
+    EXPECT_EQ(loop.run_once(0ms), 0U);
+    p.put();
+    EXPECT_EQ(loop.run_once(1000ms), 1U);
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(loop.run_once(0ms), 0U) << "the byte was consumed, nothing is pending";
+}
+
+TEST(event_loop, watch_is_level_triggered) {
+    io::event_loop loop;
+    pipe_pair p;
+    int calls = 0;
+    auto reg = loop.watch(p.r, io::ready::in, [&](io::readiness) { ++calls; });
+    p.put();
+    loop.run_once(0ms);
+    loop.run_once(0ms);
+    EXPECT_EQ(calls, 2) << "unread data keeps the fd ready";
+}
+
+TEST(event_loop, a_callback_may_remove_its_own_registration) {
+    io::event_loop loop;
+    pipe_pair p;
+    int calls = 0;
+    io::registration reg;
+    reg = loop.watch(p.r, io::ready::in, [&](io::readiness) {
+        ++calls;
+        reg.reset();
+    });
+    p.put();
+    loop.run_once(0ms);
+    loop.run_once(0ms);
+    EXPECT_EQ(calls, 1);
+    EXPECT_FALSE(reg);
+}
+
+TEST(event_loop, a_registration_removed_in_the_same_batch_is_not_called) {
+    io::event_loop loop;
+    pipe_pair a, b;
+    int a_calls = 0, b_calls = 0;
+    io::registration ra, rb;
+    ra = loop.watch(a.r, io::ready::in, [&](io::readiness) {
+        ++a_calls;
+        rb.reset();
+    });
+    rb = loop.watch(b.r, io::ready::in, [&](io::readiness) {
+        ++b_calls;
+        ra.reset();
+    });
+    a.put();
+    b.put();
+    loop.run_once(0ms);
+    EXPECT_EQ(a_calls + b_calls, 1) << "whichever ran first removed the other";
+}
+
+TEST(event_loop, destroying_the_registration_stops_callbacks) {
+    io::event_loop loop;
+    pipe_pair p;
+    int calls = 0;
+    {
+        auto reg = loop.watch(p.r, io::ready::in, [&](io::readiness) { ++calls; });
+    }
+    p.put();
+    EXPECT_EQ(loop.run_once(0ms), 0U);
+    EXPECT_EQ(calls, 0);
+}
+
+TEST(event_loop, hangup_is_reported) {
+    io::event_loop loop;
+    pipe_pair p;
+    bool hung = false;
+    auto reg = loop.watch(p.r, io::ready::in, [&](io::readiness r) { hung = r.hangup(); });
+    ::close(p.w);
+    p.w = -1;
+    loop.run_once(1000ms);
+    EXPECT_TRUE(hung);
+}
+
+TEST(event_loop, watching_an_fd_twice_is_refused) {
+    io::event_loop loop;
+    pipe_pair p;
+    auto reg = loop.watch(p.r, io::ready::in, [](io::readiness) {});
+    try {
+        auto again = loop.watch(p.r, io::ready::in, [](io::readiness) {});
+        FAIL() << "a second watch of the same fd was accepted";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code().value(), EEXIST);
+        EXPECT_NE(std::string(e.what()).find("watch fd"), std::string::npos) << e.what();
+    }
+}
+
+TEST(event_loop, bad_arguments_are_refused) {
+    io::event_loop loop;
+    pipe_pair p;
+    EXPECT_THROW((void)loop.watch(p.r, io::ready::in, nullptr), io::invalid_argument);
+    EXPECT_THROW((void)loop.call_after(1ms, nullptr), io::invalid_argument);
+    EXPECT_THROW((void)loop.call_every(0ms, [] {}), io::invalid_argument);
+    EXPECT_THROW((void)loop.call_every(-5ms, [] {}), io::invalid_argument);
+}
+
+TEST(event_loop, call_after_fires_once_and_not_early) {
+    io::event_loop loop;
+    int calls = 0;
+    const auto start = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point fired;
+    auto reg = loop.call_after(20ms, [&] {
+        ++calls;
+        fired = std::chrono::steady_clock::now();
+    });
+    while (calls == 0)
+        ASSERT_GT(loop.run_once(5000ms), 0U) << "the timer never fired";
+    EXPECT_GE(fired - start, 20ms);
+    EXPECT_EQ(loop.run_once(50ms), 0U);
+    EXPECT_EQ(calls, 1);
+}
+
+TEST(event_loop, call_every_repeats_and_skips_missed_ticks) {
+    io::event_loop loop;
+    int calls = 0;
+    auto reg = loop.call_every(5ms, [&] { ++calls; });
+    while (calls < 3)
+        ASSERT_GT(loop.run_once(5000ms), 0U);
+    std::this_thread::sleep_for(30ms);  // about six periods go by unserved
+    const int before = calls;
+    loop.run_once(0ms);
+    EXPECT_EQ(calls, before + 1) << "missed ticks are not replayed";
+    reg.reset();
+    std::this_thread::sleep_for(15ms);
+    EXPECT_EQ(loop.run_once(0ms), 0U);
+}
+
+TEST(event_loop, stop_from_another_thread_ends_run) {
+    io::event_loop loop;
+    std::atomic<bool> ran{false};
+    std::thread t{[&] {
+        std::this_thread::sleep_for(20ms);
+        ran = true;
+        loop.stop();
+    }};
+    loop.run();
+    EXPECT_TRUE(ran);
+    t.join();
+}
+
+TEST(event_loop, stop_before_run_returns_at_once) {
+    io::event_loop loop;
+    loop.stop();
+    loop.run();
+    SUCCEED();
+}
+
+TEST(event_loop, stop_from_a_callback_ends_run_after_it) {
+    io::event_loop loop;
+    int calls = 0;
+    auto reg = loop.call_every(1ms, [&] {
+        if (++calls == 3)
+            loop.stop();
+    });
+    loop.run();
+    EXPECT_EQ(calls, 3);
+}
+
+TEST(event_loop, its_fd_nests_in_another_loop) {
+    io::event_loop loop;
+    pipe_pair p;
+    auto reg = loop.watch(p.r, io::ready::in, [](io::readiness) {});
+    pollfd pf{loop.fd(), POLLIN, 0};
+    EXPECT_EQ(::poll(&pf, 1, 0), 0);
+    p.put();
+    EXPECT_EQ(::poll(&pf, 1, 1000), 1) << "pending work makes the loop's fd readable";
+}
+
+int eintr_wait(int, epoll_event*, int, int) {
+    errno = EINTR;
+    return -1;
+}
+
+int ebadf_wait(int, epoll_event*, int, int) {
+    errno = EBADF;
+    return -1;
+}
+
+TEST(event_loop, a_signal_during_the_wait_is_not_an_error) {
+    io::event_loop loop;
+    auto fake = io::detail::real_sys();
+    fake.epoll_wait = eintr_wait;
+    io::detail::sys_override guard{fake};
+    std::error_code ec;
+    EXPECT_EQ(loop.run_once(10ms, ec), 0U);
+    EXPECT_FALSE(ec);
+    EXPECT_NO_THROW(loop.run_once(10ms));
+}
+
+TEST(event_loop, wait_errors_reach_the_caller) {
+    io::event_loop loop;
+    auto fake = io::detail::real_sys();
+    fake.epoll_wait = ebadf_wait;
+    io::detail::sys_override guard{fake};
+    std::error_code ec;
+    EXPECT_EQ(loop.run_once(10ms, ec), 0U);
+    EXPECT_EQ(ec.value(), EBADF);
+    try {
+        loop.run_once(10ms);
+        FAIL() << "no exception";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code().value(), EBADF);
+        EXPECT_EQ(std::string(e.what()).rfind("event loop: epoll_wait", 0), 0U) << e.what();
+    }
+}
+
+}  // namespace
