@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <io/export.hpp>
+#include <io/line_config.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace io {
+
+struct port;
+namespace detail {
+struct line_request_access;
+}
+
+/// Lines held from the kernel: read, drive and watch them. Move-only; the
+/// lines are released when it is destroyed or release()d, and outputs keep
+/// the level last driven.
+///
+/// Values are logical (active_low inverts). Calls on a released request
+/// throw io::usage_error. When the card goes away the calls fail with a
+/// "device removed" error (io::is_device_removed()).
+class LIBIO_EXPORT line_request final {
+public:
+    ~line_request();
+    line_request(line_request&&) noexcept;
+    line_request& operator=(line_request&&) noexcept;
+    line_request(const line_request&) = delete;
+    line_request& operator=(const line_request&) = delete;
+
+    /// The request's file descriptor: readable when edge events are queued.
+    int fd() const noexcept { return fd_; }
+    /// The requested offsets, in request order.
+    std::span<const unsigned> offsets() const noexcept { return offsets_; }
+    /// The chip the lines are on ("/dev/gpiochip3").
+    const std::string& chip_path() const noexcept { return chip_path_; }
+
+    bool get(unsigned offset) const;
+    bool get(unsigned offset, std::error_code& ec) const noexcept;
+    void set(unsigned offset, bool value);
+    void set(unsigned offset, bool value, std::error_code& ec) noexcept;
+
+    /// Reads the given lines in one kernel call; bit i of the result is
+    /// lines[i]. At most 64 lines, all of them in this request.
+    std::uint64_t get_bits(std::span<const unsigned> lines) const;
+    std::uint64_t get_bits(std::span<const unsigned> lines, std::error_code& ec) const noexcept;
+    /// Drives the given lines in one kernel call from bits (bit i: lines[i]).
+    void set_bits(std::span<const unsigned> lines, std::uint64_t bits);
+    void set_bits(std::span<const unsigned> lines, std::uint64_t bits, std::error_code& ec) noexcept;
+
+    /// A whole port as one integer, in one register access on iocard cards.
+    std::uint64_t read_port(const port& p) const;
+    void write_port(const port& p, std::uint64_t value);
+
+    /// Waits until edge events are queued or the timeout passes; true if
+    /// events are ready. A negative timeout waits forever.
+    bool wait_edge_events(std::chrono::nanoseconds timeout) const;
+    bool wait_edge_events(std::chrono::nanoseconds timeout, std::error_code& ec) const noexcept;
+
+    /// Reads queued edge events into out without blocking and without
+    /// allocating; returns how many were stored (0 if none are queued).
+    /// Events the kernel dropped because its queue was full are found from
+    /// the sequence numbers and counted in lost_events().
+    std::size_t read_edge_events(std::span<edge_event> out);
+    std::size_t read_edge_events(std::span<edge_event> out, std::error_code& ec) noexcept;
+
+    /// Edge events the kernel dropped (queue overflow) since the request
+    /// was made, as seen by the events read so far.
+    std::uint64_t lost_events() const noexcept { return lost_; }
+
+    /// Gives the lines back to the kernel now; outputs keep their level.
+    void release() noexcept;
+    bool released() const noexcept { return fd_ < 0; }
+
+private:
+    friend class request_builder;
+    friend struct detail::line_request_access;
+    line_request(int fd, std::string chip_path, std::vector<unsigned> offsets);
+    std::uint64_t mask_of(std::span<const unsigned> lines, const char* what) const;
+    void check_usable(const char* what) const;
+
+    int fd_ = -1;
+    std::string chip_path_;
+    std::vector<unsigned> offsets_;
+    std::array<std::uint8_t, 256> index_{};  // offset -> position in offsets_, 0xff if absent
+    std::uint64_t last_seqno_ = 0;
+    std::uint64_t lost_ = 0;
+};
+
+}  // namespace io

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+#include <io/chip.hpp>
+#include <io/error.hpp>
+#include <io/line_request.hpp>
+
+#include "error.hpp"
+#include "sys.hpp"
+
+#include <linux/gpio.h>
+
+#include <cerrno>
+#include <fcntl.h>
+#include <poll.h>
+
+namespace io {
+
+line_request::line_request(int fd, std::string chip_path, std::vector<unsigned> offsets)
+    : fd_{fd}, chip_path_{std::move(chip_path)}, offsets_{std::move(offsets)} {
+    index_.fill(0xff);
+    for (std::size_t i = 0; i < offsets_.size(); ++i)
+        if (offsets_[i] < index_.size())
+            index_[offsets_[i]] = static_cast<std::uint8_t>(i);
+    const int fl = ::fcntl(fd_, F_GETFL);
+    if (fl >= 0)
+        (void)::fcntl(fd_, F_SETFL, fl | O_NONBLOCK);
+}
+
+line_request::~line_request() {
+    release();
+}
+
+line_request::line_request(line_request&& o) noexcept
+    : fd_{o.fd_},
+      chip_path_{std::move(o.chip_path_)},
+      offsets_{std::move(o.offsets_)},
+      index_{o.index_},
+      last_seqno_{o.last_seqno_},
+      lost_{o.lost_} {
+    o.fd_ = -1;
+}
+
+line_request& line_request::operator=(line_request&& o) noexcept {
+    if (this != &o) {
+        release();
+        fd_ = o.fd_;
+        chip_path_ = std::move(o.chip_path_);
+        offsets_ = std::move(o.offsets_);
+        index_ = o.index_;
+        last_seqno_ = o.last_seqno_;
+        lost_ = o.lost_;
+        o.fd_ = -1;
+    }
+    return *this;
+}
+
+void line_request::release() noexcept {
+    if (fd_ >= 0)
+        detail::sys().close(fd_);
+    fd_ = -1;
+}
+
+void line_request::check_usable(const char* what) const {
+    if (fd_ < 0)
+        throw usage_error(std::string(what) + " on a released line request of " + chip_path_);
+}
+
+std::uint64_t line_request::mask_of(std::span<const unsigned> lines, const char* what) const {
+    if (lines.size() > 64)
+        throw invalid_argument(std::string(what) + ": at most 64 lines at once, got " + std::to_string(lines.size()));
+    std::uint64_t mask = 0;
+    for (auto off : lines) {
+        std::size_t i = off < index_.size() ? index_[off] : 0xff;
+        if (i == 0xff) {
+            i = offsets_.size();
+            for (std::size_t k = 0; k < offsets_.size(); ++k)
+                if (offsets_[k] == off)
+                    i = k;
+        }
+        if (i >= offsets_.size())
+            throw invalid_argument(std::string(what) + ": line " + std::to_string(off) + " of " + chip_path_ +
+                                   " is not in this request");
+        mask |= std::uint64_t{1} << i;
+    }
+    return mask;
+}
+
+namespace {
+
+// Maps request-order bits to caller-order bits (bit i of the result is lines[i]).
+std::uint64_t to_caller(std::span<const unsigned> lines, std::uint64_t req_bits,
+                        const std::vector<unsigned>& offsets, const std::array<std::uint8_t, 256>& index) {
+    std::uint64_t out = 0;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        std::size_t k = lines[i] < index.size() ? index[lines[i]] : 0;
+        if (lines[i] >= index.size())
+            while (offsets[k] != lines[i])
+                ++k;
+        if ((req_bits >> k) & 1U)
+            out |= std::uint64_t{1} << i;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::uint64_t line_request::get_bits(std::span<const unsigned> lines, std::error_code& ec) const noexcept {
+    ec.clear();
+    if (fd_ < 0) {
+        ec = detail::errno_code(EBADF);
+        return 0;
+    }
+    std::uint64_t mask = 0;
+    try {
+        mask = mask_of(lines, "get");
+    } catch (const invalid_argument&) {
+        ec = detail::errno_code(EINVAL);
+        return 0;
+    }
+    gpio_v2_line_values v{};
+    v.mask = mask;
+    if (detail::retry_eintr([&] { return detail::sys().ioctl(fd_, GPIO_V2_LINE_GET_VALUES_IOCTL, &v); }) < 0) {
+        ec = detail::errno_code(errno);
+        return 0;
+    }
+    return to_caller(lines, v.bits, offsets_, index_);
+}
+
+std::uint64_t line_request::get_bits(std::span<const unsigned> lines) const {
+    check_usable("get");
+    (void)mask_of(lines, "get");  // a clear message for lines outside the request
+    std::error_code ec;
+    const auto bits = get_bits(lines, ec);
+    if (ec)
+        detail::throw_errno(ec.value(), "get lines of " + chip_path_);
+    return bits;
+}
+
+void line_request::set_bits(std::span<const unsigned> lines, std::uint64_t bits, std::error_code& ec) noexcept {
+    ec.clear();
+    if (fd_ < 0) {
+        ec = detail::errno_code(EBADF);
+        return;
+    }
+    gpio_v2_line_values v{};
+    try {
+        v.mask = mask_of(lines, "set");
+    } catch (const invalid_argument&) {
+        ec = detail::errno_code(EINVAL);
+        return;
+    }
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        if (((bits >> i) & 1U) == 0)
+            continue;
+        const auto off = lines[i];
+        std::size_t k = off < index_.size() ? index_[off] : 0;
+        if (off >= index_.size())
+            while (offsets_[k] != off)
+                ++k;
+        v.bits |= std::uint64_t{1} << k;
+    }
+    if (detail::retry_eintr([&] { return detail::sys().ioctl(fd_, GPIO_V2_LINE_SET_VALUES_IOCTL, &v); }) < 0)
+        ec = detail::errno_code(errno);
+}
+
+void line_request::set_bits(std::span<const unsigned> lines, std::uint64_t bits) {
+    check_usable("set");
+    (void)mask_of(lines, "set");
+    std::error_code ec;
+    set_bits(lines, bits, ec);
+    if (ec) {
+        if (ec.value() == EPERM)
+            detail::throw_errno(ec.value(), "set lines of " + chip_path_ + " (only outputs can be set)");
+        detail::throw_errno(ec.value(), "set lines of " + chip_path_);
+    }
+}
+
+bool line_request::get(unsigned offset, std::error_code& ec) const noexcept {
+    return get_bits(std::span<const unsigned>(&offset, 1), ec) != 0;
+}
+
+bool line_request::get(unsigned offset) const {
+    return get_bits(std::span<const unsigned>(&offset, 1)) != 0;
+}
+
+void line_request::set(unsigned offset, bool value, std::error_code& ec) noexcept {
+    set_bits(std::span<const unsigned>(&offset, 1), value ? 1U : 0U, ec);
+}
+
+void line_request::set(unsigned offset, bool value) {
+    set_bits(std::span<const unsigned>(&offset, 1), value ? 1U : 0U);
+}
+
+std::uint64_t line_request::read_port(const port& p) const {
+    return get_bits(p.lines);
+}
+
+void line_request::write_port(const port& p, std::uint64_t value) {
+    if (p.lines.size() < 64 && (value >> p.lines.size()) != 0)
+        throw invalid_argument("write port " + p.name + " of " + chip_path_ + ": value " + std::to_string(value) +
+                               " does not fit its " + std::to_string(p.lines.size()) + " lines (0.." +
+                               std::to_string((std::uint64_t{1} << p.lines.size()) - 1) + ")");
+    set_bits(p.lines, value);
+}
+
+bool line_request::wait_edge_events(std::chrono::nanoseconds timeout, std::error_code& ec) const noexcept {
+    ec.clear();
+    if (fd_ < 0) {
+        ec = detail::errno_code(EBADF);
+        return false;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        int ms = -1;
+        if (timeout.count() >= 0) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            ms = static_cast<int>(std::max<std::int64_t>(0, left.count()));
+        }
+        pollfd p{fd_, POLLIN, 0};
+        const int r = detail::sys().poll(&p, 1, ms);
+        if (r < 0 && errno == EINTR)
+            continue;  // the deadline still holds
+        if (r < 0) {
+            ec = detail::errno_code(errno);
+            return false;
+        }
+        if (r > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0 && (p.revents & POLLIN) == 0) {
+            ec = detail::errno_code(ENODEV);
+            return false;
+        }
+        return r > 0;
+    }
+}
+
+bool line_request::wait_edge_events(std::chrono::nanoseconds timeout) const {
+    check_usable("wait for edge events");
+    std::error_code ec;
+    const bool ready = wait_edge_events(timeout, ec);
+    if (ec)
+        detail::throw_errno(ec.value(), "wait for edge events on " + chip_path_);
+    return ready;
+}
+
+std::size_t line_request::read_edge_events(std::span<edge_event> out, std::error_code& ec) noexcept {
+    ec.clear();
+    if (fd_ < 0) {
+        ec = detail::errno_code(EBADF);
+        return 0;
+    }
+    constexpr std::size_t batch = 16;
+    gpio_v2_line_event raw[batch];
+    std::size_t stored = 0;
+    while (stored < out.size()) {
+        const std::size_t want = std::min(batch, out.size() - stored);
+        const auto n = detail::retry_eintr([&] { return detail::sys().read(fd_, raw, want * sizeof raw[0]); });
+        if (n < 0) {
+            if (errno != EAGAIN)
+                ec = detail::errno_code(errno);
+            break;
+        }
+        if (n == 0) {
+            ec = detail::errno_code(ENODEV);
+            break;
+        }
+        // The kernel hands out whole events; a partial one means the
+        // interface changed under us, and is an error, not data.
+        if (static_cast<std::size_t>(n) % sizeof raw[0] != 0) {
+            ec = detail::errno_code(EIO);
+            break;
+        }
+        const auto got = static_cast<std::size_t>(n) / sizeof raw[0];
+        for (std::size_t i = 0; i < got; ++i) {
+            const auto& r = raw[i];
+            if (last_seqno_ != 0 && r.seqno > last_seqno_ + 1)
+                lost_ += r.seqno - last_seqno_ - 1;
+            else if (last_seqno_ == 0 && r.seqno > 1)
+                lost_ += r.seqno - 1;
+            last_seqno_ = r.seqno;
+            out[stored++] = edge_event{r.offset, r.id == GPIO_V2_LINE_EVENT_RISING_EDGE ? edge::rising : edge::falling,
+                                       r.timestamp_ns, r.seqno, r.line_seqno};
+        }
+        if (got < want)
+            break;
+    }
+    return stored;
+}
+
+std::size_t line_request::read_edge_events(std::span<edge_event> out) {
+    check_usable("read edge events");
+    std::error_code ec;
+    const auto n = read_edge_events(out, ec);
+    if (ec && n == 0)
+        detail::throw_errno(ec.value(), "read edge events of " + chip_path_);
+    return n;
+}
+
+}  // namespace io

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT
+// line_request's hot paths against a fake kernel: the system-call seam
+// answers the GPIO v2 ioctls and reads, so every error path can be reached.
+#include <io/chip.hpp>
+#include <io/error.hpp>
+#include <io/line_request.hpp>
+
+#include "line_request_access.hpp"
+#include "sys.hpp"
+
+#include <gtest/gtest.h>
+
+#include <linux/gpio.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <fcntl.h>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// The fake kernel's state; one test at a time.
+struct fake_kernel {
+    std::uint64_t levels = 0;          // request-order bits
+    std::uint64_t last_set_mask = 0;
+    int ioctl_eintr = 0;               // fail this many ioctls with EINTR first
+    int ioctl_errno = 0;               // then fail with this, if non-zero
+    std::deque<std::vector<std::uint8_t>> reads;  // each read() returns the next chunk
+    int read_errno_when_empty = EAGAIN;
+    int read_eintr = 0;
+    int poll_eintr = 0;
+    short poll_revents = POLLIN;
+    int ioctls = 0;
+} k;
+
+int fake_ioctl(int, unsigned long req, void* arg) {
+    ++k.ioctls;
+    if (k.ioctl_eintr > 0) {
+        --k.ioctl_eintr;
+        errno = EINTR;
+        return -1;
+    }
+    if (k.ioctl_errno != 0) {
+        errno = k.ioctl_errno;
+        return -1;
+    }
+    auto* v = static_cast<gpio_v2_line_values*>(arg);
+    if (req == GPIO_V2_LINE_GET_VALUES_IOCTL) {
+        v->bits = k.levels & v->mask;
+    } else if (req == GPIO_V2_LINE_SET_VALUES_IOCTL) {
+        k.last_set_mask = v->mask;
+        k.levels = (k.levels & ~v->mask) | (v->bits & v->mask);
+    } else {
+        errno = ENOTTY;
+        return -1;
+    }
+    return 0;
+}
+
+ssize_t fake_read(int, void* buf, size_t n) {
+    if (k.read_eintr > 0) {
+        --k.read_eintr;
+        errno = EINTR;
+        return -1;
+    }
+    if (k.reads.empty()) {
+        if (k.read_errno_when_empty == 0)
+            return 0;
+        errno = k.read_errno_when_empty;
+        return -1;
+    }
+    auto chunk = k.reads.front();
+    k.reads.pop_front();
+    const auto len = std::min(n, chunk.size());
+    std::memcpy(buf, chunk.data(), len);
+    return static_cast<ssize_t>(len);
+}
+
+int fake_poll(pollfd* fds, nfds_t, int) {
+    if (k.poll_eintr > 0) {
+        --k.poll_eintr;
+        errno = EINTR;
+        return -1;
+    }
+    fds[0].revents = k.poll_revents;
+    return k.poll_revents != 0 ? 1 : 0;
+}
+
+int fake_close(int) {
+    return 0;
+}
+
+std::vector<std::uint8_t> events(std::initializer_list<gpio_v2_line_event> evs) {
+    std::vector<std::uint8_t> out;
+    for (const auto& e : evs) {
+        const auto* p = reinterpret_cast<const std::uint8_t*>(&e);
+        out.insert(out.end(), p, p + sizeof e);
+    }
+    return out;
+}
+
+gpio_v2_line_event ev(unsigned offset, bool rising, std::uint64_t ts, unsigned seqno, unsigned line_seqno) {
+    gpio_v2_line_event e{};
+    e.offset = offset;
+    e.id = rising ? GPIO_V2_LINE_EVENT_RISING_EDGE : GPIO_V2_LINE_EVENT_FALLING_EDGE;
+    e.timestamp_ns = ts;
+    e.seqno = seqno;
+    e.line_seqno = line_seqno;
+    return e;
+}
+
+class line_request_fake : public ::testing::Test {
+protected:
+    line_request_fake() : guard_{fake()} { k = fake_kernel{}; }
+    static io::detail::sys_calls fake() {
+        auto f = io::detail::real_sys();
+        f.ioctl = fake_ioctl;
+        f.read = fake_read;
+        f.poll = fake_poll;
+        f.close = fake_close;
+        return f;
+    }
+    // A real descriptor (fcntl on it must work) that the fake never touches.
+    io::line_request make(std::vector<unsigned> offsets) {
+        return io::detail::line_request_access::make(::open("/dev/null", O_RDONLY | O_CLOEXEC), "/dev/gpiochip9",
+                                                     std::move(offsets));
+    }
+    io::detail::sys_override guard_;
+};
+
+TEST_F(line_request_fake, get_bits_maps_request_order_to_caller_order) {
+    auto r = make({10, 3, 7});   // request order: 10 -> bit 0, 3 -> bit 1, 7 -> bit 2
+    k.levels = 0b101;            // lines 10 and 7 high
+    const unsigned ask[] = {7, 3, 10};
+    EXPECT_EQ(r.get_bits(ask), 0b101U);
+    EXPECT_TRUE(r.get(10));
+    EXPECT_FALSE(r.get(3));
+}
+
+TEST_F(line_request_fake, set_bits_touches_only_the_named_lines) {
+    auto r = make({0, 1, 2, 3});
+    k.levels = 0b1000;
+    const unsigned lines[] = {2, 0};
+    r.set_bits(lines, 0b01);    // line 2 high, line 0 low
+    EXPECT_EQ(k.last_set_mask, 0b0101U);
+    EXPECT_EQ(k.levels, 0b1100U);
+}
+
+TEST_F(line_request_fake, port_as_one_integer_in_one_call) {
+    auto r = make({0, 1, 2, 3, 4, 5, 6, 7});
+    const io::port a{"A", {0, 1, 2, 3, 4, 5, 6, 7}};
+    r.write_port(a, 0xa5);
+    EXPECT_EQ(k.ioctls, 1);
+    EXPECT_EQ(r.read_port(a), 0xa5U);
+    EXPECT_EQ(k.ioctls, 2);
+    try {
+        r.write_port(a, 0x1a5);
+        FAIL() << "a value wider than the port was accepted";
+    } catch (const io::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("0..255"), std::string::npos) << e.what();
+    }
+}
+
+TEST_F(line_request_fake, signals_are_retried) {
+    auto r = make({4});
+    k.levels = 1;
+    k.ioctl_eintr = 3;
+    EXPECT_TRUE(r.get(4));
+    EXPECT_EQ(k.ioctls, 4);
+}
+
+TEST_F(line_request_fake, a_vanished_card_is_device_removed) {
+    auto r = make({4});
+    k.ioctl_errno = ENODEV;
+    try {
+        (void)r.get(4);
+        FAIL() << "get on a removed card succeeded";
+    } catch (const std::system_error& e) {
+        EXPECT_TRUE(io::is_device_removed(e.code()));
+        EXPECT_NE(std::string(e.what()).find("/dev/gpiochip9: device removed"), std::string::npos) << e.what();
+    }
+    std::error_code ec;
+    EXPECT_FALSE(r.get(4, ec));
+    EXPECT_EQ(ec.value(), ENODEV);
+    r.set(4, true, ec);
+    EXPECT_EQ(ec.value(), ENODEV);
+}
+
+TEST_F(line_request_fake, lines_outside_the_request_are_refused_by_name) {
+    auto r = make({1, 2});
+    try {
+        (void)r.get(5);
+        FAIL();
+    } catch (const io::invalid_argument& e) {
+        EXPECT_STREQ(e.what(), "get: line 5 of /dev/gpiochip9 is not in this request");
+    }
+    std::error_code ec;
+    r.set(5, true, ec);
+    EXPECT_EQ(ec.value(), EINVAL);
+    EXPECT_EQ(k.ioctls, 0) << "nothing reached the kernel";
+}
+
+TEST_F(line_request_fake, a_released_request_is_a_usage_error) {
+    auto r = make({1});
+    r.release();
+    EXPECT_TRUE(r.released());
+    EXPECT_THROW((void)r.get(1), io::usage_error);
+    EXPECT_THROW(r.set(1, true), io::usage_error);
+    std::array<io::edge_event, 4> buf{};
+    EXPECT_THROW((void)r.read_edge_events(buf), io::usage_error);
+    std::error_code ec;
+    (void)r.get(1, ec);
+    EXPECT_EQ(ec.value(), EBADF);
+}
+
+TEST_F(line_request_fake, edge_events_are_copied_without_loss) {
+    auto r = make({0, 1});
+    k.reads.push_back(events({ev(0, true, 1000, 1, 1), ev(1, false, 2000, 2, 1)}));
+    std::array<io::edge_event, 8> buf{};
+    ASSERT_EQ(r.read_edge_events(buf), 2U);
+    EXPECT_EQ(buf[0].line, 0U);
+    EXPECT_EQ(buf[0].kind, io::edge::rising);
+    EXPECT_EQ(buf[0].timestamp_ns, 1000U);
+    EXPECT_EQ(buf[1].line, 1U);
+    EXPECT_EQ(buf[1].kind, io::edge::falling);
+    EXPECT_EQ(buf[1].seqno, 2U);
+    EXPECT_EQ(buf[1].line_seqno, 1U);
+    EXPECT_EQ(r.lost_events(), 0U);
+    EXPECT_EQ(r.read_edge_events(buf), 0U) << "EAGAIN: nothing queued, not an error";
+}
+
+TEST_F(line_request_fake, gaps_in_sequence_numbers_count_as_lost) {
+    auto r = make({0});
+    k.reads.push_back(events({ev(0, true, 1, 1, 1), ev(0, false, 2, 2, 2), ev(0, true, 9, 6, 6)}));
+    std::array<io::edge_event, 8> buf{};
+    EXPECT_EQ(r.read_edge_events(buf), 3U);
+    EXPECT_EQ(r.lost_events(), 3U) << "events 3, 4 and 5 were dropped by the kernel";
+}
+
+TEST_F(line_request_fake, a_small_buffer_leaves_the_rest_queued) {
+    auto r = make({0});
+    k.reads.push_back(events({ev(0, true, 1, 1, 1)}));
+    k.reads.push_back(events({ev(0, false, 2, 2, 2)}));
+    std::array<io::edge_event, 1> one{};
+    EXPECT_EQ(r.read_edge_events(one), 1U);
+    EXPECT_EQ(one[0].seqno, 1U);
+    EXPECT_EQ(r.read_edge_events(one), 1U);
+    EXPECT_EQ(one[0].seqno, 2U);
+}
+
+TEST_F(line_request_fake, a_partial_event_is_an_error_not_data) {
+    auto r = make({0});
+    auto bytes = events({ev(0, true, 1, 1, 1)});
+    bytes.resize(20);
+    k.reads.push_back(bytes);
+    std::array<io::edge_event, 4> buf{};
+    std::error_code ec;
+    EXPECT_EQ(r.read_edge_events(buf, ec), 0U);
+    EXPECT_EQ(ec.value(), EIO);
+}
+
+TEST_F(line_request_fake, reads_survive_signals_and_report_removal) {
+    auto r = make({0});
+    k.read_eintr = 2;
+    k.reads.push_back(events({ev(0, true, 1, 1, 1)}));
+    std::array<io::edge_event, 4> buf{};
+    EXPECT_EQ(r.read_edge_events(buf), 1U);
+    k.read_errno_when_empty = ENODEV;
+    try {
+        (void)r.read_edge_events(buf);
+        FAIL();
+    } catch (const std::system_error& e) {
+        EXPECT_TRUE(io::is_device_removed(e.code())) << e.what();
+    }
+    k.read_errno_when_empty = 0;  // end of file: the chip went away
+    std::error_code ec;
+    EXPECT_EQ(r.read_edge_events(buf, ec), 0U);
+    EXPECT_EQ(ec.value(), ENODEV);
+}
+
+TEST_F(line_request_fake, wait_retries_signals_and_sees_hangup) {
+    auto r = make({0});
+    k.poll_eintr = 2;
+    EXPECT_TRUE(r.wait_edge_events(100ms));
+    k.poll_revents = 0;
+    EXPECT_FALSE(r.wait_edge_events(0ms));
+    k.poll_revents = POLLHUP | POLLERR;
+    std::error_code ec;
+    EXPECT_FALSE(r.wait_edge_events(100ms, ec));
+    EXPECT_TRUE(io::is_device_removed(ec));
+}
+
+TEST_F(line_request_fake, moving_keeps_one_owner) {
+    auto a = make({3});
+    auto b = std::move(a);
+    EXPECT_TRUE(a.released());  // NOLINT(bugprone-use-after-move): the moved-from state is specified
+    EXPECT_FALSE(b.released());
+    k.levels = 1;
+    EXPECT_TRUE(b.get(3));
+}
+
+}  // namespace
