@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+#include <io/card_monitor.hpp>
+
+#include "card_scan.hpp"
+#include "error.hpp"
+#include "udev.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <set>
+
+namespace io {
+
+struct card_monitor::impl {
+    detail::udev_owner<udev> u = detail::make_udev();
+    detail::udev_owner<udev_monitor> mon;
+    std::vector<card_info> cards;
+    unsigned resyncs = 0;
+};
+
+namespace {
+
+std::string key_of(const card_info& c) {
+    return c.location + "/" + c.name + "/" + c.syspath;
+}
+
+/// Does this device belong to the card (its class device, chip, a tty, or below its bus device)?
+bool belongs(const card_info& c, udev_device* d) {
+    const std::string syspath = udev_device_get_syspath(d);
+    if (!c.syspath.empty() && syspath.rfind(c.syspath, 0) == 0)
+        return true;
+    const std::string node = "/dev/" + std::string(udev_device_get_sysname(d));
+    if (node == c.gpiochip)
+        return true;
+    return std::any_of(c.serial_ports.begin(), c.serial_ports.end(),
+                       [&](const serial_port_info& p) { return p.path == node; });
+}
+
+}  // namespace
+
+card_monitor::card_monitor() : impl_{std::make_unique<impl>()} {
+    impl_->mon.reset(udev_monitor_new_from_netlink(impl_->u.get(), "udev"));
+    if (!impl_->mon)
+        detail::throw_errno(errno != 0 ? errno : ENOMEM, "card monitor: open the udev monitor");
+    for (const char* subsystem : {"iocard", "gpio", "tty"})
+        if (udev_monitor_filter_add_match_subsystem_devtype(impl_->mon.get(), subsystem, nullptr) < 0)
+            detail::throw_errno(errno, "card monitor: filter udev events");
+    if (udev_monitor_enable_receiving(impl_->mon.get()) < 0)
+        detail::throw_errno(errno, "card monitor: listen to udev");
+    // Listening first, then the inventory: a card that arrives in between
+    // is both in the inventory and announced; read_events() sorts it out.
+    impl_->cards = detail::scan_cards(impl_->u.get());
+}
+
+card_monitor::~card_monitor() = default;
+card_monitor::card_monitor(card_monitor&&) noexcept = default;
+card_monitor& card_monitor::operator=(card_monitor&&) noexcept = default;
+
+int card_monitor::fd() const noexcept {
+    return udev_monitor_get_fd(impl_->mon.get());
+}
+
+const std::vector<card_info>& card_monitor::cards() const noexcept {
+    return impl_->cards;
+}
+
+unsigned card_monitor::resyncs() const noexcept {
+    return impl_->resyncs;
+}
+
+void card_monitor::set_receive_buffer_size(int bytes) {
+    if (udev_monitor_set_receive_buffer_size(impl_->mon.get(), bytes) < 0)
+        detail::throw_errno(errno, "card monitor: set the receive buffer to " + std::to_string(bytes) + " bytes");
+}
+
+std::vector<card_event> card_monitor::read_events(std::error_code& ec) {
+    ec.clear();
+    bool changed = false;
+    bool overflow = false;
+    std::set<std::string> gone;  // cards a remove event touched
+    for (;;) {
+        errno = 0;
+        detail::udev_owner<udev_device> d{udev_monitor_receive_device(impl_->mon.get())};
+        if (!d) {
+            if (errno == ENOBUFS) {  // the kernel dropped events: take the inventory afresh
+                overflow = true;
+                continue;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                ec = detail::errno_code(errno);
+            break;
+        }
+        changed = true;
+        const char* action = udev_device_get_action(d.get());
+        if (action != nullptr && std::string_view(action) == "remove")
+            for (const auto& c : impl_->cards)
+                if (belongs(c, d.get()))
+                    gone.insert(key_of(c));
+    }
+    std::vector<card_event> events;
+    if (!changed && !overflow)
+        return events;
+    if (overflow)
+        ++impl_->resyncs;
+    auto now = detail::scan_cards(impl_->u.get());
+    std::set<std::string> now_keys;
+    for (const auto& c : now)
+        now_keys.insert(key_of(c));
+    std::set<std::string> old_keys;
+    for (const auto& c : impl_->cards) {
+        old_keys.insert(key_of(c));
+        if (!now_keys.count(key_of(c)) || gone.count(key_of(c)))
+            events.push_back({card_event::kind::removed, c});
+    }
+    for (const auto& c : now)
+        if (!old_keys.count(key_of(c)) || gone.count(key_of(c)))
+            events.push_back({card_event::kind::added, c});
+    impl_->cards = std::move(now);
+    return events;
+}
+
+std::vector<card_event> card_monitor::read_events() {
+    std::error_code ec;
+    auto events = read_events(ec);
+    if (ec)
+        detail::throw_errno(ec.value(), "card monitor: read udev events");
+    return events;
+}
+
+}  // namespace io
