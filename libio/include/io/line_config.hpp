@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <io/export.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <string_view>
@@ -56,9 +58,9 @@ struct edge_event {
 };
 
 /// "input", "output", "rising", ... for messages and tools.
-std::string_view to_string(direction d) noexcept;
-std::string_view to_string(edge e) noexcept;
-std::string_view to_string(bias b) noexcept;
-std::string_view to_string(drive d) noexcept;
+LIBIO_EXPORT std::string_view to_string(direction d) noexcept;
+LIBIO_EXPORT std::string_view to_string(edge e) noexcept;
+LIBIO_EXPORT std::string_view to_string(bias b) noexcept;
+LIBIO_EXPORT std::string_view to_string(drive d) noexcept;
 
 }  // namespace io

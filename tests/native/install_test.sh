@@ -1,0 +1,23 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Installs libio from the build tree into a scratch prefix, then builds and
+# runs a program against it twice: with find_package(libio) and with pkg-config.
+set -euo pipefail
+build=$1 src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cmake --install "$build" --prefix "$tmp/usr" --component Unspecified >/dev/null
+lib=$(find "$tmp/usr" -name 'libio.so.0' -print -quit)
+[ -n "$lib" ] || { echo "libio.so.0 not installed (soname)"; exit 1; }
+objdump -p "$lib" | grep -q 'SONAME *libio.so.0' || { echo "wrong soname"; exit 1; }
+libdir=$(dirname "$lib")
+
+cmake -S "$src/tests/native/consumer" -B "$tmp/cmake" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/usr" >/dev/null
+cmake --build "$tmp/cmake" >/dev/null
+LD_LIBRARY_PATH=$libdir "$tmp/cmake/consumer"
+
+export PKG_CONFIG_PATH=$libdir/pkgconfig
+c++ -std=c++20 "$src/tests/native/consumer/main.cpp" -o "$tmp/pc-consumer" \
+	$(pkg-config --define-prefix --cflags --libs libio)
+LD_LIBRARY_PATH=$libdir "$tmp/pc-consumer"
+echo "installed libio builds and runs with find_package and pkg-config"
