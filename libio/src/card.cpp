@@ -97,12 +97,12 @@ void add_iocard_cards(udev* u, std::map<std::string, card_info>& cards) {
         for (const auto& p : c.ports)
             c.num_lines += p.width;
         const auto chip = trim(attr(d.get(), "gpiochip"));
-        if (!chip.empty()) {
-            c.gpiochip = "/dev/" + chip;
-            if (auto g = gpiochip_device(u, chip)) {
-                c.label = prop(g.get(), "IOCARD_LABEL");
-                c.vendor = prop(g.get(), "IOCARD_VENDOR");
-            }
+        if (chip.empty())
+            continue;  // its gpiochip is still being added; its own event follows
+        c.gpiochip = "/dev/" + chip;
+        if (auto g = gpiochip_device(u, chip)) {
+            c.label = prop(g.get(), "IOCARD_LABEL");
+            c.vendor = prop(g.get(), "IOCARD_VENDOR");
         }
         if (c.vendor.empty())
             c.vendor = c.location.rfind("sim", 0) == 0 ? "virtual"

@@ -355,7 +355,8 @@ def run(opts):
     if output:
         sys.stdout.write(output)
         sys.stdout.flush()
-        SUMMARY.extend(l for l in output.splitlines() if l.startswith(("===", "[  PASSED", "[  FAILED")))
+        SUMMARY.extend(l for l in output.splitlines()
+                       if l.startswith(("===", "[  PASSED", "[  FAILED")) or re.match(r"^\d+ passed, \d+ failed", l))
     con = open(console, errors="replace").read() if os.path.exists(console) else ""
     if qemu_out and qemu_out.strip():
         log("qemu said: " + qemu_out.strip())

@@ -30,7 +30,7 @@ struct card_info {
     std::string name;      ///< kernel name: "iocard0", or the gpiochip / first tty of other cards
     std::string model;     ///< "dio120", "acces-pcie-idio-24", "qemu-pci-serial-4x"
     std::string vendor;    ///< "Measurement Computing", "virtual"
-    std::string location;  ///< stable bus location: "pci-0000:03:00.0", "usb-1-2", "sim-0"
+    std::string location;  ///< stable bus location: "pci:0000:03:00.0", "usb:1-2", "sim:0"
     std::string label;     ///< the administrator's label (udev IOCARD_LABEL), else the name
     std::string driver;    ///< kernel driver: "iocard", "gpio-pcie-idio-24", "8250_pci"
     unsigned index = 0;    ///< position among the cards of the same model, by location

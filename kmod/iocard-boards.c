@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iocard: board table and register models.
+ *
+ * One entry per board. The PCI ID table points at an entry through
+ * driver_data. Each register model below names the public document it was
+ * written from.
+ */
+
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/string.h>
+
+#include "iocard.h"
+
+/*
+ * Intel 8255A Programmable Peripheral Interface, mode 0 only.
+ * Source: Intel 8255A/8255A-5 data sheet (order number 231308), "Mode
+ * Definition Format" and "Basic Mode 0 Operation".
+ *
+ *   +0  port A      8 lines, one direction
+ *   +1  port B      8 lines, one direction
+ *   +2  port C      bits 7..4 (C upper) and 3..0 (C lower), one direction
+ *                   per half
+ *   +3  control     write only
+ *
+ * Control word with D7 = 1 (mode set):
+ *   D7     1 = mode set flag
+ *   D6..5  group A mode, 00 = mode 0
+ *   D4     port A:        1 = input, 0 = output
+ *   D3     port C upper:  1 = input, 0 = output
+ *   D2     group B mode,  0 = mode 0
+ *   D1     port B:        1 = input, 0 = output
+ *   D0     port C lower:  1 = input, 0 = output
+ * Control word with D7 = 0: set/reset one bit of port C (D3..1 bit, D0
+ * value); not used by iocard.
+ *
+ * A mode set clears every output latch of the PPI. The core restores the
+ * latches right after it (a glitch of a few bus cycles on the other output
+ * ports of the same PPI, documented in ABI.md). The control register
+ * cannot be read back: at probe every port is set to input, the chip's
+ * reset state.
+ */
+#define I8255_CW_MODE_SET	BIT(7)
+#define I8255_CW_A_IN		BIT(4)
+#define I8255_CW_CU_IN		BIT(3)
+#define I8255_CW_B_IN		BIT(1)
+#define I8255_CW_CL_IN		BIT(0)
+#define I8255_CW_ALL_IN		(I8255_CW_MODE_SET | I8255_CW_A_IN | \
+				 I8255_CW_CU_IN | I8255_CW_B_IN | \
+				 I8255_CW_CL_IN)
+
+/* Port order inside one PPI, which is also the gpio offset order. */
+enum { I8255_A, I8255_B, I8255_CL, I8255_CH, I8255_NPORTS };
+
+/*
+ * COS32: iocard's change-of-state board model. No public PCI board with a
+ * documented COS register map and without a mainline driver was found (the
+ * ACCES PCI-IDIO-16 has one, and gpio-pci-idio-16 drives it), so this model
+ * is iocard's own, defined here and in ABI.md, and exists only as a
+ * virtual card. It follows the usual shape of isolated-input boards:
+ *
+ *   0x00 IN    R    input levels, bit n = line INn
+ *   0x04 OUT   RW   output latch, reads back, bit n = line OUTn
+ *   0x08 EN    RW   COS enable per input
+ *   0x0c RISE  RW   latch a rising edge of input n
+ *   0x10 FALL  RW   latch a falling edge of input n (RISE|FALL = both)
+ *   0x14 STAT  R    latched changes; the interrupt is asserted while
+ *                   STAT & EN is not zero
+ *   0x18 ACK   W    write 1 to clear STAT bits
+ *   0x1c ID    R    0x10c05032
+ *
+ * All registers are 32 bits wide. Lines 0..31 are IN0..IN31, 32..63 are
+ * OUT0..OUT31.
+ */
+
+enum iocard_board_id {
+	BOARD_MCC_PCI_DIO24,
+	BOARD_MCC_PCI_DIO24H,
+	BOARD_MCC_PCI_DIO48H_OLD,
+	BOARD_MCC_PCI_DIO48H,
+	BOARD_MCC_PCI_DIO96H,
+	BOARD_ADLINK_PCI_7224,
+	BOARD_ADLINK_PCI_7248,
+	BOARD_ADLINK_PCI_7296,
+	BOARD_NI_PCI_6503,
+	BOARD_NI_PCI_6503B,
+	BOARD_NI_PCI_6503X,
+	BOARD_NI_PXI_6503,
+	BOARD_NI_PCI_DIO_96,
+	BOARD_NI_PCI_DIO_96B,
+	BOARD_NI_PXI_6508,
+	BOARD_VIRTUAL_DIO120,
+	BOARD_VIRTUAL_COS32,
+	BOARD_COUNT,
+};
+
+/*
+ * PCI IDs and BARs: the manufacturers' user manuals (register maps) as
+ * cited per group, cross-checked against the ID table of Linux's comedi
+ * driver 8255_pci (drivers/comedi/drivers/8255_pci.c), which claims the
+ * same boards; see "Which driver binds a board" in README.md.
+ */
+const struct iocard_board iocard_boards[] = {
+	/*
+	 * Measurement Computing PCI-DIO24, PCI-DIO24H, PCI-DIO48H,
+	 * PCI-DIO96H user's guides, "Register architecture": 8255s at
+	 * +0, +4, +8, +12 of I/O BAR2 (BAR1 on the early PCI-DIO48H that
+	 * has no subsystem ID).
+	 */
+	[BOARD_MCC_PCI_DIO24] = {
+		.name = "mcc-pci-dio24", .vendor = "Measurement Computing",
+		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.chips = 1,
+	},
+	[BOARD_MCC_PCI_DIO24H] = {
+		.name = "mcc-pci-dio24h", .vendor = "Measurement Computing",
+		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.chips = 1,
+	},
+	[BOARD_MCC_PCI_DIO48H_OLD] = {
+		.name = "mcc-pci-dio48h", .vendor = "Measurement Computing",
+		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.chips = 2,
+	},
+	[BOARD_MCC_PCI_DIO48H] = {
+		.name = "mcc-pci-dio48h", .vendor = "Measurement Computing",
+		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.chips = 2,
+	},
+	[BOARD_MCC_PCI_DIO96H] = {
+		.name = "mcc-pci-dio96h", .vendor = "Measurement Computing",
+		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.chips = 4,
+	},
+	/*
+	 * ADLINK PCI-7224/7248/7296 user's guide, "Registers": 8255s at
+	 * +0, +4, +8, +12 of I/O BAR2.
+	 */
+	[BOARD_ADLINK_PCI_7224] = {
+		.name = "adlink-pci-7224", .vendor = "ADLINK",
+		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.chips = 1,
+	},
+	[BOARD_ADLINK_PCI_7248] = {
+		.name = "adlink-pci-7248", .vendor = "ADLINK",
+		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.chips = 2,
+	},
+	[BOARD_ADLINK_PCI_7296] = {
+		.name = "adlink-pci-7296", .vendor = "ADLINK",
+		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.chips = 4,
+	},
+	/*
+	 * National Instruments PCI-DIO-96/PXI-6508/PCI-6503 user manual,
+	 * register-level programming: 8255s at +0, +4, +8, +12 of the
+	 * memory BAR1, behind the MITE PCI bridge in BAR0 whose I/O device
+	 * window register (0xc0) must be loaded with BAR1's bus address |
+	 * 0x80 (window enable) first, as comedi's mite code also does.
+	 */
+	[BOARD_NI_PCI_6503] = {
+		.name = "ni-pci-6503", .vendor = "National Instruments",
+		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.chips = 1, .mite = true,
+	},
+	[BOARD_NI_PCI_6503B] = {
+		.name = "ni-pci-6503b", .vendor = "National Instruments",
+		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.chips = 1, .mite = true,
+	},
+	[BOARD_NI_PCI_6503X] = {
+		.name = "ni-pci-6503x", .vendor = "National Instruments",
+		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.chips = 1, .mite = true,
+	},
+	[BOARD_NI_PXI_6503] = {
+		.name = "ni-pxi-6503", .vendor = "National Instruments",
+		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.chips = 1, .mite = true,
+	},
+	[BOARD_NI_PCI_DIO_96] = {
+		.name = "ni-pci-dio-96", .vendor = "National Instruments",
+		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.chips = 4, .mite = true,
+	},
+	[BOARD_NI_PCI_DIO_96B] = {
+		.name = "ni-pci-dio-96b", .vendor = "National Instruments",
+		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.chips = 4, .mite = true,
+	},
+	[BOARD_NI_PXI_6508] = {
+		.name = "ni-pxi-6508", .vendor = "National Instruments",
+		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.chips = 4, .mite = true,
+	},
+	/*
+	 * Virtual only: five 8255s (120 lines), the largest layout the
+	 * 8255 model supports, so tests cover masks wider than 64 bits.
+	 */
+	[BOARD_VIRTUAL_DIO120] = {
+		.name = "dio120", .vendor = "virtual",
+		.model = IOCARD_MODEL_I8255, .reg_width = 1, .chips = 5,
+	},
+	/* Virtual only: the COS32 model described above. */
+	[BOARD_VIRTUAL_COS32] = {
+		.name = "cos32", .vendor = "virtual",
+		.model = IOCARD_MODEL_COS32, .reg_width = 4,
+	},
+};
+
+const unsigned int iocard_nboards = ARRAY_SIZE(iocard_boards);
+
+/*
+ * Not exported with MODULE_DEVICE_TABLE: comedi's 8255_pci claims every
+ * one of these IDs, and two drivers autoloading for one device would race
+ * for it. iocard binds a board only through driver_override, or through
+ * this table when loaded with claim=1.
+ */
+const struct pci_device_id iocard_pci_ids[] = {
+	{ PCI_VDEVICE(CB, 0x0028), BOARD_MCC_PCI_DIO24 },
+	{ PCI_VDEVICE(CB, 0x0014), BOARD_MCC_PCI_DIO24H },
+	{ PCI_DEVICE_SUB(PCI_VENDOR_ID_CB, 0x000b, 0x0000, 0x0000),
+	  .driver_data = BOARD_MCC_PCI_DIO48H_OLD },
+	{ PCI_DEVICE_SUB(PCI_VENDOR_ID_CB, 0x000b, PCI_VENDOR_ID_CB, 0x000b),
+	  .driver_data = BOARD_MCC_PCI_DIO48H },
+	{ PCI_VDEVICE(CB, 0x0017), BOARD_MCC_PCI_DIO96H },
+	{ PCI_VDEVICE(ADLINK, 0x7224), BOARD_ADLINK_PCI_7224 },
+	{ PCI_VDEVICE(ADLINK, 0x7248), BOARD_ADLINK_PCI_7248 },
+	{ PCI_VDEVICE(ADLINK, 0x7296), BOARD_ADLINK_PCI_7296 },
+	{ PCI_VDEVICE(NI, 0x0400), BOARD_NI_PCI_6503 },
+	{ PCI_VDEVICE(NI, 0x1250), BOARD_NI_PCI_6503B },
+	{ PCI_VDEVICE(NI, 0x17d0), BOARD_NI_PCI_6503X },
+	{ PCI_VDEVICE(NI, 0x1800), BOARD_NI_PXI_6503 },
+	{ PCI_VDEVICE(NI, 0x0160), BOARD_NI_PCI_DIO_96 },
+	{ PCI_VDEVICE(NI, 0x1630), BOARD_NI_PCI_DIO_96B },
+	{ PCI_VDEVICE(NI, 0x13c0), BOARD_NI_PXI_6508 },
+	{ }
+};
+
+const struct iocard_board *iocard_board_by_name(const char *name, size_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < iocard_nboards; i++) {
+		if (strlen(iocard_boards[i].name) == len &&
+		    !strncmp(iocard_boards[i].name, name, len))
+			return &iocard_boards[i];
+	}
+	return NULL;
+}
+
+static struct iocard_port *iocard_add_port(struct iocard *card,
+					   const char *prefix,
+					   const char *name, u8 reg, u8 shift,
+					   u8 width, u8 caps)
+{
+	struct iocard_port *port = &card->ports[card->nports];
+	unsigned int first = card->gc.ngpio;
+	unsigned int i;
+
+	snprintf(port->name, sizeof(port->name), "%s%s", prefix, name);
+	port->reg = reg;
+	port->shift = shift;
+	port->width = width;
+	port->caps = caps;
+	port->first = first;
+	port->out = caps == IOCARD_OUT;
+	for (i = 0; i < width; i++)
+		card->line_port[first + i] = card->nports;
+	card->nports++;
+	card->gc.ngpio += width;
+	return port;
+}
+
+/**
+ * iocard_model_layout() - fill in the ports of a card from its board
+ * @card: card with ->board set and no ports yet
+ *
+ * Return: 0, or -EINVAL for a board the model cannot describe.
+ */
+int iocard_model_layout(struct iocard *card)
+{
+	const struct iocard_board *board = card->board;
+	char prefix[8] = "";
+	unsigned int i;
+	u8 base;
+
+	switch (board->model) {
+	case IOCARD_MODEL_I8255:
+		if (!board->chips ||
+		    board->chips * I8255_NPORTS > IOCARD_MAX_PORTS ||
+		    board->chips * I8255_SIZE > IOCARD_REG_SPACE)
+			return -EINVAL;
+		for (i = 0; i < board->chips; i++) {
+			/* Multi-PPI boards name ports P1A.., P2A.. */
+			if (board->chips > 1)
+				snprintf(prefix, sizeof(prefix), "P%u", i + 1);
+			base = i * I8255_SIZE;
+			iocard_add_port(card, prefix, "A", base + I8255_PORT_A,
+					0, 8, IOCARD_IO);
+			iocard_add_port(card, prefix, "B", base + I8255_PORT_B,
+					0, 8, IOCARD_IO);
+			iocard_add_port(card, prefix, "CL", base + I8255_PORT_C,
+					0, 4, IOCARD_IO);
+			iocard_add_port(card, prefix, "CH", base + I8255_PORT_C,
+					4, 4, IOCARD_IO);
+		}
+		card->cos_hw = false;
+		return 0;
+	case IOCARD_MODEL_COS32:
+		iocard_add_port(card, "", "IN", COS32_IN, 0, COS32_LINES,
+				IOCARD_IN);
+		iocard_add_port(card, "", "OUT", COS32_OUT, 0, COS32_LINES,
+				IOCARD_OUT);
+		card->cos_hw = true;
+		card->cos_port = 0;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Write the control word of one PPI, then restore its output latches. */
+static void i8255_write_ctrl(struct iocard *card, unsigned int chip)
+{
+	u8 base = chip * I8255_SIZE;
+
+	iocard_write(card, base + I8255_CTRL, card->ctrl[chip]);
+	iocard_write(card, base + I8255_PORT_A, card->shadow[base + I8255_PORT_A]);
+	iocard_write(card, base + I8255_PORT_B, card->shadow[base + I8255_PORT_B]);
+	iocard_write(card, base + I8255_PORT_C, card->shadow[base + I8255_PORT_C]);
+}
+
+/**
+ * iocard_model_hw_init() - put a card into its start state
+ * @card: card with its layout; called with &iocard.lock held
+ *
+ * 8255: every port input (the chip's reset state), latches zero.
+ * COS32: COS off and acknowledged, output latch read back and kept.
+ */
+void iocard_model_hw_init(struct iocard *card)
+{
+	unsigned int i;
+
+	switch (card->board->model) {
+	case IOCARD_MODEL_I8255:
+		for (i = 0; i < card->board->chips; i++) {
+			card->ctrl[i] = I8255_CW_ALL_IN;
+			i8255_write_ctrl(card, i);
+		}
+		break;
+	case IOCARD_MODEL_COS32:
+		iocard_write(card, COS32_EN, 0);
+		iocard_write(card, COS32_RISE, 0);
+		iocard_write(card, COS32_FALL, 0);
+		iocard_write(card, COS32_ACK, U32_MAX);
+		card->shadow[COS32_OUT] = iocard_read(card, COS32_OUT);
+		break;
+	}
+}
+
+/**
+ * iocard_model_set_port_dir() - switch the direction of an I/O port
+ * @card: the card; called with &iocard.lock held
+ * @port: index of a port with IOCARD_IO capability
+ * @out: true for output
+ */
+void iocard_model_set_port_dir(struct iocard *card, unsigned int port,
+			       bool out)
+{
+	static const u8 in_bit[I8255_NPORTS] = {
+		[I8255_A] = I8255_CW_A_IN,
+		[I8255_B] = I8255_CW_B_IN,
+		[I8255_CL] = I8255_CW_CL_IN,
+		[I8255_CH] = I8255_CW_CU_IN,
+	};
+	unsigned int chip = port / I8255_NPORTS;
+	u8 bit = in_bit[port % I8255_NPORTS];
+
+	if (card->board->model != IOCARD_MODEL_I8255)
+		return;
+	if (out)
+		card->ctrl[chip] &= ~bit;
+	else
+		card->ctrl[chip] |= bit;
+	card->ports[port].out = out;
+	i8255_write_ctrl(card, chip);
+}
+
+static u32 iocard_bits32(const unsigned long *map, unsigned int first)
+{
+	u32 val = 0;
+	unsigned int i;
+
+	for (i = 0; i < 32; i++)
+		if (test_bit(first + i, map))
+			val |= BIT(i);
+	return val;
+}
+
+/**
+ * iocard_model_cos_program() - load the COS registers from the irq masks
+ * @card: a card with cos_hw; called with &iocard.lock held
+ */
+void iocard_model_cos_program(struct iocard *card)
+{
+	unsigned int first = card->ports[card->cos_port].first;
+	u32 en = card->dying ? 0 : iocard_bits32(card->irq_enabled, first);
+
+	iocard_write(card, COS32_RISE, iocard_bits32(card->irq_rise, first));
+	iocard_write(card, COS32_FALL, iocard_bits32(card->irq_fall, first));
+	iocard_write(card, COS32_EN, en);
+}
+
+/**
+ * iocard_model_cos_status_ack() - read and acknowledge latched changes
+ * @card: a card with cos_hw; called with &iocard.lock held
+ *
+ * Return: the status bits that were set, bit n for line n of the COS port.
+ */
+u32 iocard_model_cos_status_ack(struct iocard *card)
+{
+	u32 stat = iocard_read(card, COS32_STAT);
+
+	if (stat)
+		iocard_write(card, COS32_ACK, stat);
+	return stat;
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * iocard: kernel version compatibility.
+ *
+ * Every LINUX_VERSION_CODE test of the module lives in this file and only
+ * here. The other files use the helpers below and never test the version.
+ * Tested kernels: Debian 12's 6.1, bookworm-backports' 6.12 (also with
+ * PREEMPT_RT).
+ */
+#ifndef IOCARD_COMPAT_H
+#define IOCARD_COMPAT_H
+
+#include <linux/version.h>
+#include <linux/device.h>
+#include <linux/gpio/driver.h>
+#include <linux/hrtimer.h>
+#include <linux/pci.h>
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0)
+#error "iocard needs Linux 6.1 or later (immutable irq_chip, gpiolib irqchip)"
+#endif
+
+/*
+ * Class attribute callbacks take const pointers since 6.4.
+ * IOCARD_CLASS_CONST goes in front of "struct class" and
+ * "struct class_attribute" in their prototypes.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+#define IOCARD_CLASS_CONST const
+#else
+#define IOCARD_CLASS_CONST
+#endif
+
+/*
+ * hrtimer_setup() replaced hrtimer_init() plus an assignment of ->function
+ * in 6.13; hrtimer_init() is gone since 6.15.
+ */
+static inline void iocard_hrtimer_setup(struct hrtimer *timer,
+					enum hrtimer_restart (*fn)(struct hrtimer *),
+					clockid_t clock, enum hrtimer_mode mode)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+	hrtimer_setup(timer, fn, clock, mode);
+#else
+	hrtimer_init(timer, clock, mode);
+	timer->function = fn;
+#endif
+}
+
+/*
+ * Map one BAR, managed. pcim_iomap_region() exists since 6.11 and the
+ * pcim_iomap_table() interface is deprecated since then; older kernels only
+ * have the table.
+ */
+static inline void __iomem *iocard_pcim_iomap_bar(struct pci_dev *pdev,
+						  int bar, const char *name)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+	return pcim_iomap_region(pdev, bar, name);
+#else
+	int ret = pcim_iomap_regions(pdev, BIT(bar), name);
+
+	if (ret)
+		return IOMEM_ERR_PTR(ret);
+	return pcim_iomap_table(pdev)[bar];
+#endif
+}
+
+/*
+ * Can gpiolib remove a chip while user space holds its lines? 6.12 can:
+ * waiters get an error, requests fail, the irq descriptors stay until the
+ * last user is gone. 6.1 cannot: it frees the irq descriptors of lines that
+ * still have an edge detector (WARN, then use after free when the process
+ * closes the request) and never wakes the waiting process. Where it cannot,
+ * removing a virtual card that is in use is refused with -EBUSY. Kernels
+ * between the two are untested and treated like 6.1.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#define IOCARD_GPIOLIB_REMOVES_IN_USE	true
+#else
+#define IOCARD_GPIOLIB_REMOVES_IN_USE	false
+#endif
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 8, 0)
+static int iocard_compat_match_gpio_bus(struct device *dev, void *data)
+{
+	return dev->bus && !strcmp(dev->bus->name, "gpio");
+}
+#endif
+
+/**
+ * iocard_gpiochip_name() - copy the device name ("gpiochipN") of a chip
+ * @gc: a registered gpio_chip whose parent has no other gpio chip
+ * @buf: destination
+ * @len: size of @buf
+ *
+ * 6.8 and later export gpio_device_to_device(). Older kernels keep struct
+ * gpio_device private; there the chip device is found as the child of the
+ * parent on the "gpio" bus.
+ */
+static inline void iocard_gpiochip_name(struct gpio_chip *gc, char *buf,
+					size_t len)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+	strscpy(buf, dev_name(gpio_device_to_device(gc->gpiodev)), len);
+#else
+	struct device *dev;
+
+	dev = device_find_child(gc->parent, NULL, iocard_compat_match_gpio_bus);
+	if (dev) {
+		strscpy(buf, dev_name(dev), len);
+		put_device(dev);
+	} else {
+		strscpy(buf, "", len);
+	}
+#endif
+}
+
+#endif /* IOCARD_COMPAT_H */

@@ -1,0 +1,1049 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iocard: digital I/O cards as gpiochips - core.
+ *
+ * The gpio_chip, the irq_chip, the software change-of-state scanner, the
+ * sysfs class "iocard" and the lifetime of a card. Bus glue (iocard-pci.c,
+ * iocard-sim.c) supplies register accessors and calls, in this order:
+ *
+ *   iocard_alloc()        layout from the board table, card number
+ *   iocard_publish()      class device, parent of the gpiochip
+ *   iocard_add_gpiochip() start state, gpiochip with its irqchip
+ *   (bus interrupt)       devm_request_irq() or nothing
+ *   iocard_start()        events may flow
+ *
+ * Everything is devm-managed, so removal runs backwards: card quiesced (no
+ * interrupt raised any more, scanner stopped, bus interrupt drained), bus
+ * interrupt freed, gpiochip removed, safe state applied, class device
+ * gone, registers unmapped.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bitmap.h>
+#include <linux/device.h>
+#include <linux/gpio/driver.h>
+#include <linux/hrtimer.h>
+#include <linux/idr.h>
+#include <linux/irq.h>
+#include <linux/irqdesc.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/property.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
+
+#include "iocard.h"
+#include "iocard-compat.h"
+
+unsigned int iocard_default_scan_us = IOCARD_SCAN_DEFAULT_US;
+module_param_named(scan_period_us, iocard_default_scan_us, uint, 0444);
+MODULE_PARM_DESC(scan_period_us,
+		 "Default software scan period in us for cards without COS interrupt (100..1000000, default 1000)");
+
+static DEFINE_IDA(iocard_ida);
+
+/*
+ * Not gpiochip_get_data(): that one fails once the chip is removed, and
+ * the card outlives its chip by a few devm steps.
+ */
+static inline struct iocard *iocard_from_gc(struct gpio_chip *gc)
+{
+	return container_of(gc, struct iocard, gc);
+}
+
+static inline struct iocard_port *iocard_line_port(struct iocard *card,
+						   unsigned int offset)
+{
+	return &card->ports[card->line_port[offset]];
+}
+
+static u32 iocard_port_mask(const struct iocard_port *port)
+{
+	return GENMASK(port->width - 1, 0);
+}
+
+/* Lines of @port as bits 0..width-1, from the register value @reg. */
+static u32 iocard_port_bits(const struct iocard_port *port, u32 reg)
+{
+	return (reg >> port->shift) & iocard_port_mask(port);
+}
+
+/* Lock held. Update the shadow of @port's register, no bus access. */
+static void iocard_port_shadow(struct iocard *card,
+			       const struct iocard_port *port, u32 mask,
+			       u32 val)
+{
+	u32 *shadow = &card->shadow[port->reg];
+
+	mask = (mask & iocard_port_mask(port)) << port->shift;
+	*shadow = (*shadow & ~mask) | ((val << port->shift) & mask);
+}
+
+/* --- gpio_chip ---------------------------------------------------------- */
+
+static int iocard_gpio_request(struct gpio_chip *gc, unsigned int offset)
+{
+	struct iocard *card = iocard_from_gc(gc);
+	unsigned long flags;
+	int ret = 0;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	if (card->closing)
+		ret = -ENODEV;
+	else
+		__set_bit(offset, card->requested);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return ret;
+}
+
+static void iocard_gpio_free(struct gpio_chip *gc, unsigned int offset)
+{
+	struct iocard *card = iocard_from_gc(gc);
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	__clear_bit(offset, card->requested);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+}
+
+static int iocard_gpio_get_direction(struct gpio_chip *gc,
+				     unsigned int offset)
+{
+	struct iocard *card = iocard_from_gc(gc);
+
+	return READ_ONCE(iocard_line_port(card, offset)->out) ?
+		GPIO_LINE_DIRECTION_OUT : GPIO_LINE_DIRECTION_IN;
+}
+
+/*
+ * A port changes direction as a whole. Refuse when another of its lines is
+ * in use (requested or used as an interrupt): that line would silently
+ * change direction under its user.
+ */
+static int iocard_port_set_dir(struct iocard *card, unsigned int offset,
+			       bool out)
+{
+	struct iocard_port *port = iocard_line_port(card, offset);
+	unsigned int pidx = card->line_port[offset];
+	unsigned int i;
+
+	if (port->out == out)
+		return 0;
+	for (i = port->first; i < port->first + port->width; i++) {
+		if (i == offset)
+			continue;
+		if (test_bit(i, card->requested) ||
+		    gpiochip_line_is_irq(&card->gc, i))
+			return -EBUSY;
+	}
+	iocard_model_set_port_dir(card, pidx, out);
+	return 0;
+}
+
+static int iocard_gpio_direction_input(struct gpio_chip *gc,
+				       unsigned int offset)
+{
+	struct iocard *card = iocard_from_gc(gc);
+	struct iocard_port *port = iocard_line_port(card, offset);
+	unsigned long flags;
+	int ret;
+
+	if (!(port->caps & IOCARD_IN))
+		return -EPERM;
+	raw_spin_lock_irqsave(&card->lock, flags);
+	ret = iocard_port_set_dir(card, offset, false);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return ret;
+}
+
+static int iocard_gpio_direction_output(struct gpio_chip *gc,
+					unsigned int offset, int value)
+{
+	struct iocard *card = iocard_from_gc(gc);
+	struct iocard_port *port = iocard_line_port(card, offset);
+	u32 bit = BIT(offset - port->first);
+	unsigned long flags;
+	int ret = 0;
+
+	if (!(port->caps & IOCARD_OUT))
+		return -EPERM;
+	raw_spin_lock_irqsave(&card->lock, flags);
+	if (port->out) {
+		iocard_port_shadow(card, port, bit, value ? bit : 0);
+		iocard_write(card, port->reg, card->shadow[port->reg]);
+	} else {
+		/* Switching writes the latches, the new value included. */
+		u32 old = card->shadow[port->reg];
+
+		iocard_port_shadow(card, port, bit, value ? bit : 0);
+		ret = iocard_port_set_dir(card, offset, true);
+		if (ret)
+			card->shadow[port->reg] = old;
+	}
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return ret;
+}
+
+static int iocard_gpio_get(struct gpio_chip *gc, unsigned int offset)
+{
+	struct iocard *card = iocard_from_gc(gc);
+	struct iocard_port *port = iocard_line_port(card, offset);
+	unsigned long flags;
+	u32 val;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	val = iocard_port_bits(port, iocard_read(card, port->reg));
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return !!(val & BIT(offset - port->first));
+}
+
+/* Bits first..first+width-1 of @map as an integer. */
+static u32 iocard_map_get(const unsigned long *map, unsigned int first,
+			  unsigned int width)
+{
+	unsigned int i;
+	u32 val = 0;
+
+	for (i = 0; i < width; i++)
+		if (test_bit(first + i, map))
+			val |= BIT(i);
+	return val;
+}
+
+/* One register read per register, whatever the number of ports in it. */
+static int iocard_gpio_get_multiple(struct gpio_chip *gc, unsigned long *mask,
+				    unsigned long *bits)
+{
+	struct iocard *card = iocard_from_gc(gc);
+	u32 regval[IOCARD_REG_SPACE];
+	DECLARE_BITMAP(have, IOCARD_REG_SPACE);
+	unsigned long flags;
+	unsigned int p, i;
+
+	bitmap_zero(have, IOCARD_REG_SPACE);
+	raw_spin_lock_irqsave(&card->lock, flags);
+	for (p = 0; p < card->nports; p++) {
+		const struct iocard_port *port = &card->ports[p];
+		u32 want = iocard_map_get(mask, port->first, port->width);
+		u32 val;
+
+		if (!want)
+			continue;
+		if (!test_bit(port->reg, have)) {
+			regval[port->reg] = iocard_read(card, port->reg);
+			__set_bit(port->reg, have);
+		}
+		val = iocard_port_bits(port, regval[port->reg]);
+		for (i = 0; i < port->width; i++)
+			if (want & BIT(i))
+				__assign_bit(port->first + i, bits,
+					     val & BIT(i));
+	}
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return 0;
+}
+
+/* One register write per register touched. Also used after the chip is gone. */
+static void iocard_set_lines(struct iocard *card, const unsigned long *mask,
+			     const unsigned long *bits)
+{
+	DECLARE_BITMAP(dirty, IOCARD_REG_SPACE);
+	unsigned long flags;
+	unsigned int p, reg;
+
+	bitmap_zero(dirty, IOCARD_REG_SPACE);
+	raw_spin_lock_irqsave(&card->lock, flags);
+	for (p = 0; p < card->nports; p++) {
+		const struct iocard_port *port = &card->ports[p];
+		u32 want = iocard_map_get(mask, port->first, port->width);
+
+		if (!want || !port->out)
+			continue;
+		iocard_port_shadow(card, port, want,
+				   iocard_map_get(bits, port->first,
+						  port->width));
+		__set_bit(port->reg, dirty);
+	}
+	for_each_set_bit(reg, dirty, IOCARD_REG_SPACE)
+		iocard_write(card, reg, card->shadow[reg]);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+}
+
+static void iocard_gpio_set_multiple(struct gpio_chip *gc, unsigned long *mask,
+				     unsigned long *bits)
+{
+	iocard_set_lines(iocard_from_gc(gc), mask, bits);
+}
+
+static void iocard_gpio_set(struct gpio_chip *gc, unsigned int offset,
+			    int value)
+{
+	DECLARE_BITMAP(mask, IOCARD_MAX_LINES) = { };
+	DECLARE_BITMAP(bits, IOCARD_MAX_LINES) = { };
+
+	__set_bit(offset, mask);
+	__assign_bit(offset, bits, value);
+	iocard_gpio_set_multiple(gc, mask, bits);
+}
+
+/* --- change of state: irq_chip, scanner, hardware COS ------------------- */
+
+/* Lock held. Start the scanner if a line wants events and it is idle. */
+static void iocard_scan_kick(struct iocard *card)
+{
+	if (card->scan_active || card->dying ||
+	    bitmap_empty(card->irq_enabled, card->gc.ngpio))
+		return;
+	card->scan_active = true;
+	hrtimer_start(&card->scan_timer, card->scan_period,
+		      HRTIMER_MODE_REL_HARD);
+}
+
+static void iocard_irq_mask(struct irq_data *d)
+{
+	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
+	struct iocard *card = iocard_from_gc(gc);
+	irq_hw_number_t hwirq = irqd_to_hwirq(d);
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	__clear_bit(hwirq, card->irq_enabled);
+	if (card->cos_hw)
+		iocard_model_cos_program(card);
+	/* An idle scanner notices the empty mask and stops by itself. */
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	gpiochip_disable_irq(gc, hwirq);
+}
+
+static void iocard_irq_unmask(struct irq_data *d)
+{
+	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
+	struct iocard *card = iocard_from_gc(gc);
+	irq_hw_number_t hwirq = irqd_to_hwirq(d);
+	struct iocard_port *port = iocard_line_port(card, hwirq);
+	unsigned long flags;
+	u32 val;
+
+	gpiochip_enable_irq(gc, hwirq);
+	raw_spin_lock_irqsave(&card->lock, flags);
+	__set_bit(hwirq, card->irq_enabled);
+	if (card->cos_hw) {
+		iocard_model_cos_program(card);
+	} else {
+		/* The reference level: changes count from now on. */
+		val = iocard_port_bits(port, iocard_read(card, port->reg));
+		__assign_bit(hwirq, card->scan_prev,
+			     val & BIT(hwirq - port->first));
+		iocard_scan_kick(card);
+	}
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+}
+
+static int iocard_irq_set_type(struct irq_data *d, unsigned int type)
+{
+	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
+	struct iocard *card = iocard_from_gc(gc);
+	irq_hw_number_t hwirq = irqd_to_hwirq(d);
+	unsigned long flags;
+	bool rise, fall;
+
+	switch (type & IRQ_TYPE_SENSE_MASK) {
+	case IRQ_TYPE_EDGE_RISING:
+		rise = true;
+		fall = false;
+		break;
+	case IRQ_TYPE_EDGE_FALLING:
+		rise = false;
+		fall = true;
+		break;
+	case IRQ_TYPE_EDGE_BOTH:
+		rise = true;
+		fall = true;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	__assign_bit(hwirq, card->irq_rise, rise);
+	__assign_bit(hwirq, card->irq_fall, fall);
+	if (card->cos_hw)
+		iocard_model_cos_program(card);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return 0;
+}
+
+static const struct irq_chip iocard_irq_chip = {
+	.name = "iocard",
+	.irq_mask = iocard_irq_mask,
+	.irq_unmask = iocard_irq_unmask,
+	.irq_set_type = iocard_irq_set_type,
+	.flags = IRQCHIP_IMMUTABLE | IRQCHIP_SKIP_SET_WAKE,
+	GPIOCHIP_IRQ_RESOURCE_HELPERS,
+};
+
+static void iocard_irq_init_valid_mask(struct gpio_chip *gc,
+				       unsigned long *valid_mask,
+				       unsigned int ngpios)
+{
+	struct iocard *card = iocard_from_gc(gc);
+	unsigned int i;
+
+	for (i = 0; i < ngpios; i++) {
+		struct iocard_port *port = iocard_line_port(card, i);
+		bool ok = port->caps & IOCARD_IN;
+
+		if (card->cos_hw)
+			ok = card->line_port[i] == card->cos_port;
+		__assign_bit(i, valid_mask, ok);
+	}
+}
+
+/*
+ * Software change of state. Runs in hard irq context (also on PREEMPT_RT:
+ * HRTIMER_MODE_REL_HARD) and raises the lines' interrupts there, as a COS
+ * interrupt handler would. Each input port with an enabled line is read
+ * once per period. A pulse shorter than the period can be missed, and two
+ * changes within one period are seen as at most one edge.
+ */
+static enum hrtimer_restart iocard_scan(struct hrtimer *timer)
+{
+	struct iocard *card = container_of(timer, struct iocard, scan_timer);
+	DECLARE_BITMAP(fire, IOCARD_MAX_LINES);
+	unsigned long flags;
+	unsigned int p, i, line;
+	ktime_t period;
+
+	bitmap_zero(fire, IOCARD_MAX_LINES);
+	raw_spin_lock_irqsave(&card->lock, flags);
+	if (card->dying || bitmap_empty(card->irq_enabled, card->gc.ngpio)) {
+		card->scan_active = false;
+		raw_spin_unlock_irqrestore(&card->lock, flags);
+		return HRTIMER_NORESTART;
+	}
+	for (p = 0; p < card->nports; p++) {
+		const struct iocard_port *port = &card->ports[p];
+		u32 en = iocard_map_get(card->irq_enabled, port->first,
+					port->width);
+		u32 val;
+
+		if (!en || port->out)
+			continue;
+		val = iocard_port_bits(port, iocard_read(card, port->reg));
+		for (i = 0; i < port->width; i++) {
+			bool now = val & BIT(i);
+
+			line = port->first + i;
+			if (!(en & BIT(i)) || now == test_bit(line, card->scan_prev))
+				continue;
+			__assign_bit(line, card->scan_prev, now);
+			if (test_bit(line, now ? card->irq_rise : card->irq_fall))
+				__set_bit(line, fire);
+		}
+	}
+	period = card->scan_period;
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+
+	for_each_set_bit(line, fire, card->gc.ngpio)
+		generic_handle_domain_irq_safe(card->gc.irq.domain, line);
+
+	hrtimer_forward_now(timer, period);
+	return HRTIMER_RESTART;
+}
+
+/**
+ * iocard_cos_irq() - handle a change-of-state interrupt of a card
+ * @card: a card with cos_hw
+ *
+ * Called from the bus interrupt: the PCI handler, or the irq_work of a
+ * virtual card. Reads and acknowledges the latched status and raises the
+ * interrupt of each line that changed. An interrupt with no status bit set
+ * is counted as spurious (on a shared line it may belong to another
+ * device).
+ *
+ * Return: IRQ_HANDLED, or IRQ_NONE if no status bit was set.
+ */
+irqreturn_t iocard_cos_irq(struct iocard *card)
+{
+	unsigned long flags, pending;
+	unsigned int first, bit;
+	bool dying;
+	u32 stat;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	stat = iocard_model_cos_status_ack(card);
+	dying = card->dying;
+	first = card->ports[card->cos_port].first;
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+
+	if (!stat) {
+		atomic_long_inc(&card->spurious);
+		return IRQ_NONE;
+	}
+	if (dying)
+		return IRQ_HANDLED;
+	pending = stat;
+	for_each_set_bit(bit, &pending, 32)
+		generic_handle_domain_irq_safe(card->gc.irq.domain, first + bit);
+	return IRQ_HANDLED;
+}
+
+/* --- lifetime ------------------------------------------------------------ */
+
+/**
+ * iocard_claim_removal() - stop taking line requests before a removal
+ * @card: the card
+ *
+ * Where gpiolib cannot remove a chip that is in use (see iocard-compat.h),
+ * a card with requested lines or enabled interrupts stays.
+ *
+ * Return: 0, after which line requests fail with -ENODEV, or -EBUSY.
+ */
+int iocard_claim_removal(struct iocard *card)
+{
+	unsigned long flags;
+	int ret = 0;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	if (!IOCARD_GPIOLIB_REMOVES_IN_USE &&
+	    (!bitmap_empty(card->requested, card->gc.ngpio) ||
+	     !bitmap_empty(card->irq_enabled, card->gc.ngpio)))
+		ret = -EBUSY;
+	else
+		card->closing = true;
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return ret;
+}
+
+int iocard_id_get(int want)
+{
+	if (want < 0)
+		return ida_alloc(&iocard_ida, GFP_KERNEL);
+	return ida_alloc_range(&iocard_ida, want, want, GFP_KERNEL);
+}
+
+void iocard_id_put(int id)
+{
+	ida_free(&iocard_ida, id);
+}
+
+static void iocard_id_release(void *data)
+{
+	struct iocard *card = data;
+
+	iocard_id_put(card->id);
+}
+
+/**
+ * iocard_alloc() - allocate a card and lay out its ports
+ * @dev: bus device; the card lives as long as its driver binding
+ * @board: board table entry
+ * @ops: register accessors
+ * @priv: accessor data
+ * @id: card number reserved with iocard_id_get(), or -1 to allocate one
+ *
+ * Return: the card, or an ERR_PTR().
+ */
+struct iocard *iocard_alloc(struct device *dev,
+			    const struct iocard_board *board,
+			    const struct iocard_ops *ops, void *priv, int id)
+{
+	struct iocard *card;
+	int ret;
+
+	card = devm_kzalloc(dev, sizeof(*card), GFP_KERNEL);
+	if (!card)
+		return ERR_PTR(-ENOMEM);
+	card->dev = dev;
+	card->board = board;
+	card->ops = ops;
+	card->priv = priv;
+	raw_spin_lock_init(&card->lock);
+	atomic_long_set(&card->spurious, 0);
+	card->scan_period = ns_to_ktime((u64)iocard_default_scan_us * NSEC_PER_USEC);
+	iocard_hrtimer_setup(&card->scan_timer, iocard_scan, CLOCK_MONOTONIC,
+			     HRTIMER_MODE_REL_HARD);
+
+	ret = iocard_model_layout(card);
+	if (ret)
+		return ERR_PTR(dev_err_probe(dev, ret, "bad board layout\n"));
+
+	if (id < 0) {
+		id = iocard_id_get(-1);
+		if (id < 0)
+			return ERR_PTR(id);
+		card->id = id;
+		ret = devm_add_action_or_reset(dev, iocard_id_release, card);
+		if (ret)
+			return ERR_PTR(ret);
+	}
+	card->id = id;
+	snprintf(card->name, sizeof(card->name), "iocard%d", id);
+	return card;
+}
+
+/* After the gpiochip is gone: outputs to the safe state, if one is set. */
+static void iocard_apply_safe_state(void *data)
+{
+	struct iocard *card = data;
+	DECLARE_BITMAP(mask, IOCARD_MAX_LINES);
+	unsigned long flags;
+	unsigned int p;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	if (card->safe_valid) {
+		bitmap_zero(mask, IOCARD_MAX_LINES);
+		for (p = 0; p < card->nports; p++) {
+			const struct iocard_port *port = &card->ports[p];
+
+			if (port->out)
+				bitmap_set(mask, port->first, port->width);
+		}
+		raw_spin_unlock_irqrestore(&card->lock, flags);
+		iocard_set_lines(card, mask, card->safe_state);
+		dev_info(card->dev, "%s: outputs set to safe state %*pb\n",
+			 card->name, card->gc.ngpio, card->safe_state);
+		return;
+	}
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+}
+
+static void iocard_remove_swnode(void *data)
+{
+	fwnode_remove_software_node(data);
+}
+
+/*
+ * Line names go to the chip as the "gpio-line-names" property of a software
+ * node, as gpio-sim does, not through gpio_chip.names: gpiolib checks the
+ * latter against every line name in the system, which warns once per line
+ * for every second card of a model and, on 6.1, crashes when a removed chip
+ * is still held open by a process.
+ */
+static int iocard_line_names(struct iocard *card)
+{
+	struct property_entry props[2] = { };
+	struct fwnode_handle *fwnode;
+	const char **names;
+	unsigned int i;
+	int ret = -ENOMEM;
+
+	names = kcalloc(card->gc.ngpio, sizeof(*names), GFP_KERNEL);
+	if (!names)
+		return -ENOMEM;
+	for (i = 0; i < card->gc.ngpio; i++) {
+		struct iocard_port *port = iocard_line_port(card, i);
+
+		names[i] = kasprintf(GFP_KERNEL, "%s%u", port->name,
+				     port->shift + i - port->first);
+		if (!names[i])
+			goto out;
+	}
+	props[0] = PROPERTY_ENTRY_STRING_ARRAY_LEN("gpio-line-names", names,
+						   card->gc.ngpio);
+	/* Copies the names. */
+	fwnode = fwnode_create_software_node(props, NULL);
+	if (IS_ERR(fwnode)) {
+		ret = PTR_ERR(fwnode);
+		goto out;
+	}
+	ret = devm_add_action_or_reset(card->dev, iocard_remove_swnode, fwnode);
+	if (!ret)
+		card->gc.fwnode = fwnode;
+out:
+	for (i = 0; i < card->gc.ngpio; i++)
+		kfree(names[i]);
+	kfree(names);
+	return ret;
+}
+
+/**
+ * iocard_add_gpiochip() - put the card in its start state, add its gpiochip
+ * @card: card from iocard_alloc()
+ *
+ * Return: 0 or a negative errno.
+ */
+int iocard_add_gpiochip(struct iocard *card)
+{
+	struct gpio_chip *gc = &card->gc;
+	struct gpio_irq_chip *girq = &gc->irq;
+	struct device *dev = card->dev;
+	unsigned long flags;
+	int ret;
+
+	ret = iocard_line_names(card);
+	if (ret)
+		return ret;
+
+	gc->label = card->name;
+	gc->parent = card->cdev;
+	gc->owner = THIS_MODULE;
+	gc->base = -1;
+	gc->can_sleep = false;
+	gc->request = iocard_gpio_request;
+	gc->free = iocard_gpio_free;
+	gc->get_direction = iocard_gpio_get_direction;
+	gc->direction_input = iocard_gpio_direction_input;
+	gc->direction_output = iocard_gpio_direction_output;
+	gc->get = iocard_gpio_get;
+	gc->get_multiple = iocard_gpio_get_multiple;
+	gc->set = iocard_gpio_set;
+	gc->set_multiple = iocard_gpio_set_multiple;
+
+	gpio_irq_chip_set_chip(girq, &iocard_irq_chip);
+	girq->handler = handle_simple_irq;
+	girq->default_type = IRQ_TYPE_NONE;
+	girq->init_valid_mask = iocard_irq_init_valid_mask;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	iocard_model_hw_init(card);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+
+	ret = devm_add_action_or_reset(dev, iocard_apply_safe_state, card);
+	if (ret)
+		return ret;
+
+	ret = devm_gpiochip_add_data(dev, gc, card);
+	if (ret)
+		return dev_err_probe(dev, ret, "cannot add gpiochip\n");
+	iocard_gpiochip_name(gc, card->chip_name, sizeof(card->chip_name));
+	return 0;
+}
+
+/* Before the gpiochip goes: stop raising interrupts, drain the ones in flight. */
+static void iocard_quiesce(void *data)
+{
+	struct iocard *card = data;
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	card->dying = true;
+	if (card->cos_hw) {
+		iocard_model_cos_program(card);
+		iocard_model_cos_status_ack(card);
+	}
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	hrtimer_cancel(&card->scan_timer);
+	if (card->ops->quiesce)
+		card->ops->quiesce(card);
+}
+
+/* --- sysfs --------------------------------------------------------------- */
+
+static ssize_t model_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%s\n", card->board->name);
+}
+static DEVICE_ATTR_RO(model);
+
+static ssize_t location_show(struct device *dev, struct device_attribute *attr,
+			     char *buf)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%s\n", card->location);
+}
+static DEVICE_ATTR_RO(location);
+
+static ssize_t gpiochip_show(struct device *dev, struct device_attribute *attr,
+			     char *buf)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%s\n", card->chip_name);
+}
+static DEVICE_ATTR_RO(gpiochip);
+
+static ssize_t ports_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	static const char * const dir[] = {
+		[IOCARD_IN] = "in", [IOCARD_OUT] = "out", [IOCARD_IO] = "io",
+	};
+	struct iocard *card = dev_get_drvdata(dev);
+	unsigned int p;
+	int len = 0;
+
+	for (p = 0; p < card->nports; p++) {
+		const struct iocard_port *port = &card->ports[p];
+
+		len += sysfs_emit_at(buf, len, "%s%s:%u:%s", p ? " " : "",
+				     port->name, port->width, dir[port->caps]);
+	}
+	len += sysfs_emit_at(buf, len, "\n");
+	return len;
+}
+static DEVICE_ATTR_RO(ports);
+
+static ssize_t cos_show(struct device *dev, struct device_attribute *attr,
+			char *buf)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%s\n", card->cos_hw ? "hw" : "scan");
+}
+static DEVICE_ATTR_RO(cos);
+
+static ssize_t spurious_irqs_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%ld\n", atomic_long_read(&card->spurious));
+}
+static DEVICE_ATTR_RO(spurious_irqs);
+
+static ssize_t scan_period_us_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+	unsigned long flags;
+	ktime_t period;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	period = card->scan_period;
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return sysfs_emit(buf, "%lld\n", ktime_to_us(period));
+}
+
+static ssize_t scan_period_us_store(struct device *dev,
+				    struct device_attribute *attr,
+				    const char *buf, size_t count)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+	unsigned long flags;
+	unsigned int us;
+
+	if (kstrtouint(buf, 10, &us) ||
+	    us < IOCARD_SCAN_MIN_US || us > IOCARD_SCAN_MAX_US)
+		return -EINVAL;
+	raw_spin_lock_irqsave(&card->lock, flags);
+	card->scan_period = ns_to_ktime((u64)us * NSEC_PER_USEC);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return count;
+}
+static DEVICE_ATTR_RW(scan_period_us);
+
+static ssize_t safe_state_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+	DECLARE_BITMAP(state, IOCARD_MAX_LINES);
+	unsigned long flags;
+	bool valid;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	valid = card->safe_valid;
+	bitmap_copy(state, card->safe_state, IOCARD_MAX_LINES);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	if (!valid)
+		return sysfs_emit(buf, "none\n");
+	return sysfs_emit(buf, "%*pb\n", card->gc.ngpio, state);
+}
+
+static ssize_t safe_state_store(struct device *dev,
+				struct device_attribute *attr,
+				const char *buf, size_t count)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+	DECLARE_BITMAP(state, IOCARD_MAX_LINES);
+	unsigned long flags;
+	unsigned int p;
+
+	bitmap_zero(state, IOCARD_MAX_LINES);
+	if (sysfs_streq(buf, "none")) {
+		raw_spin_lock_irqsave(&card->lock, flags);
+		card->safe_valid = false;
+		raw_spin_unlock_irqrestore(&card->lock, flags);
+		return count;
+	}
+	if (bitmap_parse(buf, count, state, card->gc.ngpio))
+		return -EINVAL;
+	/* A level for a line that can never drive is a mistake. */
+	for (p = 0; p < card->nports; p++) {
+		const struct iocard_port *port = &card->ports[p];
+
+		if (!(port->caps & IOCARD_OUT) &&
+		    iocard_map_get(state, port->first, port->width))
+			return -EINVAL;
+	}
+	raw_spin_lock_irqsave(&card->lock, flags);
+	bitmap_copy(card->safe_state, state, IOCARD_MAX_LINES);
+	card->safe_valid = true;
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return count;
+}
+static DEVICE_ATTR_RW(safe_state);
+
+static struct attribute *iocard_card_attrs[] = {
+	&dev_attr_model.attr,
+	&dev_attr_location.attr,
+	&dev_attr_gpiochip.attr,
+	&dev_attr_ports.attr,
+	&dev_attr_cos.attr,
+	&dev_attr_spurious_irqs.attr,
+	&dev_attr_scan_period_us.attr,
+	&dev_attr_safe_state.attr,
+	NULL
+};
+
+static umode_t iocard_card_attr_visible(struct kobject *kobj,
+					struct attribute *attr, int n)
+{
+	struct iocard *card = dev_get_drvdata(kobj_to_dev(kobj));
+
+	if (attr == &dev_attr_scan_period_us.attr && card->cos_hw)
+		return 0;
+	if (attr == &dev_attr_spurious_irqs.attr && !card->cos_hw)
+		return 0;
+	return attr->mode;
+}
+
+static const struct attribute_group iocard_card_group = {
+	.attrs = iocard_card_attrs,
+	.is_visible = iocard_card_attr_visible,
+};
+
+static ssize_t new_sim_store(IOCARD_CLASS_CONST struct class *class,
+			     IOCARD_CLASS_CONST struct class_attribute *attr,
+			     const char *buf, size_t count)
+{
+	int ret = iocard_sim_new(buf, count);
+
+	return ret < 0 ? ret : count;
+}
+static CLASS_ATTR_WO(new_sim);
+
+static ssize_t delete_sim_store(IOCARD_CLASS_CONST struct class *class,
+				IOCARD_CLASS_CONST struct class_attribute *attr,
+				const char *buf, size_t count)
+{
+	int ret = iocard_sim_delete(buf, count);
+
+	return ret < 0 ? ret : count;
+}
+static CLASS_ATTR_WO(delete_sim);
+
+static struct attribute *iocard_class_attrs[] = {
+	&class_attr_new_sim.attr,
+	&class_attr_delete_sim.attr,
+	NULL
+};
+ATTRIBUTE_GROUPS(iocard_class);
+
+static struct class iocard_class = {
+	.name = "iocard",
+	.class_groups = iocard_class_groups,
+};
+
+static void iocard_unpublish(void *data)
+{
+	struct iocard *card = data;
+
+	device_unregister(card->cdev);
+}
+
+/**
+ * iocard_publish() - make a card visible in /sys/class/iocard
+ * @card: card from iocard_alloc(), before iocard_add_gpiochip()
+ * @location: bus location for the "location" attribute
+ * @extra: optional attribute group of the bus glue, or NULL
+ *
+ * The class device is created first so that the gpiochip can sit below it:
+ * udev rules and libio find a chip's card among its parents. It goes last
+ * at removal, after the gpiochip.
+ *
+ * Return: 0 or a negative errno.
+ */
+int iocard_publish(struct iocard *card, const char *location,
+		   const struct attribute_group *extra)
+{
+	strscpy(card->location, location, sizeof(card->location));
+	card->groups[0] = &iocard_card_group;
+	card->groups[1] = extra;
+	card->groups[2] = NULL;
+	card->cdev = device_create_with_groups(&iocard_class, card->dev,
+					       MKDEV(0, 0), card, card->groups,
+					       "%s", card->name);
+	if (IS_ERR(card->cdev))
+		return dev_err_probe(card->dev, PTR_ERR(card->cdev),
+				     "cannot create class device\n");
+	return devm_add_action_or_reset(card->dev, iocard_unpublish, card);
+}
+
+/**
+ * iocard_start() - let a published card with its gpiochip raise events
+ * @card: card after iocard_add_gpiochip() and the bus interrupt set-up
+ *
+ * Registers the quiesce step, which at removal runs before the interrupt
+ * and the gpiochip go.
+ *
+ * Return: 0 or a negative errno.
+ */
+int iocard_start(struct iocard *card)
+{
+	int ret;
+
+	ret = devm_add_action_or_reset(card->dev, iocard_quiesce, card);
+	if (ret)
+		return ret;
+	dev_info(card->dev, "%s: %s, %u lines, %s, cos %s\n", card->name,
+		 card->board->name, card->gc.ngpio, card->chip_name,
+		 card->cos_hw ? "hw" : "scan");
+	return 0;
+}
+
+/* --- module -------------------------------------------------------------- */
+
+static int __init iocard_init(void)
+{
+	int ret;
+
+	if (iocard_default_scan_us < IOCARD_SCAN_MIN_US ||
+	    iocard_default_scan_us > IOCARD_SCAN_MAX_US) {
+		pr_err("scan_period_us=%u out of range %u..%u\n",
+		       iocard_default_scan_us, IOCARD_SCAN_MIN_US,
+		       IOCARD_SCAN_MAX_US);
+		return -EINVAL;
+	}
+	ret = iocard_sim_check_param();
+	if (ret)
+		return ret;
+
+	ret = class_register(&iocard_class);
+	if (ret)
+		return ret;
+	ret = iocard_pci_init();
+	if (ret)
+		goto err_class;
+	ret = iocard_sim_init();
+	if (ret)
+		goto err_pci;
+	return 0;
+
+err_pci:
+	iocard_pci_exit();
+err_class:
+	class_unregister(&iocard_class);
+	return ret;
+}
+module_init(iocard_init);
+
+static void __exit iocard_exit(void)
+{
+	iocard_sim_exit();
+	iocard_pci_exit();
+	class_unregister(&iocard_class);
+	ida_destroy(&iocard_ida);
+}
+module_exit(iocard_exit);
+
+MODULE_DESCRIPTION("Digital I/O cards (8255 PCI boards, virtual cards) as gpiochips with change-of-state events");
+MODULE_AUTHOR("libio project");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(IOCARD_VERSION);

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iocard: PCI glue.
+ *
+ * Which driver binds a board: comedi's 8255_pci claims the same IDs and is
+ * built in Debian's kernels, so iocard exports no PCI aliases (no autoload
+ * race) and by default matches no ID by itself. A board goes to iocard
+ * when the administrator says so, per device with driver_override, or for
+ * every unbound board of the table with claim=1. See README.md.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/interrupt.h>
+#include <linux/io.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+
+#include "iocard.h"
+#include "iocard-compat.h"
+
+static bool iocard_pci_claim;
+module_param_named(claim, iocard_pci_claim, bool, 0444);
+MODULE_PARM_DESC(claim,
+		 "Bind every unbound PCI board of the board table by ID (default: only devices whose driver_override is \"iocard\")");
+
+/* NI MITE bridge: I/O device window base/size register and its enable. */
+#define MITE_IODWBSR		0xc0
+#define MITE_IODWBSR_WENAB	BIT(7)
+
+/**
+ * struct iocard_pci - accessor data of a PCI card
+ * @base: mapped register BAR
+ */
+struct iocard_pci {
+	void __iomem *base;
+};
+
+static u32 iocard_pci_read(struct iocard *card, unsigned int reg)
+{
+	struct iocard_pci *pci = card->priv;
+	void __iomem *base = pci->base;
+
+	if (card->board->reg_width == 4)
+		return ioread32(base + reg);
+	return ioread8(base + reg);
+}
+
+static void iocard_pci_write(struct iocard *card, unsigned int reg, u32 val)
+{
+	struct iocard_pci *pci = card->priv;
+	void __iomem *base = pci->base;
+
+	if (card->board->reg_width == 4)
+		iowrite32(val, base + reg);
+	else
+		iowrite8(val, base + reg);
+}
+
+static const struct iocard_ops iocard_pci_ops = {
+	.read = iocard_pci_read,
+	.write = iocard_pci_write,
+};
+
+static irqreturn_t iocard_pci_irq(int irq, void *data)
+{
+	return iocard_cos_irq(data);
+}
+
+/* Open the MITE's window onto the register BAR (BAR1). */
+static int iocard_pci_mite_init(struct pci_dev *pdev)
+{
+	void __iomem *mite;
+
+	mite = pci_ioremap_bar(pdev, 0);
+	if (!mite)
+		return -ENOMEM;
+	writel(lower_32_bits(pci_bus_address(pdev, 1)) | MITE_IODWBSR_WENAB,
+	       mite + MITE_IODWBSR);
+	iounmap(mite);
+	return 0;
+}
+
+static int iocard_pci_probe(struct pci_dev *pdev,
+			    const struct pci_device_id *unused)
+{
+	const struct pci_device_id *id = pci_match_id(iocard_pci_ids, pdev);
+	struct device *dev = &pdev->dev;
+	const struct iocard_board *board;
+	char location[48];
+	struct iocard_pci *pci;
+	struct iocard *card;
+	int ret;
+
+	/* driver_override binds any device: only take boards we know. */
+	if (!id)
+		return dev_err_probe(dev, -ENODEV,
+				     "%04x:%04x is not in iocard's board table\n",
+				     pdev->vendor, pdev->device);
+	board = &iocard_boards[id->driver_data];
+
+	ret = pcim_enable_device(pdev);
+	if (ret)
+		return dev_err_probe(dev, ret, "cannot enable device\n");
+	if (board->mite) {
+		ret = iocard_pci_mite_init(pdev);
+		if (ret)
+			return dev_err_probe(dev, ret, "cannot set up MITE\n");
+	}
+	pci = devm_kzalloc(dev, sizeof(*pci), GFP_KERNEL);
+	if (!pci)
+		return -ENOMEM;
+	pci->base = iocard_pcim_iomap_bar(pdev, board->bar, KBUILD_MODNAME);
+	if (IS_ERR(pci->base))
+		return dev_err_probe(dev, PTR_ERR(pci->base),
+				     "cannot map BAR%u\n", board->bar);
+
+	card = iocard_alloc(dev, board, &iocard_pci_ops, pci, -1);
+	if (IS_ERR(card))
+		return PTR_ERR(card);
+	snprintf(location, sizeof(location), "pci:%s", pci_name(pdev));
+	ret = iocard_publish(card, location, NULL);
+	if (ret)
+		return ret;
+	ret = iocard_add_gpiochip(card);
+	if (ret)
+		return ret;
+	if (card->cos_hw) {
+		if (!pdev->irq)
+			return dev_err_probe(dev, -ENODEV, "no interrupt\n");
+		ret = devm_request_irq(dev, pdev->irq, iocard_pci_irq,
+				       IRQF_SHARED, card->name, card);
+		if (ret)
+			return dev_err_probe(dev, ret, "cannot request irq %d\n",
+					     pdev->irq);
+	}
+	return iocard_start(card);
+}
+
+static struct pci_driver iocard_pci_driver = {
+	.name = KBUILD_MODNAME,
+	.probe = iocard_pci_probe,
+};
+
+int iocard_pci_init(void)
+{
+	if (iocard_pci_claim)
+		iocard_pci_driver.id_table = iocard_pci_ids;
+	return pci_register_driver(&iocard_pci_driver);
+}
+
+void iocard_pci_exit(void)
+{
+	pci_unregister_driver(&iocard_pci_driver);
+}

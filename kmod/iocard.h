@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * iocard: digital I/O cards as gpiochips - private definitions.
+ *
+ * A card is a set of ports. A port is a run of lines that live in one
+ * register and share one direction (an 8255 port or half port, the input
+ * or the output word of a change-of-state board). The core drives every
+ * card through the same code; only the register accessors differ between a
+ * PCI board (MMIO or I/O ports) and a virtual card (a register-level model
+ * in memory).
+ */
+#ifndef IOCARD_H
+#define IOCARD_H
+
+#include <linux/bitmap.h>
+#include <linux/device.h>
+#include <linux/gpio/driver.h>
+#include <linux/hrtimer.h>
+#include <linux/interrupt.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+
+#define IOCARD_VERSION		"0.1.0"
+
+#define IOCARD_MAX_LINES	128	/* five 8255s are 120 lines */
+#define IOCARD_MAX_PORTS	20	/* four per 8255 */
+#define IOCARD_REG_SPACE	32	/* bytes of register space modelled */
+
+/* Scan period limits and default, in microseconds. */
+#define IOCARD_SCAN_MIN_US	100
+#define IOCARD_SCAN_MAX_US	1000000
+#define IOCARD_SCAN_DEFAULT_US	1000
+
+/* Port capabilities. */
+#define IOCARD_IN		BIT(0)
+#define IOCARD_OUT		BIT(1)
+#define IOCARD_IO		(IOCARD_IN | IOCARD_OUT)
+
+struct iocard;
+
+/**
+ * enum iocard_model_id - register models
+ * @IOCARD_MODEL_I8255: one or more Intel 8255 PPIs in mode 0
+ * @IOCARD_MODEL_COS32: iocard's change-of-state model (see iocard-boards.c)
+ */
+enum iocard_model_id {
+	IOCARD_MODEL_I8255,
+	IOCARD_MODEL_COS32,
+};
+
+/**
+ * struct iocard_board - one entry of the board table
+ * @name: model name, shown in sysfs and used by the sim= parameter
+ * @vendor: manufacturer, or "virtual" for a model without real hardware
+ * @model: register model
+ * @bar: PCI BAR holding the registers
+ * @reg_width: register width in bytes (1 or 4)
+ * @chips: number of 8255 PPIs (I8255 model only)
+ * @mite: the board has an NI MITE bridge whose I/O window needs opening
+ */
+struct iocard_board {
+	const char *name;
+	const char *vendor;
+	enum iocard_model_id model;
+	u8 bar;
+	u8 reg_width;
+	u8 chips;
+	bool mite;
+};
+
+/**
+ * struct iocard_ops - register accessors of one kind of card
+ * @read: read the register at byte offset @reg
+ * @write: write the register at byte offset @reg
+ * @quiesce: optional; called at removal after the card stopped raising
+ *	interrupts, waits until no interrupt of the card is in flight
+ *
+ * Called with &iocard.lock held and interrupts off: must not sleep.
+ */
+struct iocard_ops {
+	u32 (*read)(struct iocard *card, unsigned int reg);
+	void (*write)(struct iocard *card, unsigned int reg, u32 val);
+	void (*quiesce)(struct iocard *card);
+};
+
+/**
+ * struct iocard_port - a group of lines in one register with one direction
+ * @name: port name, line names are @name followed by the bit number
+ * @reg: byte offset of the data register
+ * @shift: bit of the register holding the port's first line
+ * @width: number of lines
+ * @caps: IOCARD_IN, IOCARD_OUT or both
+ * @first: gpio offset of the port's first line
+ * @out: current direction (fixed for ports that are not IOCARD_IO)
+ */
+struct iocard_port {
+	char name[8];
+	u8 reg;
+	u8 shift;
+	u8 width;
+	u8 caps;
+	u8 first;
+	bool out;
+};
+
+/**
+ * struct iocard - one card, real or virtual
+ * @dev: the bus device (PCI function or virtual card platform device)
+ * @board: board table entry
+ * @ops: register accessors
+ * @priv: accessor data (mapped BAR or register model)
+ * @lock: protects registers, shadows and the fields marked [lock]; taken
+ *	from hard irq context, hence raw (PREEMPT_RT)
+ * @gc: the gpiochip
+ * @nports: number of ports
+ * @ports: port layout, in gpio offset order [lock for @out]
+ * @line_port: index into @ports of each line
+ * @shadow: last value written to each data register [lock]
+ * @ctrl: last value written to each 8255 control register [lock]
+ * @requested: lines requested through gpiolib
+ * @cos_hw: the board raises change-of-state interrupts itself
+ * @cos_port: index of the port whose lines the COS registers cover
+ * @irq_enabled: lines whose interrupt is unmasked [lock]
+ * @irq_rise: lines that want rising edges [lock]
+ * @irq_fall: lines that want falling edges [lock]
+ * @scan_prev: level of each line at the previous scan [lock]
+ * @scan_timer: software change-of-state scanner
+ * @scan_period: scanner period [lock]
+ * @scan_active: @scan_timer is queued or running [lock]
+ * @dying: removal started, no more interrupts are raised [lock]
+ * @closing: removal was requested, no more line requests [lock]
+ * @spurious: interrupts that found no status bit set
+ * @safe_state: output levels applied at removal [lock]
+ * @safe_valid: @safe_state is set [lock]
+ * @id: card number, the N of /sys/class/iocard/iocardN
+ * @id_owned: @id was allocated by the core and is freed with the card
+ * @cdev: the class device
+ * @name: "iocardN", also the gpiochip label
+ * @location: bus location shown in sysfs
+ * @chip_name: device name of the gpiochip
+ * @groups: attribute groups of the class device
+ */
+struct iocard {
+	struct device *dev;
+	const struct iocard_board *board;
+	const struct iocard_ops *ops;
+	void *priv;
+	raw_spinlock_t lock;
+	struct gpio_chip gc;
+
+	unsigned int nports;
+	struct iocard_port ports[IOCARD_MAX_PORTS];
+	u8 line_port[IOCARD_MAX_LINES];
+	u32 shadow[IOCARD_REG_SPACE];
+	u8 ctrl[IOCARD_REG_SPACE];
+	DECLARE_BITMAP(requested, IOCARD_MAX_LINES);
+
+	bool cos_hw;
+	unsigned int cos_port;
+	DECLARE_BITMAP(irq_enabled, IOCARD_MAX_LINES);
+	DECLARE_BITMAP(irq_rise, IOCARD_MAX_LINES);
+	DECLARE_BITMAP(irq_fall, IOCARD_MAX_LINES);
+	DECLARE_BITMAP(scan_prev, IOCARD_MAX_LINES);
+	struct hrtimer scan_timer;
+	ktime_t scan_period;
+	bool scan_active;
+	bool dying;
+	bool closing;
+	atomic_long_t spurious;
+
+	DECLARE_BITMAP(safe_state, IOCARD_MAX_LINES);
+	bool safe_valid;
+
+	int id;
+	bool id_owned;
+	struct device *cdev;
+	char name[24];
+	char location[48];
+	char chip_name[32];
+	const struct attribute_group *groups[3];
+};
+
+/* iocard-boards.c */
+extern const struct iocard_board iocard_boards[];
+extern const unsigned int iocard_nboards;
+extern const struct pci_device_id iocard_pci_ids[];
+const struct iocard_board *iocard_board_by_name(const char *name, size_t len);
+int iocard_model_layout(struct iocard *card);
+void iocard_model_hw_init(struct iocard *card);
+void iocard_model_set_port_dir(struct iocard *card, unsigned int port,
+			       bool out);
+void iocard_model_cos_program(struct iocard *card);
+u32 iocard_model_cos_status_ack(struct iocard *card);
+
+/* Register offsets of the COS32 model, shared by the core and the model. */
+#define COS32_IN		0x00
+#define COS32_OUT		0x04
+#define COS32_EN		0x08
+#define COS32_RISE		0x0c
+#define COS32_FALL		0x10
+#define COS32_STAT		0x14
+#define COS32_ACK		0x18
+#define COS32_ID		0x1c
+#define COS32_ID_VALUE		0x10c05032
+#define COS32_LINES		32
+
+/* 8255: four registers per PPI. */
+#define I8255_SIZE		4
+#define I8255_PORT_A		0
+#define I8255_PORT_B		1
+#define I8255_PORT_C		2
+#define I8255_CTRL		3
+
+/* iocard-core.c */
+extern unsigned int iocard_default_scan_us;
+struct iocard *iocard_alloc(struct device *dev,
+			    const struct iocard_board *board,
+			    const struct iocard_ops *ops, void *priv, int id);
+int iocard_add_gpiochip(struct iocard *card);
+int iocard_start(struct iocard *card);
+int iocard_publish(struct iocard *card, const char *location,
+		   const struct attribute_group *extra);
+irqreturn_t iocard_cos_irq(struct iocard *card);
+int iocard_claim_removal(struct iocard *card);
+int iocard_id_get(int want);
+void iocard_id_put(int id);
+
+/* iocard-pci.c */
+int iocard_pci_init(void);
+void iocard_pci_exit(void);
+
+/* iocard-sim.c */
+int iocard_sim_check_param(void);
+int iocard_sim_init(void);
+void iocard_sim_exit(void);
+int iocard_sim_new(const char *buf, size_t len);
+int iocard_sim_delete(const char *buf, size_t len);
+
+static inline u32 iocard_read(struct iocard *card, unsigned int reg)
+{
+	return card->ops->read(card, reg);
+}
+
+static inline void iocard_write(struct iocard *card, unsigned int reg, u32 val)
+{
+	card->ops->write(card, reg, val);
+}
+
+#endif /* IOCARD_H */

@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: MIT
+// libio's digital side against virtual cards of iocard.ko in the test VM:
+// discovery, lookup, ports, edge events through the event loop, overflow,
+// hotplug, removal under open requests, and access through the udev rules.
+#include "sim_card.hpp"
+#include "vm_test.hpp"
+
+#include <io/io.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <grp.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <thread>
+#include <pwd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using io::test::sim_card;
+
+namespace {
+
+class digital : public io::test::vm_test {
+protected:
+    static void settle() { ASSERT_EQ(io::test::run("udevadm settle --timeout=30"), 0); }
+};
+
+const io::card_info* by_name(const std::vector<io::card_info>& cards, const std::string& name) {
+    for (const auto& c : cards)
+        if (c.name == name)
+            return &c;
+    return nullptr;
+}
+
+TEST_F(digital, enumerate_finds_virtual_cards_with_their_identity) {
+    sim_card dio{"dio120"};
+    sim_card cos{"cos32"};
+    settle();
+    const auto cards = io::enumerate();
+    const auto* d = by_name(cards, dio.name());
+    const auto* c = by_name(cards, cos.name());
+    ASSERT_NE(d, nullptr) << "dio120 card not enumerated";
+    ASSERT_NE(c, nullptr) << "cos32 card not enumerated";
+    EXPECT_EQ(d->model, "dio120");
+    EXPECT_EQ(d->vendor, "virtual");
+    EXPECT_EQ(d->driver, "iocard");
+    EXPECT_EQ(d->gpiochip, dio.chip_path());
+    EXPECT_EQ(d->num_lines, 120U);
+    EXPECT_EQ(d->ports.size(), 20U);
+    EXPECT_EQ(d->cos, "scan");
+    EXPECT_EQ(c->model, "cos32");
+    EXPECT_EQ(c->num_lines, 64U);
+    EXPECT_EQ(c->cos, "hw");
+    ASSERT_EQ(c->ports.size(), 2U);
+    EXPECT_TRUE(c->ports[0].input && !c->ports[0].output) << "IN is input only";
+    EXPECT_TRUE(!c->ports[1].input && c->ports[1].output) << "OUT is output only";
+    EXPECT_FALSE(d->location.empty());
+    EXPECT_NE(d->location, c->location);
+}
+
+TEST_F(digital, cards_are_found_by_every_key) {
+    sim_card a{"cos32"};
+    sim_card b{"cos32"};
+    settle();
+    const auto cards = io::enumerate();
+    const auto* ca = by_name(cards, a.name());
+    const auto* cb = by_name(cards, b.name());
+    ASSERT_TRUE(ca && cb);
+    EXPECT_EQ(io::find_card(a.name()).name, a.name());
+    EXPECT_EQ(io::find_card(ca->location).name, a.name());
+    EXPECT_EQ(io::find_card(ca->label).name, a.name());
+    EXPECT_EQ(io::find_card(b.chip_path()).name, b.name());
+    EXPECT_EQ(io::find_card("cos32#" + std::to_string(cb->index)).name, b.name());
+    EXPECT_NE(ca->index, cb->index);
+    EXPECT_THROW((void)io::find_card("cos32"), io::invalid_argument) << "two cos32 cards: ambiguous";
+    EXPECT_THROW((void)io::find_card("no-such-card"), io::invalid_argument);
+}
+
+TEST_F(digital, chip_ports_match_the_cards_layout) {
+    sim_card card{"dio120"};
+    io::chip chip{card.chip_path()};
+    const auto ports = chip.ports();
+    const auto layout = io::find_card(card.name()).ports;
+    ASSERT_EQ(ports.size(), layout.size());
+    for (std::size_t i = 0; i < ports.size(); ++i) {
+        EXPECT_EQ(ports[i].name, layout[i].name);
+        EXPECT_EQ(ports[i].lines.size(), layout[i].width);
+    }
+    EXPECT_EQ(chip.label(), card.name());
+}
+
+TEST_F(digital, a_port_is_written_and_read_as_one_integer) {
+    sim_card card{"dio120"};
+    io::chip chip{card.chip_path()};
+    const auto a = chip.find_port("P1A");
+    const auto b = chip.find_port("P1B");
+    auto out = chip.prepare_request().consumer("test").add(a, io::line_config::output()).make();
+    auto in = chip.prepare_request().consumer("test").add(b, io::line_config::input()).make();
+    out.write_port(a, 0xa5);
+    EXPECT_EQ(io::test::parse_mask(card.outputs()) & 0xff, 0xa5U) << "P1A latch as the card shows it";
+    card.set_inputs("5a00");  // lines 8..15 are P1B
+    EXPECT_EQ(in.read_port(b), 0x5aU);
+    card.loopback(true);  // P1A drives P1B like a loopback cable
+    out.write_port(a, 0x3c);
+    EXPECT_EQ(in.read_port(b), 0x3cU);
+}
+
+TEST_F(digital, outputs_keep_their_level_after_release) {
+    sim_card card{"cos32"};
+    io::chip chip{card.chip_path()};
+    {
+        auto out = chip.prepare_request().add("OUT5", io::line_config::output(true)).make();
+    }
+    EXPECT_NE(io::test::parse_mask(card.outputs()) & (1ULL << (32 + 5)), 0U);
+}
+
+TEST_F(digital, fixed_directions_are_refused_with_a_clear_error) {
+    sim_card card{"cos32"};
+    io::chip chip{card.chip_path()};
+    try {
+        auto r = chip.prepare_request().add("IN0", io::line_config::output()).make();
+        FAIL() << "an isolated input was requested as an output";
+    } catch (const std::system_error& e) {
+        EXPECT_NE(std::string(e.what()).find("refuses this configuration"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(chip.prepare_request().add("NOPE7", io::line_config::input()), io::invalid_argument);
+}
+
+TEST_F(digital, a_held_line_names_its_holder) {
+    sim_card card{"cos32"};
+    io::chip chip{card.chip_path()};
+    auto first = chip.prepare_request().consumer("press-ctl").add("OUT1", io::line_config::output()).make();
+    try {
+        auto second = chip.prepare_request().add("OUT1", io::line_config::output()).make();
+        FAIL();
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code().value(), EBUSY);
+        EXPECT_NE(std::string(e.what()).find("held by 'press-ctl'"), std::string::npos) << e.what();
+    }
+}
+
+// Loopback edge events on both change-of-state kinds: the event loop gets
+// every edge with its line, kind, increasing kernel timestamps and seqnos.
+class loopback_events : public digital, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(loopback_events, output_edges_arrive_as_input_events_in_the_loop) {
+    const std::string model = GetParam();
+    sim_card card{model};
+    card.loopback(true);
+    io::chip chip{card.chip_path()};
+    const bool cos = model == "cos32";
+    const std::string out_name = cos ? "OUT3" : "P1A3";
+    const std::string in_name = cos ? "IN3" : "P1B3";
+    auto out = chip.prepare_request().add(out_name, io::line_config::output()).make();
+    auto in = chip.prepare_request().add(in_name, io::line_config::input(io::edge::both)).make();
+    const unsigned out_line = out.offsets()[0];
+
+    io::event_loop loop;
+    std::array<io::edge_event, 32> buf{};
+    std::vector<io::edge_event> got;
+    auto watch = loop.watch(in.fd(), io::ready::in, [&](io::readiness) {
+        const auto n = in.read_edge_events(buf);
+        got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    });
+    constexpr int toggles = 10;
+    for (int i = 0; i < toggles; ++i) {
+        out.set(out_line, i % 2 == 0);
+        const auto deadline = std::chrono::steady_clock::now() + 2s;
+        while (got.size() < static_cast<std::size_t>(i + 1) && std::chrono::steady_clock::now() < deadline)
+            loop.run_once(100ms);
+    }
+    ASSERT_EQ(got.size(), static_cast<std::size_t>(toggles)) << model;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].line, in.offsets()[0]);
+        EXPECT_EQ(got[i].kind, i % 2 == 0 ? io::edge::rising : io::edge::falling) << i;
+        EXPECT_EQ(got[i].seqno, i + 1);
+        EXPECT_EQ(got[i].line_seqno, i + 1);
+        if (i > 0) {
+            EXPECT_GT(got[i].timestamp_ns, got[i - 1].timestamp_ns);
+        }
+    }
+    EXPECT_EQ(in.lost_events(), 0U);
+}
+
+INSTANTIATE_TEST_SUITE_P(models, loopback_events, ::testing::Values("cos32", "dio120"));
+
+TEST_F(digital, edge_filter_delivers_only_the_asked_edges) {
+    sim_card card{"cos32"};
+    card.loopback(true);
+    io::chip chip{card.chip_path()};
+    auto out = chip.prepare_request().add("OUT0", io::line_config::output()).make();
+    auto in = chip.prepare_request().add("IN0", io::line_config::input(io::edge::falling)).make();
+    for (int i = 0; i < 6; ++i) {  // three rising, three falling, each its own interrupt
+        out.set(out.offsets()[0], i % 2 == 0);
+        std::this_thread::sleep_for(20ms);
+    }
+    std::array<io::edge_event, 16> buf{};
+    std::size_t n = 0;
+    for (int i = 0; i < 20 && n < 3; ++i)
+        if (in.wait_edge_events(200ms))
+            n += in.read_edge_events(std::span(buf).subspan(n));
+    ASSERT_EQ(n, 3U);
+    for (std::size_t i = 0; i < n; ++i)
+        EXPECT_EQ(buf[i].kind, io::edge::falling);
+}
+
+TEST_F(digital, a_burst_beyond_the_kernel_queue_is_reported_as_lost) {
+    sim_card card{"cos32"};
+    card.loopback(true);
+    io::chip chip{card.chip_path()};
+    auto out = chip.prepare_request().add("OUT7", io::line_config::output()).make();
+    auto in = chip.prepare_request().event_buffer_size(16).add("IN7", io::line_config::input(io::edge::both)).make();
+    // Paced so that each edge is its own interrupt (the kernel's cdev layer
+    // folds interrupts that come faster than its thread runs), read at the end.
+    constexpr int burst = 64;
+    for (int i = 0; i < burst; ++i) {
+        out.set(out.offsets()[0], i % 2 == 0);
+        std::this_thread::sleep_for(5ms);
+    }
+    std::array<io::edge_event, 256> buf{};
+    std::size_t n = 0;
+    while (in.wait_edge_events(100ms))
+        n += in.read_edge_events(std::span(buf).subspan(n));
+    EXPECT_LE(n, 16U) << "the queue holds 16, so the rest were dropped";
+    EXPECT_GT(in.lost_events(), 0U) << "drops must be visible, never silent";
+    EXPECT_EQ(n + in.lost_events(), static_cast<std::size_t>(burst))
+        << "read + lost accounts for every edge (sequence numbers have no other gaps)";
+}
+
+TEST_F(digital, removing_the_card_under_open_requests_is_device_removed) {
+    auto card = std::make_unique<sim_card>("cos32");
+    io::chip chip{card->chip_path()};
+    auto out = chip.prepare_request().add("OUT0", io::line_config::output()).make();
+    auto in = chip.prepare_request().add("IN0", io::line_config::input(io::edge::both)).make();
+    if (!io::test::removes_in_use()) {
+        EXPECT_EQ(card->remove(), EBUSY) << "this kernel's gpiolib cannot drop a chip in use: refused";
+        out.set(out.offsets()[0], true);  // and the card keeps working
+        EXPECT_NE(io::test::parse_mask(card->outputs()) & (1ULL << 32), 0U);
+        out.release();
+        in.release();
+        EXPECT_EQ(card->remove(), 0) << "once released, the card goes";
+        return;
+    }
+    std::error_code wait_ec;
+    std::thread waiter{[&] { (void)in.wait_edge_events(10s, wait_ec); }};
+    std::this_thread::sleep_for(100ms);
+    ASSERT_EQ(card->remove(), 0);
+    waiter.join();
+    EXPECT_TRUE(io::is_device_removed(wait_ec)) << "a blocked waiter wakes with an error: " << wait_ec.message();
+    try {
+        out.set(out.offsets()[0], true);
+        FAIL() << "set on a removed card succeeded";
+    } catch (const std::system_error& e) {
+        EXPECT_TRUE(io::is_device_removed(e.code())) << e.what();
+        EXPECT_NE(std::string(e.what()).find("device removed"), std::string::npos) << e.what();
+    }
+    std::error_code ec;
+    (void)in.get(in.offsets()[0], ec);
+    EXPECT_TRUE(io::is_device_removed(ec));
+}
+
+TEST_F(digital, the_monitor_sees_cards_arrive_and_leave) {
+    io::card_monitor mon;
+    const auto before = mon.cards().size();
+    auto card = std::make_unique<sim_card>("dio120");
+    const auto name = card->name();
+    std::vector<io::card_event> events;
+    auto wait_for = [&](io::card_event::kind k) {
+        for (int i = 0; i < 50; ++i) {
+            pollfd p{mon.fd(), POLLIN, 0};
+            ::poll(&p, 1, 100);
+            for (auto& e : mon.read_events())
+                events.push_back(e);
+            for (const auto& e : events)
+                if (e.change == k && e.card.name == name)
+                    return true;
+        }
+        return false;
+    };
+    ASSERT_TRUE(wait_for(io::card_event::kind::added)) << "no 'added' for " << name;
+    EXPECT_EQ(mon.cards().size(), before + 1);
+    card.reset();
+    ASSERT_TRUE(wait_for(io::card_event::kind::removed)) << "no 'removed' for " << name;
+    EXPECT_EQ(mon.cards().size(), before);
+}
+
+TEST_F(digital, a_monitor_that_overflowed_resyncs_without_losing_a_card) {
+    io::card_monitor mon;
+    mon.set_receive_buffer_size(4096);
+    const auto before = mon.cards().size();
+    std::vector<std::unique_ptr<sim_card>> cards;
+    // Far more uevents than 4 KiB hold, none read meanwhile. Small cards:
+    // 6.1's gpiolib has 512 GPIO numbers for all chips together.
+    for (int i = 0; i < 16; ++i)
+        cards.push_back(std::make_unique<sim_card>("mcc-pci-dio24"));
+    for (int i = 0; i < 16; i += 2)
+        cards[static_cast<std::size_t>(i)].reset();
+    settle();
+    std::size_t added = 0;
+    for (int i = 0; i < 20; ++i) {
+        for (const auto& e : mon.read_events())
+            added += e.change == io::card_event::kind::added ? 1 : 0;
+        pollfd p{mon.fd(), POLLIN, 0};
+        if (::poll(&p, 1, 50) == 0)
+            break;
+    }
+    EXPECT_GE(mon.resyncs(), 1U) << "the buffer should have overflowed";
+    EXPECT_EQ(mon.cards().size(), before + 8) << "after the resync the inventory is right";
+    EXPECT_EQ(added, 8U) << "each surviving card announced once";
+}
+
+// Runs fn in a child process with the given user's identity; returns its exit status.
+template <typename Fn>
+int as_user(const char* user, Fn fn) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        const passwd* pw = ::getpwnam(user);
+        if (pw == nullptr || ::initgroups(user, pw->pw_gid) != 0 || ::setgid(pw->pw_gid) != 0 ||
+            ::setuid(pw->pw_uid) != 0)
+            ::_exit(100);
+        ::_exit(fn());
+    }
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 101;
+}
+
+TEST_F(digital, udev_names_the_chip_and_gives_it_to_the_iocard_group) {
+    sim_card card{"cos32"};
+    settle();
+    const fs::path link = "/dev/iocard/" + card.name() + "/gpiochip";
+    ASSERT_TRUE(fs::is_symlink(link)) << link;
+    EXPECT_EQ(fs::canonical(link), fs::path(card.chip_path()));
+    const auto info = io::find_card(card.name());
+    EXPECT_EQ(fs::canonical("/dev/iocard/by-location/" + info.location), fs::path(card.chip_path()));
+    struct stat st{};
+    ASSERT_EQ(::stat(card.chip_path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0660U) << "never world-accessible";
+    const group* g = ::getgrnam("iocard");
+    ASSERT_NE(g, nullptr);
+    EXPECT_EQ(st.st_gid, g->gr_gid);
+}
+
+TEST_F(digital, group_members_drive_lines_and_others_are_told_why_not) {
+    sim_card card{"cos32"};
+    settle();
+    const auto chip_path = card.chip_path();
+    EXPECT_EQ(as_user("iocard-user",
+                      [&] {
+                          try {
+                              io::chip chip{chip_path};
+                              auto r = chip.prepare_request().add("OUT2", io::line_config::output(true)).make();
+                              return 0;
+                          } catch (...) {
+                              return 1;
+                          }
+                      }),
+              0);
+    EXPECT_NE(io::test::parse_mask(card.outputs()) & (1ULL << 34), 0U) << "OUT2 driven by the group member";
+    EXPECT_EQ(as_user("other-user",
+                      [&] {
+                          try {
+                              io::chip chip{chip_path};
+                              return 1;
+                          } catch (const std::system_error& e) {
+                              const std::string w = e.what();
+                              return e.code().value() == EACCES && w.find("open " + chip_path) == 0 ? 0 : 2;
+                          }
+                      }),
+              0);
+}
+
+}  // namespace
