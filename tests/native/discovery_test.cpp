@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: MIT
+// Discovery and the hotplug monitor against a fake sysfs and udev database
+// (umockdev): the device trees that iocard.ko, a mainline DIO driver and a
+// serial card produce, with the properties our udev rules add. Runs under
+// umockdev-wrapper (see tests/native/CMakeLists.txt).
+#include <io/card.hpp>
+#include <io/card_monitor.hpp>
+#include <io/error.hpp>
+
+#include <gtest/gtest.h>
+
+#include <umockdev.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <poll.h>
+#include <unistd.h>
+
+namespace {
+
+class discovery : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const char* preload = std::getenv("LD_PRELOAD");
+        ASSERT_TRUE(preload != nullptr && std::strstr(preload, "umockdev-preload") != nullptr)
+            << "run this test under umockdev-wrapper";
+        tb_ = umockdev_testbed_new();
+    }
+    void TearDown() override { g_object_unref(tb_); }
+
+    std::string add(const char* subsystem, const char* name, const std::string& parent,
+                    std::initializer_list<const char*> attrs, std::initializer_list<const char*> props) {
+        std::vector<const gchar*> a(attrs.begin(), attrs.end());
+        a.push_back(nullptr);
+        std::vector<const gchar*> p(props.begin(), props.end());
+        p.push_back(nullptr);
+        gchar* path = umockdev_testbed_add_devicev(tb_, subsystem, name, parent.empty() ? nullptr : parent.c_str(),
+                                                   const_cast<gchar**>(a.data()), const_cast<gchar**>(p.data()));
+        EXPECT_NE(path, nullptr) << name;
+        std::string s = path != nullptr ? path : "";
+        g_free(path);
+        return s;
+    }
+
+    // A virtual cos32 card of iocard.ko: platform device, class device, gpiochip below it.
+    std::string add_iocard(int n, const char* label = nullptr) {
+        const auto id = std::to_string(n);
+        const auto pdev = add("platform", ("iocard-sim." + id).c_str(), "", {}, {});
+        const auto cdev = add("iocard", ("iocard" + id).c_str(), pdev,
+                              {"model", "cos32\n", "location", ("sim:" + id + "\n").c_str(), "ports",
+                               "IN:32:in OUT:32:out\n", "cos", "hw\n", "gpiochip", ("gpiochip" + id + "\n").c_str()},
+                              {});
+        if (label != nullptr)
+            add("gpio", ("gpiochip" + id).c_str(), cdev, {},
+                {"IOCARD_CARD", ("iocard" + id).c_str(), "IOCARD_DRIVER", "iocard", "IOCARD_LABEL", label});
+        else
+            add("gpio", ("gpiochip" + id).c_str(), cdev, {}, {});
+        return cdev;
+    }
+
+    UMockdevTestbed* tb_ = nullptr;
+};
+
+const io::card_info* named(const std::vector<io::card_info>& cards, const std::string& name) {
+    for (const auto& c : cards)
+        if (c.name == name)
+            return &c;
+    return nullptr;
+}
+
+TEST_F(discovery, no_cards_is_an_empty_list) {
+    EXPECT_TRUE(io::enumerate().empty());
+    try {
+        (void)io::find_card("bench");
+        FAIL();
+    } catch (const io::invalid_argument& e) {
+        EXPECT_STREQ(e.what(), "no card 'bench'; cards present: none");
+    }
+}
+
+TEST_F(discovery, an_iocard_card_from_its_class_device) {
+    add_iocard(0, "bench");
+    const auto cards = io::enumerate();
+    ASSERT_EQ(cards.size(), 1U);
+    const auto& c = cards[0];
+    EXPECT_EQ(c.name, "iocard0");
+    EXPECT_EQ(c.model, "cos32");
+    EXPECT_EQ(c.vendor, "virtual");
+    EXPECT_EQ(c.location, "sim:0");
+    EXPECT_EQ(c.label, "bench") << "the label comes from udev (IOCARD_LABEL)";
+    EXPECT_EQ(c.driver, "iocard");
+    EXPECT_EQ(c.gpiochip, "/dev/gpiochip0");
+    EXPECT_EQ(c.cos, "hw");
+    EXPECT_EQ(c.num_lines, 64U);
+    ASSERT_EQ(c.ports.size(), 2U);
+    EXPECT_EQ(c.ports[1].name, "OUT");
+    EXPECT_EQ(io::find_card("bench").name, "iocard0");
+}
+
+TEST_F(discovery, without_udev_rules_the_label_is_the_name) {
+    add_iocard(3);
+    const auto cards = io::enumerate();
+    ASSERT_EQ(cards.size(), 1U);
+    EXPECT_EQ(cards[0].label, "iocard3");
+}
+
+TEST_F(discovery, a_mainline_dio_card_from_udev_properties) {
+    const auto pci = add("pci", "0000:03:00.0", "", {"vendor", "0x494f\n", "device", "0x0fd0\n"}, {});
+    add("gpio", "gpiochip7", pci, {},
+        {"IOCARD_CARD", "gpiochip7", "IOCARD_MODEL", "acces-pcie-idio-24", "IOCARD_VENDOR", "ACCES I/O Products",
+         "IOCARD_DRIVER", "gpio-pcie-idio-24", "IOCARD_PORTS", "OUT:24:out IIN:24:in TTL:8:io", "IOCARD_LOCATION",
+         "pci:0000:03:00.0", "IOCARD_LABEL", "gpiochip7"});
+    const auto cards = io::enumerate();
+    ASSERT_EQ(cards.size(), 1U);
+    EXPECT_EQ(cards[0].model, "acces-pcie-idio-24");
+    EXPECT_EQ(cards[0].driver, "gpio-pcie-idio-24");
+    EXPECT_EQ(cards[0].num_lines, 56U);
+    EXPECT_EQ(cards[0].gpiochip, "/dev/gpiochip7");
+    EXPECT_EQ(cards[0].location, "pci:0000:03:00.0");
+}
+
+TEST_F(discovery, serial_ports_group_into_cards_in_register_order) {
+    const auto pci = add("pci", "0000:00:05.0", "", {}, {});
+    for (auto [tty, port] : {std::pair{"ttyS6", "0xC0D0"}, {"ttyS4", "0xC0C0"}, {"ttyS5", "0xC0C8"}})
+        add("tty", tty, pci, {"port", port},
+            {"DEVNAME", (std::string("/dev/") + tty).c_str(), "IOCARD_MODEL", "qemu-pci-serial-4x", "IOCARD_VENDOR",
+             "QEMU (emulated)", "IOCARD_DRIVER", "8250_pci", "IOCARD_SERIAL", "4:rs232", "IOCARD_LOCATION",
+             "pci:0000:00:05.0"});
+    const auto usb = add("usb", "1-1", "", {"idVendor", "0403"}, {"DEVTYPE", "usb_device"});
+    add("tty", "ttyUSB0", usb, {},
+        {"DEVNAME", "/dev/ttyUSB0", "IOCARD_MODEL", "ftdi-ft232", "IOCARD_SERIAL", "1:multi", "IOCARD_LOCATION",
+         "usb:1-1"});
+    const auto cards = io::enumerate();
+    ASSERT_EQ(cards.size(), 2U);
+    const auto* uart = named(cards, "ttyS4");
+    ASSERT_NE(uart, nullptr);
+    ASSERT_EQ(uart->serial_ports.size(), 3U);
+    EXPECT_EQ(uart->serial_ports[0].path, "/dev/ttyS4");
+    EXPECT_EQ(uart->serial_ports[1].path, "/dev/ttyS5");
+    EXPECT_EQ(uart->serial_ports[2].path, "/dev/ttyS6");
+    EXPECT_EQ(uart->serial_ports[2].index, 2U);
+    EXPECT_EQ(uart->serial_ports[0].modes, "rs232");
+    EXPECT_TRUE(uart->gpiochip.empty());
+    const auto* ftdi = named(cards, "ttyUSB0");
+    ASSERT_NE(ftdi, nullptr);
+    EXPECT_EQ(ftdi->model, "ftdi-ft232");
+    EXPECT_EQ(ftdi->serial_ports.at(0).modes, "multi");
+    EXPECT_EQ(io::find_card("/dev/ttyS6").name, "ttyS4");
+}
+
+TEST_F(discovery, cards_of_one_model_are_indexed_by_location) {
+    add_iocard(2);
+    add_iocard(1);
+    const auto cards = io::enumerate();
+    ASSERT_EQ(cards.size(), 2U);
+    EXPECT_EQ(io::find_card("cos32#0").location, "sim:1");
+    EXPECT_EQ(io::find_card("cos32#1").location, "sim:2");
+}
+
+TEST_F(discovery, a_half_made_card_is_not_listed) {
+    const auto pdev = add("platform", "iocard-sim.9", "", {}, {});
+    add("iocard", "iocard9", pdev, {"model", "cos32\n", "location", "sim:9\n", "gpiochip", "\n"}, {});
+    EXPECT_TRUE(io::enumerate().empty()) << "no gpiochip yet: its own event will announce it";
+}
+
+bool wait_readable(int fd, int ms) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, ms) == 1;
+}
+
+TEST_F(discovery, the_monitor_reports_arrival_and_departure) {
+    io::card_monitor mon;
+    EXPECT_TRUE(mon.cards().empty());
+    const auto cdev = add_iocard(4, "press-4");
+    umockdev_testbed_uevent(tb_, (cdev + "/gpiochip4").c_str(), "add");
+    ASSERT_TRUE(wait_readable(mon.fd(), 2000)) << "no uevent reached the monitor";
+    auto events = mon.read_events();
+    ASSERT_EQ(events.size(), 1U);
+    EXPECT_EQ(events[0].change, io::card_event::kind::added);
+    EXPECT_EQ(events[0].card.label, "press-4");
+    EXPECT_EQ(mon.cards().size(), 1U);
+
+    umockdev_testbed_uevent(tb_, (cdev + "/gpiochip4").c_str(), "remove");
+    umockdev_testbed_remove_device(tb_, cdev.c_str());
+    ASSERT_TRUE(wait_readable(mon.fd(), 2000));
+    events = mon.read_events();
+    ASSERT_EQ(events.size(), 1U);
+    EXPECT_EQ(events[0].change, io::card_event::kind::removed);
+    EXPECT_EQ(events[0].card.name, "iocard4");
+    EXPECT_TRUE(mon.cards().empty());
+    EXPECT_EQ(mon.resyncs(), 0U);
+}
+
+TEST_F(discovery, events_of_other_devices_change_nothing) {
+    io::card_monitor mon;
+    const auto tty = add("tty", "ttyS0", "", {}, {"DEVNAME", "/dev/ttyS0"});
+    umockdev_testbed_uevent(tb_, tty.c_str(), "add");
+    ASSERT_TRUE(wait_readable(mon.fd(), 2000));
+    EXPECT_TRUE(mon.read_events().empty());
+    EXPECT_TRUE(mon.cards().empty());
+}
+
+}  // namespace
+
+// The fake sysfs needs umockdev's preload library: start again under its
+// wrapper when it is not in place (also for ctest's test discovery).
+int main(int argc, char** argv) {
+    const char* preload = std::getenv("LD_PRELOAD");
+    if (preload == nullptr || std::strstr(preload, "umockdev-preload") == nullptr) {
+        std::vector<char*> args{const_cast<char*>("umockdev-wrapper")};
+        args.insert(args.end(), argv, argv + argc);
+        args.push_back(nullptr);
+        ::setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 0);
+        ::execvp("umockdev-wrapper", args.data());
+        std::perror("umockdev-wrapper");
+        return 127;
+    }
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}
