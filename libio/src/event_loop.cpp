@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
+#include <io/card_monitor.hpp>
 #include <io/event_loop.hpp>
+#include <io/line_request.hpp>
 
 #include "error.hpp"
 #include "sys.hpp"
@@ -13,6 +15,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include <unordered_map>
+#include <vector>
 
 namespace io {
 namespace {
@@ -222,6 +225,46 @@ void registration::reset() noexcept {
     if (loop_ != nullptr)
         loop_->remove(id_);
     loop_ = nullptr;
+}
+
+registration on_edge_events(event_loop& loop, line_request& request,
+                            std::function<void(std::span<const edge_event>, std::error_code)> cb,
+                            std::size_t batch) {
+    if (!cb)
+        throw invalid_argument("on_edge_events: the callback is empty");
+    if (batch == 0)
+        throw invalid_argument("on_edge_events: the batch must hold at least one event");
+    auto buffer = std::make_shared<std::vector<edge_event>>(batch);
+    const int epfd = loop.fd();
+    return loop.watch(request.fd(), ready::in, [&request, buffer, epfd, cb = std::move(cb)](readiness r) {
+        std::error_code ec;
+        const int fd = request.fd();
+        const auto n = request.read_edge_events(*buffer, ec);
+        if (n > 0)
+            cb(std::span<const edge_event>(buffer->data(), n), {});
+        if (!ec && n == 0 && r.hangup())
+            ec = detail::errno_code(ENODEV);
+        if (ec) {
+            // A failed request stays failed: stop watching it rather than
+            // wake for it forever; the registration is left for the owner.
+            (void)::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
+            cb({}, ec);
+        }
+    });
+}
+
+registration on_card_events(event_loop& loop, card_monitor& monitor,
+                            std::function<void(const card_event*, std::error_code)> cb) {
+    if (!cb)
+        throw invalid_argument("on_card_events: the callback is empty");
+    return loop.watch(monitor.fd(), ready::in, [&monitor, cb = std::move(cb)](readiness) {
+        std::error_code ec;
+        const auto events = monitor.read_events(ec);
+        for (const auto& e : events)
+            cb(&e, {});
+        if (ec)
+            cb(nullptr, ec);
+    });
 }
 
 }  // namespace io

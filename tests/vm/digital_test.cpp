@@ -315,6 +315,64 @@ TEST_F(digital, a_monitor_that_overflowed_resyncs_without_losing_a_card) {
     EXPECT_EQ(added, 8U) << "each surviving card announced once";
 }
 
+// One loop for everything: hotplug, edge events and a timer, as an
+// application would write it.
+TEST_F(digital, one_event_loop_serves_hotplug_edges_and_timers) {
+    io::event_loop loop;
+    io::card_monitor mon;
+    std::vector<std::string> arrived, left;
+    auto hotplug = io::on_card_events(loop, mon, [&](const io::card_event* e, std::error_code ec) {
+        ASSERT_FALSE(ec) << ec.message();
+        (e->change == io::card_event::kind::added ? arrived : left).push_back(e->card.name);
+    });
+    auto card = std::make_unique<sim_card>("cos32");
+    card->loopback(true);
+    for (int i = 0; i < 50 && arrived.empty(); ++i)
+        loop.run_once(100ms);
+    ASSERT_EQ(arrived, std::vector<std::string>{card->name()});
+
+    io::chip chip{card->chip_path()};
+    auto out = chip.prepare_request().add("OUT6", io::line_config::output()).make();
+    auto in = chip.prepare_request().add("IN6", io::line_config::input(io::edge::both)).make();
+    std::vector<io::edge_event> edges;
+    std::error_code edge_error;
+    auto on_edges = io::on_edge_events(loop, in, [&](std::span<const io::edge_event> evs, std::error_code ec) {
+        edges.insert(edges.end(), evs.begin(), evs.end());
+        if (ec)
+            edge_error = ec;
+    });
+    bool level = false;
+    int ticks = 0;
+    auto timer = loop.call_every(20ms, [&] {
+        if (++ticks <= 6) {
+            level = !level;
+            out.set(out.offsets()[0], level);
+        }
+    });
+    for (int i = 0; i < 100 && edges.size() < 6; ++i)
+        loop.run_once(100ms);
+    ASSERT_EQ(edges.size(), 6U);
+    EXPECT_EQ(edges.front().kind, io::edge::rising);
+    EXPECT_EQ(edges.back().kind, io::edge::falling);
+    timer.reset();
+
+    if (io::test::removes_in_use()) {
+        ASSERT_EQ(card->remove(), 0);
+        for (int i = 0; i < 50 && (left.empty() || !edge_error); ++i)
+            loop.run_once(100ms);
+        EXPECT_TRUE(io::is_device_removed(edge_error)) << "the edge callback hears of the removal: "
+                                                       << edge_error.message();
+    } else {
+        on_edges.reset();
+        out.release();
+        in.release();
+        ASSERT_EQ(card->remove(), 0);
+        for (int i = 0; i < 50 && left.empty(); ++i)
+            loop.run_once(100ms);
+    }
+    EXPECT_EQ(left, std::vector<std::string>{card->name()});
+}
+
 // Runs fn in a child process with the given user's identity; returns its exit status.
 template <typename Fn>
 int as_user(const char* user, Fn fn) {

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <io/export.hpp>
+#include <io/line_config.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <system_error>
 
 namespace io {
@@ -31,6 +33,9 @@ struct readiness {
 };
 
 class event_loop;
+class line_request;
+class card_monitor;
+struct card_event;
 
 /// Keeps a watch or timer registered; destroying or reset()ting it removes
 /// the registration. Move-only. It must not outlive its loop.
@@ -110,5 +115,20 @@ private:
     void remove(std::uint64_t id) noexcept;
     std::unique_ptr<impl> impl_;
 };
+
+/// Calls cb from the loop with each batch of edge events of the request,
+/// read into a buffer of `batch` events made once here (no allocation per
+/// event). When reading fails (for example the card was removed), cb gets
+/// the error with no events, once: the request is not watched any more.
+/// The request must outlive the registration.
+LIBIO_EXPORT registration on_edge_events(event_loop& loop, line_request& request,
+                                         std::function<void(std::span<const edge_event>, std::error_code)> cb,
+                                         std::size_t batch = 64);
+
+/// Calls cb from the loop for each card that arrives or leaves. Errors
+/// reading udev reach cb as an error code with no event.
+/// The monitor must outlive the registration.
+LIBIO_EXPORT registration on_card_events(event_loop& loop, card_monitor& monitor,
+                                         std::function<void(const card_event*, std::error_code)> cb);
 
 }  // namespace io
