@@ -2,6 +2,7 @@
 #include "sys.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -24,6 +25,9 @@ constexpr sys_calls kernel_calls{
     .ioctl = do_ioctl,
     .poll = ::poll,
     .epoll_wait = ::epoll_wait,
+    .ppoll = ::ppoll,
+    .flock = ::flock,
+    .fstat = ::fstat,
 };
 
 sys_calls active = kernel_calls;

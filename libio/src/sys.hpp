@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstddef>
 #include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/epoll.h>
 #include <sys/types.h>
 
@@ -22,6 +24,9 @@ struct sys_calls {
     int (*ioctl)(int fd, unsigned long request, void* arg);
     int (*poll)(pollfd* fds, nfds_t n, int timeout_ms);
     int (*epoll_wait)(int epfd, epoll_event* events, int max, int timeout_ms);
+    int (*ppoll)(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask);
+    int (*flock)(int fd, int operation);
+    int (*fstat)(int fd, struct stat* st);
 };
 
 /// The table in use; tests swap it with sys_override.

@@ -115,6 +115,21 @@ TEST_F(cable_agent, expect_accepts_the_pattern) {
     EXPECT_EQ(cable_->answer(), "ok 50000");
 }
 
+TEST_F(cable_agent, send_and_expect_apply_a_mask_for_narrow_characters) {
+    auto want = io::test::pattern(5, 20000);
+    for (auto& b : want)
+        b &= 0x7f;
+    cable_->post("send p0 20000 5 0x7f");
+    EXPECT_EQ(read_n(port_, want.size(), 5000), want);
+    EXPECT_EQ(cable_->answer(), "ok 20000");
+    cable_->post("expect p0 20000 5 5000 0x7f");
+    write_all(port_, want);
+    EXPECT_EQ(cable_->answer(), "ok 20000");
+    cable_->post("expect p0 100 5 5000 0x7f");
+    write_all(port_, io::test::pattern(5, 100));
+    EXPECT_EQ(cable_->answer().rfind("err byte ", 0), 0U) << "unmasked bytes do not match a masked pattern";
+}
+
 TEST_F(cable_agent, expect_names_the_first_wrong_byte) {
     auto data = io::test::pattern(9, 1000);
     data[321] ^= 0x10;

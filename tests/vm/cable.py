@@ -6,8 +6,9 @@ end of each, and takes orders from the guest over the virtio-serial port
 io.libio.cable, one line per order, one line per answer ("ok ..." or "err ..."):
 
   hello                          ok <port names>
-  send PORT N SEED               writes N bytes of pattern(SEED) into PORT
-  expect PORT N SEED TIMEOUT_MS  reads N bytes from PORT, compares with pattern(SEED)
+  send PORT N SEED [MASK]        writes N bytes of pattern(SEED) into PORT
+  expect PORT N SEED TIMEOUT_MS [MASK]
+                                 reads N bytes from PORT, compares with pattern(SEED)
   echo PORT on|off               sends back whatever PORT receives
   drain PORT                     discards what PORT has received: ok <count>
   say PORT TEXT...               writes TEXT and CR LF into PORT
@@ -16,6 +17,8 @@ io.libio.cable, one line per order, one line per answer ("ok ..." or "err ..."):
 
 pattern(SEED) is xorshift32 (13, 17, 5) from SEED (0 means 0x9e3779b9), one
 byte per step, the low byte of the state; tests/vm/cable.hpp makes the same.
+MASK (default 0xff) is ANDed into every byte, for ports set to fewer than 8
+data bits (0x7f for 7 bits).
 """
 
 import json
@@ -33,6 +36,12 @@ def pattern(seed, n):
         x ^= (x << 5) & 0xFFFFFFFF
         out[i] = x & 0xFF
     return bytes(out)
+
+
+def masked(data, mask):
+    if mask == 0xFF:
+        return data
+    return data.translate(bytes(i & mask for i in range(256)))
 
 
 def connect(path, timeout=20.0):
@@ -156,11 +165,13 @@ class Agent:
             return f"err no port {words[1:2]}; ports: {' '.join(sorted(self.ports))}"
         if verb == "send":
             n, seed = int(words[2]), int(words[3], 0)
-            port.send(pattern(seed, n))
+            mask = int(words[4], 0) if len(words) > 4 else 0xFF
+            port.send(masked(pattern(seed, n), mask))
             return f"ok {n}"
         if verb == "expect":
             n, seed, ms = int(words[2]), int(words[3], 0), int(words[4])
-            want = pattern(seed, n)
+            mask = int(words[5], 0) if len(words) > 5 else 0xFF
+            want = masked(pattern(seed, n), mask)
             got = port.take(n, ms / 1000.0)
             for i, (a, b) in enumerate(zip(got, want)):
                 if a != b:

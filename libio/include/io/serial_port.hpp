@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <io/export.hpp>
+#include <io/serial_settings.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <system_error>
+
+namespace io {
+
+/// Waits without limit, where a duration is asked for.
+inline constexpr std::chrono::microseconds no_timeout = std::chrono::microseconds::max();
+
+/// Limits of serial_port::read(). The read ends when the buffer is full, when
+/// `total` has passed since the call, or, once a byte has come, when
+/// `inter_byte` passes without another: the frame gap that ends a Modbus RTU
+/// frame (3.5 character times; 1.75 ms above 19200 baud). An inter_byte of
+/// zero means no gap ends the read.
+struct read_timeouts {
+    std::chrono::microseconds total = no_timeout;
+    std::chrono::microseconds inter_byte{0};
+};
+
+/// The RS-232 modem control lines. dtr and rts are outputs; cts, dsr, dcd
+/// (carrier detect) and ri (ring indicator) are inputs.
+struct modem_lines {
+    bool dtr = false;
+    bool rts = false;
+    bool cts = false;
+    bool dsr = false;
+    bool dcd = false;
+    bool ri = false;
+    friend bool operator==(const modem_lines&, const modem_lines&) = default;
+};
+
+/// The driver's counters since the port was first opened (TIOCGICOUNT):
+/// characters moved, line errors and modem line changes.
+struct serial_counters {
+    std::uint64_t rx = 0;       ///< characters received
+    std::uint64_t tx = 0;       ///< characters sent
+    std::uint64_t overrun = 0;  ///< characters lost: UART FIFO overrun plus tty buffer overrun
+    std::uint64_t parity = 0;   ///< characters with a parity error
+    std::uint64_t framing = 0;  ///< characters with a framing error (a missing stop bit)
+    std::uint64_t breaks = 0;   ///< break conditions received
+    std::uint64_t cts = 0;      ///< changes of CTS
+    std::uint64_t dsr = 0;      ///< changes of DSR
+    std::uint64_t dcd = 0;      ///< changes of DCD
+    std::uint64_t ri = 0;       ///< trailing edges of RI
+};
+
+/// Who else may use the port while this object holds it.
+enum class serial_access {
+    /// Nobody: flock(LOCK_EX) on the device plus TIOCEXCL, so neither a
+    /// cooperating program nor a plain open() (except by root) gets in.
+    exclusive,
+    /// Anybody; nothing is locked.
+    shared,
+};
+
+/// Which queue flush() empties.
+enum class serial_queue { input, output, both };
+
+/// A serial port (a tty: 16550-family UARTs, USB serial adapters, ptys),
+/// opened in raw mode with the given settings.
+///
+/// The previous termios, RS-485 configuration and low-latency flag of the
+/// port are restored when the object closes it. The port is opened
+/// non-blocking; every wait is libio's own (poll), so reads and writes take
+/// timeouts and never hang on a vanished device.
+///
+/// Errors: calls throw std::system_error with errno and context ("set baud
+/// 3000000 on /dev/ttyS4: ..."); a device that was unplugged or whose driver
+/// went away reads "device removed" (see io::is_device_removed). read, write
+/// and wait_modem_change also come as noexcept overloads that report
+/// through a std::error_code. Using a closed or moved-from port throws
+/// io::usage_error.
+///
+/// Thread rules: one object per thread, except that read, write and
+/// wait_modem_change may run in different threads at the same time (a thread
+/// blocked in wait_modem_change is the usual reason).
+class LIBIO_EXPORT serial_port final {
+public:
+    /// Opens path (a /dev node or any symlink to one, such as a udev stable
+    /// name) and applies settings.
+    /// \throws std::system_error EBUSY naming the holder ("in use by pid 1234
+    ///         (minicom)") when exclusive access is refused; ENOTTY when path
+    ///         is not a tty; the errors of apply().
+    /// \throws io::invalid_argument when settings are invalid; the port is not
+    ///         touched then.
+    explicit serial_port(const std::filesystem::path& path, const serial_settings& settings = {},
+                         serial_access access = serial_access::exclusive);
+    ~serial_port();
+    serial_port(serial_port&& other) noexcept;
+    serial_port& operator=(serial_port&& other) noexcept;
+    serial_port(const serial_port&) = delete;
+    serial_port& operator=(const serial_port&) = delete;
+
+    /// Restores what the port had before it was opened and closes it.
+    /// Restoring is skipped on a removed device. Idempotent.
+    /// \throws std::system_error when restoring fails for another reason (the
+    ///         port is closed all the same).
+    void close();
+
+    /// False once closed or moved from.
+    bool is_open() const noexcept;
+
+    /// The file descriptor, for an external event loop (POLLIN: data to read,
+    /// POLLOUT: room to write, POLLHUP: device gone); -1 when closed. It is
+    /// non-blocking; libio owns it.
+    int fd() const noexcept;
+
+    /// The path the port was opened by.
+    const std::filesystem::path& path() const;
+
+    /// The kernel driver of the port's device ("serial" or "port" for 8250
+    /// UARTs, "ftdi_sio", "pty"), as named in error messages.
+    const std::string& driver() const;
+
+    /// Validates s, applies it and reads back what the driver accepted: the
+    /// line settings (TCSETS2 then TCGETS2) and the mode (TIOCSRS485, which
+    /// writes back its result). Drivers may adjust a field to what the
+    /// hardware can do (a pty is always 8 data bits without parity; RS-485
+    /// flags a transceiver lacks are dropped): compare the result with s.
+    /// \throws io::invalid_argument when s is invalid (the port is untouched).
+    /// \throws std::system_error EINVAL when the driver refused the baud rate
+    ///         (read back more than 3% off; 8250 drivers keep the old rate
+    ///         above the UART's maximum), or ENOTTY/EINVAL/EOPNOTSUPP with
+    ///         "RS-485 not supported by driver X on PORT" when the mode needs
+    ///         TIOCSRS485 and the driver lacks it. The port's previous settings
+    ///         are put back after a failure.
+    serial_settings apply(const serial_settings& s);
+
+    /// What the port is set to now, read from the driver.
+    serial_settings settings() const;
+
+    /// Low-latency mode: ASYNC_LOW_LATENCY (TIOCSSERIAL), and on FTDI
+    /// adapters a latency_timer of 1 ms instead of the default 16 ms (the
+    /// time the chip holds a partial USB packet). Undone at close.
+    /// \throws std::system_error ENOTTY "low latency not supported by driver
+    ///         X on PORT" on ttys without serial_struct (ptys).
+    void set_low_latency(bool on);
+    /// True when ASYNC_LOW_LATENCY is set.
+    bool low_latency() const;
+    /// The FTDI latency_timer in ms, or -1 when the device has none.
+    int latency_timer() const;
+
+    /// The modem lines now (TIOCMGET).
+    modem_lines modem() const;
+    /// Sets DTR (TIOCMBIS/TIOCMBIC).
+    void set_dtr(bool on);
+    /// Sets RTS; not while RTS/CTS flow control or RS-485 drive it.
+    void set_rts(bool on);
+
+    /// Blocks until one of the input lines marked true in `which` (cts, dsr,
+    /// dcd, ri) changes (TIOCMIWAIT), then returns the lines. There is no
+    /// timeout: a signal ends the wait (std::errc::interrupted) and so does
+    /// the device's removal ("device removed").
+    /// \throws io::invalid_argument when `which` marks no input line.
+    modem_lines wait_modem_change(const modem_lines& which);
+    modem_lines wait_modem_change(const modem_lines& which, std::error_code& ec) noexcept;
+
+    /// Sends a break for about `duration` (TIOCSBRK, sleep, TIOCCBRK).
+    void send_break(std::chrono::milliseconds duration);
+    /// Holds the line in break, or releases it.
+    void set_break(bool on);
+
+    /// Blocks until all written data has left the UART (tcdrain). With flow
+    /// control stopping the sender this waits until the peer lets it go.
+    void drain();
+    /// Discards data received but not read, written but not sent, or both.
+    void flush(serial_queue q);
+    /// Bytes received and not read yet (FIONREAD).
+    std::size_t available() const;
+    /// The driver's counters (TIOCGICOUNT).
+    serial_counters counters() const;
+
+    /// Reads what has come, waiting up to `timeout` for the first byte.
+    /// \returns the number of bytes read; 0 when the timeout passed.
+    std::size_t read_some(std::span<std::byte> buf, std::chrono::microseconds timeout);
+    std::size_t read_some(std::span<std::byte> buf, std::chrono::microseconds timeout,
+                          std::error_code& ec) noexcept;
+
+    /// Reads until buf is full or a timeout of `t` ends the read (see
+    /// read_timeouts). A timeout is not an error.
+    /// \returns the number of bytes read (fewer than buf.size() on a timeout).
+    /// \throws std::system_error on an error; the bytes read before it are
+    ///         lost to the caller: use the error_code overload to keep them.
+    std::size_t read(std::span<std::byte> buf, const read_timeouts& t);
+    /// As above; on an error sets ec and returns the bytes read before it.
+    std::size_t read(std::span<std::byte> buf, const read_timeouts& t, std::error_code& ec) noexcept;
+
+    /// Writes all of data, waiting for room up to `timeout` in all.
+    /// \returns data.size(), or fewer when the timeout passed first (the
+    ///          output was held up: flow control, a stalled device).
+    /// \throws std::system_error on an error, its message saying how many
+    ///         bytes were written before it ("write /dev/ttyUSB0 (512 of 1024
+    ///         bytes written): device removed: ...").
+    std::size_t write(std::span<const std::byte> data, std::chrono::microseconds timeout = no_timeout);
+    /// As above; on an error sets ec and returns the bytes written before it.
+    std::size_t write(std::span<const std::byte> data, std::chrono::microseconds timeout,
+                      std::error_code& ec) noexcept;
+
+private:
+    struct impl;
+    impl& state() const;
+
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace io
