@@ -328,6 +328,23 @@ serial_port::~serial_port() {
     }
 }
 
+namespace {
+
+std::filesystem::path port_of(const card_info& card, unsigned index) {
+    if (index < card.serial_ports.size())
+        return card.serial_ports[index].path;
+    throw invalid_argument("card " + card.label + " (" + card.model + " at " + card.location + ") has " +
+                           (card.serial_ports.empty() ? std::string("no serial ports")
+                                                      : "serial ports 0.." + std::to_string(card.serial_ports.size() - 1)) +
+                           "; port " + std::to_string(index) + " does not exist");
+}
+
+}  // namespace
+
+serial_port::serial_port(const card_info& card, unsigned index, const serial_settings& settings,
+                         serial_access access)
+    : serial_port(port_of(card, index), settings, access) {}
+
 serial_port::serial_port(serial_port&& other) noexcept = default;
 
 serial_port& serial_port::operator=(serial_port&& other) noexcept {

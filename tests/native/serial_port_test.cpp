@@ -5,6 +5,7 @@
 #include "sys.hpp"
 
 #include <io/error.hpp>
+#include <io/event_loop.hpp>
 #include <io/serial_port.hpp>
 
 #include <gtest/gtest.h>
@@ -700,3 +701,49 @@ TEST_F(serial_port_pty, a_vanished_device_during_setup_is_device_removed) {
 }
 
 }  // namespace
+
+// --- event loop ---------------------------------------------------------------
+
+TEST_F(serial_port_pty, the_event_loop_calls_back_when_data_arrives) {
+    io::serial_port port{pty_.slave()};
+    io::event_loop loop;
+    std::vector<std::byte> got;
+    int calls = 0;
+    auto reg = io::on_serial_data(loop, port, [&](std::error_code ec) {
+        ASSERT_FALSE(ec) << ec.message();
+        ++calls;
+        std::array<std::byte, 64> buf{};
+        const auto n = port.read_some(buf, 0us);
+        got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    });
+    EXPECT_EQ(loop.run_once(20ms), 0U) << "nothing received, no call";
+    pty_.send({'h', 'i'});
+    EXPECT_EQ(loop.run_once(1000ms), 1U);
+    EXPECT_EQ(got.size(), 2U);
+    EXPECT_EQ(calls, 1);
+}
+
+TEST_F(serial_port_pty, the_event_loop_reports_a_hangup_once) {
+    io::serial_port port{pty_.slave()};
+    io::event_loop loop;
+    std::vector<std::error_code> errors;
+    auto reg = io::on_serial_data(loop, port, [&](std::error_code ec) {
+        if (ec)
+            errors.push_back(ec);
+    });
+    pty_.hang_up();
+    loop.run_once(1000ms);
+    loop.run_once(50ms);
+    ASSERT_EQ(errors.size(), 1U) << "reported once, then no longer watched";
+    EXPECT_TRUE(io::is_device_removed(errors[0]));
+}
+
+TEST_F(serial_port_pty, modem_change_callbacks_need_modem_lines) {
+    io::serial_port port{pty_.slave()};
+    io::event_loop loop;
+    EXPECT_THROW(io::on_modem_change(loop, port, 10ms, [](const io::modem_lines&, std::error_code) {}),
+                 std::system_error)
+        << "a pty has no modem lines: refused when registering";
+    EXPECT_THROW(io::on_modem_change(loop, port, 0ms, [](const io::modem_lines&, std::error_code) {}),
+                 io::invalid_argument);
+}

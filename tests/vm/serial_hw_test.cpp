@@ -4,7 +4,10 @@
 // FTDI FT232 on qemu-xhci, driven by ftdi_sio). Each port's far end is a host
 // socket held by the cable agent; bytes must cross intact both ways.
 #include "cable.hpp"
+#include "sim_card.hpp"
 #include "vm_test.hpp"
+
+#include <io/io.hpp>
 
 #include <gtest/gtest.h>
 
@@ -167,6 +170,47 @@ TEST_F(emulated_serial, ftdi_ft232_on_xhci) {
     const auto usb = ancestor_with(fs::canonical(ports[0].sys), "idVendor");
     const auto hcd = ancestor_with(usb.parent_path(), "vendor");
     EXPECT_EQ(driver_of(hcd), "xhci_hcd");
+}
+
+// What discovery and the udev rules make of the emulated serial cards.
+TEST_F(emulated_serial, discovery_lists_the_serial_cards_with_their_ports) {
+    ASSERT_EQ(io::test::run("udevadm settle --timeout=30"), 0);
+    const auto uarts = pci_uarts();
+    const auto cards = io::enumerate();
+    const io::card_info* pci = nullptr;
+    const io::card_info* ftdi = nullptr;
+    for (const auto& c : cards) {
+        if (c.model == "qemu-pci-serial-4x")
+            pci = &c;
+        if (c.model == "ftdi-ft232")
+            ftdi = &c;
+    }
+    ASSERT_NE(pci, nullptr);
+    ASSERT_NE(ftdi, nullptr);
+    ASSERT_EQ(pci->serial_ports.size(), 4U);
+    for (unsigned i = 0; i < 4; ++i) {
+        EXPECT_EQ(pci->serial_ports[i].path, uarts.at(i).tty) << "port " << i << " in register order";
+        EXPECT_EQ(pci->serial_ports[i].modes, "rs232");
+        const fs::path link = "/dev/serial/by-card/" + pci->location + "/port" + std::to_string(i);
+        ASSERT_TRUE(fs::is_symlink(link)) << link;
+        EXPECT_EQ(fs::canonical(link), fs::path(uarts.at(i).tty));
+    }
+    EXPECT_EQ(pci->driver, "8250_pci");
+    ASSERT_EQ(ftdi->serial_ports.size(), 1U);
+    EXPECT_EQ(ftdi->serial_ports[0].path, "/dev/ttyUSB0");
+    EXPECT_EQ(ftdi->serial_ports[0].modes, "multi");
+    EXPECT_EQ(fs::canonical("/dev/serial/by-card/" + ftdi->location + "/port0"), fs::path("/dev/ttyUSB0"));
+    EXPECT_EQ(attr("/sys/bus/usb-serial/devices/ttyUSB0/latency_timer"), "1") << "udev sets FTDI latency to 1 ms";
+
+    // Port N of a card opens the right tty.
+    io::serial_port port{*pci, 2};
+    EXPECT_EQ(port.path(), fs::path(uarts.at(2).tty));
+    try {
+        io::serial_port none{*pci, 4};
+        FAIL() << "port 4 of a 4-port card opened";
+    } catch (const io::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("serial ports 0..3"), std::string::npos) << e.what();
+    }
 }
 
 class cable_transfer : public io::test::vm_test, public ::testing::WithParamInterface<const char*> {

@@ -9,6 +9,7 @@
 #include "vm_test.hpp"
 
 #include <io/error.hpp>
+#include <io/event_loop.hpp>
 #include <io/serial_port.hpp>
 
 #include <gtest/gtest.h>
@@ -352,6 +353,27 @@ TEST_F(serial_port_vm, modem_lines_in_the_uart_loopback) {
         EXPECT_EQ(m.dsr, !level) << "DSR follows DTR in loopback";
     }
     ASSERT_EQ(::ioctl(port.fd(), TIOCMBIC, &loop), 0);
+}
+
+TEST_F(serial_port_vm, the_event_loop_samples_modem_line_changes) {
+    serial_port port{tty("uart2")};
+    int loop_bit = 0x8000;  // TIOCM_LOOP: RTS feeds CTS
+    ASSERT_EQ(::ioctl(port.fd(), TIOCMBIS, &loop_bit), 0);
+    port.set_rts(false);
+    io::event_loop loop;
+    std::vector<bool> cts;
+    auto reg = io::on_modem_change(loop, port, 5ms, [&](const io::modem_lines& m, std::error_code ec) {
+        ASSERT_FALSE(ec) << ec.message();
+        cts.push_back(m.cts);
+    });
+    for (const bool level : {true, false, true}) {
+        auto flip = loop.call_after(1ms, [&] { port.set_rts(level); });
+        const auto want = cts.size() + 1;
+        for (int i = 0; i < 100 && cts.size() < want; ++i)
+            loop.run_once(20ms);
+    }
+    EXPECT_EQ(cts, (std::vector<bool>{true, false, true}));
+    ASSERT_EQ(::ioctl(port.fd(), TIOCMBIC, &loop_bit), 0);
 }
 
 void on_signal(int) {}

@@ -36,6 +36,8 @@ class event_loop;
 class line_request;
 class card_monitor;
 struct card_event;
+class serial_port;
+struct modem_lines;
 
 /// Keeps a watch or timer registered; destroying or reset()ting it removes
 /// the registration. Move-only. It must not outlive its loop.
@@ -130,5 +132,19 @@ LIBIO_EXPORT registration on_edge_events(event_loop& loop, line_request& request
 /// The monitor must outlive the registration.
 LIBIO_EXPORT registration on_card_events(event_loop& loop, card_monitor& monitor,
                                          std::function<void(const card_event*, std::error_code)> cb);
+
+/// Calls cb from the loop whenever the port has received data (read it in
+/// cb with read_some(); data left unread calls again). When the port fails
+/// (device removed), cb gets the error once and the port is not watched
+/// any more. The port must outlive the registration.
+LIBIO_EXPORT registration on_serial_data(event_loop& loop, serial_port& port, std::function<void(std::error_code)> cb);
+
+/// Calls cb from the loop when the port's modem lines change. The kernel's
+/// TIOCMIWAIT blocks and cannot be polled, so the lines are sampled every
+/// `period` (a change shorter than the period may be missed; use
+/// serial_port::wait_modem_change in a thread of its own to see every one).
+/// Errors reach cb once, with the last known lines, and sampling stops.
+LIBIO_EXPORT registration on_modem_change(event_loop& loop, serial_port& port, std::chrono::milliseconds period,
+                                          std::function<void(const modem_lines&, std::error_code)> cb);
 
 }  // namespace io

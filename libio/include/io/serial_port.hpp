@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <io/card.hpp>
 #include <io/export.hpp>
 #include <io/serial_settings.hpp>
 
@@ -96,6 +97,11 @@ public:
     ///         touched then.
     explicit serial_port(const std::filesystem::path& path, const serial_settings& settings = {},
                          serial_access access = serial_access::exclusive);
+    /// Opens port `index` (from 0) of a discovered card (io::enumerate(),
+    /// io::find_card()); the same errors, and io::invalid_argument naming the
+    /// card's ports when it has no such port.
+    serial_port(const card_info& card, unsigned index, const serial_settings& settings = {},
+                serial_access access = serial_access::exclusive);
     ~serial_port();
     serial_port(serial_port&& other) noexcept;
     serial_port& operator=(serial_port&& other) noexcept;
