@@ -4,7 +4,7 @@
 // FTDI FT232 on qemu-xhci, driven by ftdi_sio). Each port's far end is a host
 // socket held by the cable agent; bytes must cross intact both ways.
 #include "cable.hpp"
-#include "sim_card.hpp"
+#include "emulated_serial.hpp"
 #include "vm_test.hpp"
 
 #include <io/io.hpp>
@@ -25,65 +25,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using io::test::ancestor_with;
+using io::test::driver_of;
+using io::test::ftdi_ports;
+using io::test::pci_uarts;
+
 std::string attr(const fs::path& p) {
-    std::ifstream f{p};
-    std::string s;
-    std::getline(f, s);
-    return s;
-}
-
-/// The nearest ancestor of dev (a sysfs device) that has the attribute.
-fs::path ancestor_with(fs::path dev, const char* attribute) {
-    for (; dev.has_relative_path() && dev != "/sys/devices"; dev = dev.parent_path())
-        if (fs::exists(dev / attribute))
-            return dev;
-    return {};
-}
-
-struct port {
-    std::string cable;  // the agent's name for the far end
-    std::string tty;    // /dev/ttyS4 ...
-    fs::path sys;       // /sys/class/tty/ttyS4
-};
-
-/// The UARTs of QEMU's PCI serial card (vendor 1b36, device 0004), in the
-/// order of their I/O addresses, which is the order of its chardevs.
-std::vector<port> pci_uarts() {
-    std::vector<std::pair<unsigned long, port>> found;
-    for (const auto& e : fs::directory_iterator{"/sys/class/tty"}) {
-        const auto name = e.path().filename().string();
-        if (name.rfind("ttyS", 0) != 0 || !fs::exists(e.path() / "device"))
-            continue;
-        const auto pci = ancestor_with(fs::canonical(e.path()), "vendor");
-        if (pci.empty() || attr(pci / "vendor") != "0x1b36" || attr(pci / "device") != "0x0004")
-            continue;
-        found.push_back({std::stoul(attr(e.path() / "port"), nullptr, 16), {"", "/dev/" + name, e.path()}});
-    }
-    std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.first < b.first; });
-    std::vector<port> ports;
-    for (auto& [io, p] : found) {
-        p.cable = "uart" + std::to_string(ports.size());
-        ports.push_back(p);
-    }
-    return ports;
-}
-
-/// The ttyUSB ports of FTDI FT232 devices (USB 0403:6001).
-std::vector<port> ftdi_ports() {
-    std::vector<port> ports;
-    for (const auto& e : fs::directory_iterator{"/sys/class/tty"}) {
-        const auto name = e.path().filename().string();
-        if (name.rfind("ttyUSB", 0) != 0)
-            continue;
-        const auto usb = ancestor_with(fs::canonical(e.path()), "idVendor");
-        if (!usb.empty() && attr(usb / "idVendor") == "0403" && attr(usb / "idProduct") == "6001")
-            ports.push_back({"ftdi" + std::to_string(ports.size()), "/dev/" + name, e.path()});
-    }
-    return ports;
-}
-
-std::string driver_of(const fs::path& dev) {
-    return fs::exists(dev / "driver") ? fs::canonical(dev / "driver").filename().string() : "";
+    return io::test::read_attr(p);
 }
 
 /// A tty in raw 8N1 at 115200 baud, non-blocking; closed at scope end.
@@ -229,7 +177,7 @@ protected:
     }
 
     static constexpr std::size_t size = 64 * 1024;
-    port port_;
+    io::test::emulated_port port_;
     std::optional<raw_tty> tty_;
     io::test::cable cable_;
 };

@@ -6,6 +6,7 @@
 // The FTDI unplug test removes the device and puts it back; it is the last
 // test of this binary.
 #include "cable.hpp"
+#include "emulated_serial.hpp"
 #include "vm_test.hpp"
 
 #include <io/error.hpp>
@@ -42,44 +43,7 @@ using io::serial_settings;
 
 namespace {
 
-std::string attr(const fs::path& p) {
-    std::ifstream f{p};
-    std::string s;
-    std::getline(f, s);
-    return s;
-}
-
-fs::path ancestor_with(fs::path dev, const char* attribute) {
-    for (; dev.has_relative_path() && dev != "/sys/devices"; dev = dev.parent_path())
-        if (fs::exists(dev / attribute))
-            return dev;
-    return {};
-}
-
-/// The tty of a cable end: uart0..3 are the pci-serial-4x UARTs in the order
-/// of their I/O addresses, ftdi0 the FT232.
-std::string tty_of(const std::string& cable) {
-    std::vector<std::pair<unsigned long, std::string>> uarts;
-    std::string ftdi;
-    for (const auto& e : fs::directory_iterator{"/sys/class/tty"}) {
-        const auto name = e.path().filename().string();
-        if (name.rfind("ttyS", 0) == 0 && fs::exists(e.path() / "device")) {
-            const auto pci = ancestor_with(fs::canonical(e.path()), "vendor");
-            if (!pci.empty() && attr(pci / "vendor") == "0x1b36" && attr(pci / "device") == "0x0004")
-                uarts.emplace_back(std::stoul(attr(e.path() / "port"), nullptr, 16), "/dev/" + name);
-        }
-        if (name.rfind("ttyUSB", 0) == 0) {
-            const auto usb = ancestor_with(fs::canonical(e.path()), "idVendor");
-            if (!usb.empty() && attr(usb / "idVendor") == "0403")
-                ftdi = "/dev/" + name;
-        }
-    }
-    std::sort(uarts.begin(), uarts.end());
-    if (cable == "ftdi0")
-        return ftdi;
-    const auto i = static_cast<std::size_t>(cable.back() - '0');
-    return i < uarts.size() ? uarts[i].second : std::string{};
-}
+using io::test::tty_of;
 
 std::vector<std::uint8_t> pattern(std::uint32_t seed, std::size_t n, std::uint8_t mask) {
     auto p = io::test::pattern(seed, n);
