@@ -384,7 +384,8 @@ void iocard_model_set_port_dir(struct iocard *card, unsigned int port,
 		card->ctrl[chip] &= ~bit;
 	else
 		card->ctrl[chip] |= bit;
-	card->ports[port].out = out;
+	/* Read without the lock by iocard_gpio_get_direction(). */
+	WRITE_ONCE(card->ports[port].out, out);
 	i8255_write_ctrl(card, chip);
 }
 
@@ -411,6 +412,16 @@ void iocard_model_cos_program(struct iocard *card)
 	iocard_write(card, COS32_RISE, iocard_bits32(card->irq_rise, first));
 	iocard_write(card, COS32_FALL, iocard_bits32(card->irq_fall, first));
 	iocard_write(card, COS32_EN, en);
+}
+
+/**
+ * iocard_model_cos_ack() - drop latched changes of some lines
+ * @card: a card with cos_hw; called with &iocard.lock held
+ * @bits: bit n for line n of the COS port
+ */
+void iocard_model_cos_ack(struct iocard *card, u32 bits)
+{
+	iocard_write(card, COS32_ACK, bits);
 }
 
 /**

@@ -82,7 +82,7 @@ static inline void __iomem *iocard_pcim_iomap_bar(struct pci_dev *pdev,
 #endif
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 8, 0)
-static int iocard_compat_match_gpio_bus(struct device *dev, void *data)
+static inline int iocard_compat_match_gpio_bus(struct device *dev, void *data)
 {
 	return dev->bus && !strcmp(dev->bus->name, "gpio");
 }

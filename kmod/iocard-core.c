@@ -8,7 +8,7 @@
  *
  *   iocard_alloc()        layout from the board table, card number
  *   iocard_publish()      class device, parent of the gpiochip
- *   iocard_add_gpiochip() start state, gpiochip with its irqchip
+ *   iocard_add_gpiochip() start state, gpiochip with its irqchip, quiesce step
  *   (bus interrupt)       devm_request_irq() or nothing
  *   iocard_start()        events may flow
  *
@@ -21,6 +21,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bitmap.h>
+#include <linux/ctype.h>
 #include <linux/device.h>
 #include <linux/gpio/driver.h>
 #include <linux/hrtimer.h>
@@ -330,6 +331,8 @@ static void iocard_irq_unmask(struct irq_data *d)
 	raw_spin_lock_irqsave(&card->lock, flags);
 	__set_bit(hwirq, card->irq_enabled);
 	if (card->cos_hw) {
+		/* A change latched for an earlier user is no edge for this one. */
+		iocard_model_cos_ack(card, BIT(hwirq - port->first));
 		iocard_model_cos_program(card);
 	} else {
 		/* The reference level: changes count from now on. */
@@ -504,14 +507,20 @@ irqreturn_t iocard_cos_irq(struct iocard *card)
 int iocard_claim_removal(struct iocard *card)
 {
 	unsigned long flags;
+	unsigned int i;
 	int ret = 0;
 
 	raw_spin_lock_irqsave(&card->lock, flags);
-	if (!IOCARD_GPIOLIB_REMOVES_IN_USE &&
-	    (!bitmap_empty(card->requested, card->gc.ngpio) ||
-	     !bitmap_empty(card->irq_enabled, card->gc.ngpio)))
-		ret = -EBUSY;
-	else
+	if (!IOCARD_GPIOLIB_REMOVES_IN_USE) {
+		if (!bitmap_empty(card->requested, card->gc.ngpio) ||
+		    !bitmap_empty(card->irq_enabled, card->gc.ngpio))
+			ret = -EBUSY;
+		/* Also an interrupt that is requested but masked. */
+		for (i = 0; !ret && i < card->gc.ngpio; i++)
+			if (gpiochip_line_is_irq(&card->gc, i))
+				ret = -EBUSY;
+	}
+	if (!ret)
 		card->closing = true;
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 	return ret;
@@ -570,17 +579,16 @@ struct iocard *iocard_alloc(struct device *dev,
 	if (ret)
 		return ERR_PTR(dev_err_probe(dev, ret, "bad board layout\n"));
 
-	if (id < 0) {
-		id = iocard_id_get(-1);
-		if (id < 0)
-			return ERR_PTR(id);
-		card->id = id;
+	card->id = id;
+	if (card->id < 0) {
+		card->id = iocard_id_get(-1);
+		if (card->id < 0)
+			return ERR_PTR(card->id);
 		ret = devm_add_action_or_reset(dev, iocard_id_release, card);
 		if (ret)
 			return ERR_PTR(ret);
 	}
-	card->id = id;
-	snprintf(card->name, sizeof(card->name), "iocard%d", id);
+	snprintf(card->name, sizeof(card->name), "iocard%d", card->id);
 	return card;
 }
 
@@ -588,26 +596,25 @@ struct iocard *iocard_alloc(struct device *dev,
 static void iocard_apply_safe_state(void *data)
 {
 	struct iocard *card = data;
+	DECLARE_BITMAP(state, IOCARD_MAX_LINES);
 	DECLARE_BITMAP(mask, IOCARD_MAX_LINES);
 	unsigned long flags;
-	unsigned int p;
+	bool valid;
 
+	/* One snapshot: safe_state is writable until the class device goes. */
 	raw_spin_lock_irqsave(&card->lock, flags);
-	if (card->safe_valid) {
-		bitmap_zero(mask, IOCARD_MAX_LINES);
-		for (p = 0; p < card->nports; p++) {
-			const struct iocard_port *port = &card->ports[p];
-
-			if (port->out)
-				bitmap_set(mask, port->first, port->width);
-		}
-		raw_spin_unlock_irqrestore(&card->lock, flags);
-		iocard_set_lines(card, mask, card->safe_state);
-		dev_info(card->dev, "%s: outputs set to safe state %*pb\n",
-			 card->name, card->gc.ngpio, card->safe_state);
-		return;
-	}
+	valid = card->safe_valid;
+	bitmap_copy(state, card->safe_state, IOCARD_MAX_LINES);
 	raw_spin_unlock_irqrestore(&card->lock, flags);
+	if (!valid)
+		return;
+
+	/* iocard_set_lines() drives only the ports that are outputs. */
+	bitmap_zero(mask, IOCARD_MAX_LINES);
+	bitmap_set(mask, 0, card->gc.ngpio);
+	iocard_set_lines(card, mask, state);
+	dev_info(card->dev, "%s: outputs set to safe state %*pb\n",
+		 card->name, card->gc.ngpio, state);
 }
 
 static void iocard_remove_swnode(void *data)
@@ -659,6 +666,32 @@ out:
 	return ret;
 }
 
+/*
+ * Stop raising interrupts (COS disabled and acknowledged, scanner cancelled)
+ * and drain the ones in flight. Once dying is set, COS enable stays 0 and
+ * the scanner is not restarted. Idempotent: registered right after the
+ * gpiochip is added, so that it runs before the chip goes even when the
+ * probe fails later (e.g. in devm_request_irq() after user space unmasked
+ * a line), and again by iocard_start(), so that it runs before the bus
+ * interrupt is freed.
+ */
+static void iocard_quiesce(void *data)
+{
+	struct iocard *card = data;
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	card->dying = true;
+	if (card->cos_hw) {
+		iocard_model_cos_program(card);
+		iocard_model_cos_status_ack(card);
+	}
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	hrtimer_cancel(&card->scan_timer);
+	if (card->ops->quiesce)
+		card->ops->quiesce(card);
+}
+
 /**
  * iocard_add_gpiochip() - put the card in its start state, add its gpiochip
  * @card: card from iocard_alloc()
@@ -708,26 +741,13 @@ int iocard_add_gpiochip(struct iocard *card)
 	ret = devm_gpiochip_add_data(dev, gc, card);
 	if (ret)
 		return dev_err_probe(dev, ret, "cannot add gpiochip\n");
+	ret = devm_add_action_or_reset(dev, iocard_quiesce, card);
+	if (ret)
+		return ret;
 	iocard_gpiochip_name(gc, card->chip_name, sizeof(card->chip_name));
+	/* The class device's add event came before its gpiochip attribute. */
+	kobject_uevent(&card->cdev->kobj, KOBJ_CHANGE);
 	return 0;
-}
-
-/* Before the gpiochip goes: stop raising interrupts, drain the ones in flight. */
-static void iocard_quiesce(void *data)
-{
-	struct iocard *card = data;
-	unsigned long flags;
-
-	raw_spin_lock_irqsave(&card->lock, flags);
-	card->dying = true;
-	if (card->cos_hw) {
-		iocard_model_cos_program(card);
-		iocard_model_cos_status_ack(card);
-	}
-	raw_spin_unlock_irqrestore(&card->lock, flags);
-	hrtimer_cancel(&card->scan_timer);
-	if (card->ops->quiesce)
-		card->ops->quiesce(card);
 }
 
 /* --- sysfs --------------------------------------------------------------- */
@@ -829,6 +849,45 @@ static ssize_t scan_period_us_store(struct device *dev,
 }
 static DEVICE_ATTR_RW(scan_period_us);
 
+/**
+ * iocard_parse_bitmap() - parse a bitmap written to a sysfs attribute
+ * @buf: the text
+ * @count: length of @buf
+ * @map: result, IOCARD_MAX_LINES bits
+ * @nbits: number of valid bits
+ *
+ * Stricter than bitmap_parse(), which also takes an empty text, bare or
+ * doubled commas and spaces between words as zeros or separators: after
+ * leading and trailing white space is dropped, only hex words of 1..8
+ * digits separated by single commas are accepted.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int iocard_parse_bitmap(const char *buf, size_t count, unsigned long *map,
+			unsigned int nbits)
+{
+	size_t i, digits = 0;
+
+	while (count && isspace(*buf)) {
+		buf++;
+		count--;
+	}
+	while (count && isspace(buf[count - 1]))
+		count--;
+	for (i = 0; i < count; i++) {
+		if (buf[i] == ',' && digits) {
+			digits = 0;
+			continue;
+		}
+		if (!isxdigit(buf[i]) || ++digits > 8)
+			return -EINVAL;
+	}
+	if (!digits)
+		return -EINVAL;	/* empty, or a comma at the end */
+	bitmap_zero(map, IOCARD_MAX_LINES);
+	return bitmap_parse(buf, count, map, nbits) ? -EINVAL : 0;
+}
+
 static ssize_t safe_state_show(struct device *dev,
 			       struct device_attribute *attr, char *buf)
 {
@@ -855,14 +914,13 @@ static ssize_t safe_state_store(struct device *dev,
 	unsigned long flags;
 	unsigned int p;
 
-	bitmap_zero(state, IOCARD_MAX_LINES);
 	if (sysfs_streq(buf, "none")) {
 		raw_spin_lock_irqsave(&card->lock, flags);
 		card->safe_valid = false;
 		raw_spin_unlock_irqrestore(&card->lock, flags);
 		return count;
 	}
-	if (bitmap_parse(buf, count, state, card->gc.ngpio))
+	if (iocard_parse_bitmap(buf, count, state, card->gc.ngpio))
 		return -EINVAL;
 	/* A level for a line that can never drive is a mistake. */
 	for (p = 0; p < card->nports; p++) {
@@ -980,8 +1038,8 @@ int iocard_publish(struct iocard *card, const char *location,
  * iocard_start() - let a published card with its gpiochip raise events
  * @card: card after iocard_add_gpiochip() and the bus interrupt set-up
  *
- * Registers the quiesce step, which at removal runs before the interrupt
- * and the gpiochip go.
+ * Registers the quiesce step again, so that at removal it runs before the
+ * bus interrupt is freed.
  *
  * Return: 0 or a negative errno.
  */

@@ -137,9 +137,16 @@ static int iocard_pci_probe(struct pci_dev *pdev,
 	return iocard_start(card);
 }
 
+/*
+ * Where gpiolib cannot remove a chip in use (see iocard-compat.h), unbinding
+ * a board whose lines are held would crash: the driver gets no unbind (and
+ * bind) attribute there. driver_override with drivers_probe, claim=1 and
+ * rmmod (refused by gpiolib while a line is requested) still work.
+ */
 static struct pci_driver iocard_pci_driver = {
 	.name = KBUILD_MODNAME,
 	.probe = iocard_pci_probe,
+	.driver.suppress_bind_attrs = !IOCARD_GPIOLIB_REMOVES_IN_USE,
 };
 
 int iocard_pci_init(void)

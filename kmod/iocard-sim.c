@@ -22,6 +22,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bitmap.h>
+#include <linux/ctype.h>
 #include <linux/irq_work.h>
 #include <linux/kernel.h>
 #include <linux/list.h>
@@ -312,8 +313,7 @@ static ssize_t sim_inputs_store(struct device *dev,
 	unsigned long flags;
 	unsigned int p;
 
-	bitmap_zero(ext, IOCARD_MAX_LINES);
-	if (bitmap_parse(buf, count, ext, sim->nlines))
+	if (iocard_parse_bitmap(buf, count, ext, sim->nlines))
 		return -EINVAL;
 	/* Output-only lines have no input to drive. */
 	for (p = 0; p < card->nports; p++) {
@@ -377,10 +377,17 @@ static ssize_t sim_loopback_store(struct device *dev,
 	unsigned long flags;
 	bool on;
 
-	if (kstrtobool(buf, &on))
+	/* Only the words of ABI.md: kstrtobool() also takes "10" or "yeah". */
+	if (sysfs_streq(buf, "1") || sysfs_streq(buf, "y") ||
+	    sysfs_streq(buf, "on"))
+		on = true;
+	else if (sysfs_streq(buf, "0") || sysfs_streq(buf, "n") ||
+		 sysfs_streq(buf, "off"))
+		on = false;
+	else
 		return -EINVAL;
 	raw_spin_lock_irqsave(&sim->lock, flags);
-	sim->loopback = on;
+	WRITE_ONCE(sim->loopback, on);
 	if (sim->board->model == IOCARD_MODEL_COS32)
 		sim_cos_update(sim);
 	raw_spin_unlock_irqrestore(&sim->lock, flags);
@@ -400,13 +407,6 @@ static const struct attribute_group iocard_sim_group = {
 };
 
 /* --- platform device ----------------------------------------------------- */
-
-static void iocard_sim_sync(void *data)
-{
-	struct iocard_sim *sim = data;
-
-	irq_work_sync(&sim->irq_work);
-}
 
 static int iocard_sim_probe(struct platform_device *pdev)
 {
@@ -428,10 +428,14 @@ static int iocard_sim_probe(struct platform_device *pdev)
 	sim->irq_work = IRQ_WORK_INIT_HARD(iocard_sim_irq);
 	for (i = 0; i < I8255_MAX_CHIPS; i++)
 		sim->cw[i] = 0x9b;	/* 8255 reset state: all input */
-	ret = devm_add_action_or_reset(dev, iocard_sim_sync, sim);
-	if (ret)
-		return ret;
-
+	/*
+	 * No irq_work_sync() of its own: the irq_work is queued only while
+	 * STAT & EN is set, EN is 0 until a line interrupt is unmasked on
+	 * the gpiochip and stays 0 once the card is dying, and the core's
+	 * quiesce step (registered after the gpiochip, so it runs before the
+	 * card and this model are freed) sets dying, clears EN, then syncs
+	 * the irq_work through iocard_sim_quiesce().
+	 */
 	card = iocard_alloc(dev, sim->board, &iocard_sim_ops, sim, pdev->id);
 	if (IS_ERR(card))
 		return PTR_ERR(card);
@@ -471,6 +475,17 @@ struct iocard_sim_entry {
 static LIST_HEAD(iocard_sims);
 static DEFINE_MUTEX(iocard_sims_lock);
 static bool iocard_sims_closed = true;
+
+/*
+ * A card number: plain decimal, no sign, no leading zero (kstrtoint() also
+ * takes "+7" and "007", which would name card 7).
+ */
+static int iocard_sim_parse_id(const char *s, int *id)
+{
+	if (!isdigit(s[0]) || (s[0] == '0' && s[1]))
+		return -EINVAL;
+	return kstrtoint(s, 10, id);
+}
 
 /* Lock held. Create a virtual card; @id < 0 picks the lowest free number. */
 static int iocard_sim_create(const struct iocard_board *board, int id)
@@ -550,7 +565,7 @@ int iocard_sim_new(const char *buf, size_t len)
 	model = strsep(&num, " ");
 	if (num) {
 		num = skip_spaces(num);
-		if (kstrtoint(num, 10, &id) || id < 0)
+		if (iocard_sim_parse_id(num, &id))
 			return -EINVAL;
 	}
 	board = iocard_board_by_name(model, strlen(model));
@@ -582,8 +597,7 @@ int iocard_sim_delete(const char *buf, size_t len)
 	memcpy(text, buf, len);
 	text[len] = '\0';
 	name = strim(text);
-	if (strncmp(name, "iocard", 6) || kstrtoint(name + 6, 10, &id) ||
-	    id < 0)
+	if (strncmp(name, "iocard", 6) || iocard_sim_parse_id(name + 6, &id))
 		return -EINVAL;
 
 	mutex_lock(&iocard_sims_lock);

@@ -17,6 +17,7 @@
 #include <linux/gpio/driver.h>
 #include <linux/hrtimer.h>
 #include <linux/interrupt.h>
+#include <linux/mod_devicetable.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 
@@ -70,12 +71,13 @@ struct iocard_board {
 
 /**
  * struct iocard_ops - register accessors of one kind of card
- * @read: read the register at byte offset @reg
- * @write: write the register at byte offset @reg
+ * @read: read the register at byte offset @reg; called with &iocard.lock
+ *	held and interrupts off, must not sleep
+ * @write: write the register at byte offset @reg; same context as @read
  * @quiesce: optional; called at removal after the card stopped raising
- *	interrupts, waits until no interrupt of the card is in flight
- *
- * Called with &iocard.lock held and interrupts off: must not sleep.
+ *	interrupts, waits until no interrupt of the card is in flight. Called
+ *	in process context without &iocard.lock (it may spin on a handler
+ *	running on another CPU), possibly more than once.
  */
 struct iocard_ops {
 	u32 (*read)(struct iocard *card, unsigned int reg);
@@ -133,7 +135,6 @@ struct iocard_port {
  * @safe_state: output levels applied at removal [lock]
  * @safe_valid: @safe_state is set [lock]
  * @id: card number, the N of /sys/class/iocard/iocardN
- * @id_owned: @id was allocated by the core and is freed with the card
  * @cdev: the class device
  * @name: "iocardN", also the gpiochip label
  * @location: bus location shown in sysfs
@@ -172,7 +173,6 @@ struct iocard {
 	bool safe_valid;
 
 	int id;
-	bool id_owned;
 	struct device *cdev;
 	char name[24];
 	char location[48];
@@ -190,6 +190,7 @@ void iocard_model_hw_init(struct iocard *card);
 void iocard_model_set_port_dir(struct iocard *card, unsigned int port,
 			       bool out);
 void iocard_model_cos_program(struct iocard *card);
+void iocard_model_cos_ack(struct iocard *card, u32 bits);
 u32 iocard_model_cos_status_ack(struct iocard *card);
 
 /* Register offsets of the COS32 model, shared by the core and the model. */
@@ -222,6 +223,8 @@ int iocard_publish(struct iocard *card, const char *location,
 		   const struct attribute_group *extra);
 irqreturn_t iocard_cos_irq(struct iocard *card);
 int iocard_claim_removal(struct iocard *card);
+int iocard_parse_bitmap(const char *buf, size_t count, unsigned long *map,
+			unsigned int nbits);
 int iocard_id_get(int want);
 void iocard_id_put(int id);
 

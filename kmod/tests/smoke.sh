@@ -202,6 +202,9 @@ check "scan_period_us reads 500" eq "$(rd iocard0 scan_period_us)" 500
 refuse "safe_state 'zz' refused" wr $CLS/iocard0/safe_state zz
 refuse "safe_state too wide refused" wr $CLS/iocard0/safe_state 1ffffff
 refuse "safe_state on input-only line refused" wr $CLS/iocard1/safe_state 1
+for v in "" "," "ff,,0" "ff 0" "000000001"; do
+	refuse "safe_state '$v' refused" wr $CLS/iocard1/safe_state "$v"
+done
 check "safe_state unchanged" eq "$(rd iocard1 safe_state)" none
 check "safe_state on outputs accepted" \
 	wr $CLS/iocard1/safe_state ff,00000000
@@ -211,20 +214,41 @@ refuse "sim_inputs 'zz' refused" wr $CLS/iocard0/sim_inputs zz
 refuse "sim_inputs too wide refused" wr $CLS/iocard0/sim_inputs 1000000
 refuse "sim_inputs on output-only line refused" \
 	wr $CLS/iocard1/sim_inputs 1,00000000
+refuse "sim_inputs empty refused" wr $CLS/iocard1/sim_inputs ""
 check "sim_inputs unchanged" eq "$(rd iocard1 sim_inputs)" 00000000,00000080
-refuse "sim_loopback 'maybe' refused" wr $CLS/iocard1/sim_loopback maybe
+for v in maybe 10 yeah 1x "" Y; do
+	refuse "sim_loopback '$v' refused" wr $CLS/iocard1/sim_loopback "$v"
+done
+check "sim_loopback unchanged" eq "$(rd iocard1 sim_loopback)" 0
+check "sim_loopback 'on' accepted" wr $CLS/iocard1/sim_loopback on
+check "sim_loopback reads 1" eq "$(rd iocard1 sim_loopback)" 1
+check "sim_loopback 'n' accepted" wr $CLS/iocard1/sim_loopback n
+check "sim_loopback reads 0" eq "$(rd iocard1 sim_loopback)" 0
 refuse "model is read-only" wr $CLS/iocard0/model x
-for v in nope "cos32 x" "cos32 -1" "" "cos32 1 2"; do
+for v in nope "cos32 x" "cos32 -1" "" "cos32 1 2" "cos32 +7" "cos32 07"; do
 	refuse "new_sim '$v' refused" wr $CLS/new_sim "$v"
 done
-for v in foo iocard iocard0x iocard99 ""; do
+for v in foo iocard iocard0x iocard99 "" iocard+0 iocard00 iocard-0 \
+	"iocard 0"; do
 	refuse "delete_sim '$v' refused" wr $CLS/delete_sim "$v"
 done
 check "no card was added or removed" \
 	eq "$(ls -d $CLS/iocard* | wc -l)" 3
 
 echo "# virtual cards at run time"
+uevents=
+if command -v udevadm > /dev/null; then
+	timeout 5 udevadm monitor --kernel --subsystem-match=iocard \
+		> "$TMP/uevents" 2>&1 &
+	uevents=$!
+	sleep 1
+fi
 check "new_sim 'cos32 7'" wr $CLS/new_sim "cos32 7"
+if [ -n "$uevents" ]; then
+	wait $uevents
+	check "change uevent after the gpiochip was added" \
+		grep -q 'change.*/iocard/iocard7 (iocard)' "$TMP/uevents"
+fi
 check "iocard7 is sim:7" eq "$(rd iocard7 location)" sim:7
 refuse "new_sim 'cos32 7' again refused" wr $CLS/new_sim "cos32 7"
 check "new_sim 'mcc-pci-dio48h' picks a free number" \
@@ -309,6 +333,13 @@ check "rmmod after storm" rmmod iocard
 
 check "load with claim=1" insmod "$KO" claim=1
 check "pci driver registered" test -d /sys/bus/pci/drivers/iocard
+if remove_in_use; then
+	check "pci driver has an unbind attribute" \
+		test -e /sys/bus/pci/drivers/iocard/unbind
+else
+	check "pci driver has no unbind attribute (old gpiolib)" \
+		test ! -e /sys/bus/pci/drivers/iocard/unbind
+fi
 check "unload" rmmod iocard
 
 echo "# $CYCLES load/unload cycles"
