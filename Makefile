@@ -4,6 +4,7 @@
 #   make            build everything (library, tools, tests, benchmarks)
 #   make check      install dependencies, build, run every test suite
 #   make demo       show the stack working, in the test VM
+#   make bench      benchmarks natively and in the test VM; BUILD/bench/report.md
 #   make deps       install build and test dependencies (Debian 12/13, as root)
 
 BUILD      ?= build
@@ -12,7 +13,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 CTEST_ARGS ?=
 
-.PHONY: all deps configure check check-native check-asan check-vm demo clean
+.PHONY: all deps configure check check-native check-asan check-vm demo bench clean
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -49,6 +50,9 @@ check-vm: all
 
 demo: all
 	tests/vm/demo $(BUILD)
+
+bench: all
+	bench/run $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)

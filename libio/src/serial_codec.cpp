@@ -106,7 +106,7 @@ serial_settings decode_termios(const termios2& t, serial_settings s) noexcept {
     s.set_stop_bits((t.c_cflag & bits(CSTOPB)) != 0 ? stop_bits::two : stop_bits::one);
     if ((t.c_cflag & bits(CRTSCTS)) != 0)
         s.set_flow_control(flow_control::rts_cts);
-    else if ((t.c_iflag & bits(IXON | IXOFF)) != 0)
+    else if ((t.c_iflag & bits(IXON | IXOFF)) == bits(IXON | IXOFF))  // a fresh tty has IXON alone
         s.set_flow_control(flow_control::xon_xoff);
     else
         s.set_flow_control(flow_control::none);

@@ -241,3 +241,11 @@ TEST(serial_codec, rs422_and_rs232) {
 }
 
 }  // namespace
+
+TEST(serial_codec, a_fresh_tty_with_ixon_alone_has_no_flow_control) {
+    EXPECT_EQ(io::detail::decode_termios(cooked(), serial_settings{}).flow_control(), io::flow_control::none)
+        << "IXON alone (a tty's default) is not XON/XOFF flow control; that takes IXON and IXOFF";
+    auto t = cooked();
+    t.c_iflag |= IXOFF;
+    EXPECT_EQ(io::detail::decode_termios(t, serial_settings{}).flow_control(), io::flow_control::xon_xoff);
+}

@@ -9,6 +9,7 @@
 #include <io/event_loop.hpp>
 #include <io/line_config.hpp>
 #include <io/line_request.hpp>
+#include <io/rt.hpp>
 #include <io/serial_port.hpp>
 #include <io/serial_settings.hpp>
 #include <io/version.hpp>

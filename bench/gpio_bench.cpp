@@ -1,0 +1,552 @@
+// SPDX-License-Identifier: MIT
+// Digital I/O on a virtual card of iocard.ko (cos32, OUTn wired to INn), in
+// the test VM: the null-ioctl floor, get/set/port through libio, libgpiod's
+// C++ and C APIs and the raw GPIO v2 ioctl, loopback edge-event latency and
+// event throughput. Run by bench/run-vm; runs only as root in the VM.
+#include "bench_common.hpp"
+
+#include <io/chip.hpp>
+#include <io/event_loop.hpp>
+#include <io/line_request.hpp>
+
+#include <sim_card.hpp>
+
+#include <gpiod.h>
+#include <gpiod.hpp>
+#include <linux/gpio.h>
+
+#include <atomic>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
+#include <optional>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Every n-th iteration is timed on its own for the histograms; the others
+// run bare so that Google Benchmark's time per iteration stays the call's.
+constexpr std::int64_t sample_every = 8;
+
+struct card {
+    io::test::sim_card sim{"cos32"};
+    std::vector<unsigned> in, out;  // offsets of IN0..31 and OUT0..31
+    card() {
+        sim.loopback(true);
+        io::chip c{sim.chip_path()};
+        in = c.find_port("IN").lines;
+        out = c.find_port("OUT").lines;
+    }
+    const std::string& path() const { return sim.chip_path(); }
+};
+
+card& the_card() {
+    static card c;
+    return c;
+}
+
+// The raw GPIO v2 uAPI, as a program without any library would use it.
+int raw_request(const std::vector<unsigned>& offsets, bool output, bool edges = false, unsigned buffer = 0) {
+    const int cfd = ::open(the_card().path().c_str(), O_RDWR | O_CLOEXEC);
+    if (cfd < 0)
+        throw std::system_error(errno, std::system_category(), "open " + the_card().path());
+    gpio_v2_line_request req{};
+    for (std::size_t i = 0; i < offsets.size(); ++i)
+        req.offsets[i] = offsets[i];
+    req.num_lines = static_cast<std::uint32_t>(offsets.size());
+    std::strcpy(req.consumer, "bench-raw");
+    req.config.flags = output ? GPIO_V2_LINE_FLAG_OUTPUT : GPIO_V2_LINE_FLAG_INPUT;
+    if (edges)
+        req.config.flags |= GPIO_V2_LINE_FLAG_EDGE_RISING | GPIO_V2_LINE_FLAG_EDGE_FALLING;
+    req.event_buffer_size = buffer;
+    const int r = ::ioctl(cfd, GPIO_V2_GET_LINE_IOCTL, &req);
+    const int err = errno;
+    ::close(cfd);
+    if (r < 0)
+        throw std::system_error(err, std::system_category(), "GPIO_V2_GET_LINE_IOCTL");
+    return req.fd;
+}
+
+struct fd_guard {
+    int fd;
+    ~fd_guard() { ::close(fd); }
+};
+
+io::line_request libio_request(const std::vector<unsigned>& offsets, const io::line_config& cfg) {
+    io::chip c{the_card().path()};
+    auto b = c.prepare_request();
+    b.consumer("bench-libio");
+    for (auto o : offsets)
+        b.add(o, cfg);
+    return b.make();
+}
+
+gpiod::line_request gpiodcxx_request(const std::vector<unsigned>& offsets, bool output, bool edges = false) {
+    gpiod::line_settings s;
+    s.set_direction(output ? gpiod::line::direction::OUTPUT : gpiod::line::direction::INPUT);
+    if (edges)
+        s.set_edge_detection(gpiod::line::edge::BOTH);
+    gpiod::line::offsets offs(offsets.begin(), offsets.end());
+    return gpiod::chip{the_card().path()}.prepare_request().set_consumer("bench-gpiodcxx").add_line_settings(offs, s).do_request();
+}
+
+struct gpiod_c_request {
+    gpiod_line_request* req = nullptr;
+    gpiod_c_request(const std::vector<unsigned>& offsets, bool output, bool edges = false) {
+        gpiod_chip* chip = gpiod_chip_open(the_card().path().c_str());
+        gpiod_line_settings* s = gpiod_line_settings_new();
+        gpiod_line_config* lc = gpiod_line_config_new();
+        gpiod_request_config* rc = gpiod_request_config_new();
+        gpiod_line_settings_set_direction(s, output ? GPIOD_LINE_DIRECTION_OUTPUT : GPIOD_LINE_DIRECTION_INPUT);
+        if (edges)
+            gpiod_line_settings_set_edge_detection(s, GPIOD_LINE_EDGE_BOTH);
+        gpiod_line_config_add_line_settings(lc, offsets.data(), offsets.size(), s);
+        gpiod_request_config_set_consumer(rc, "bench-gpiod-c");
+        req = gpiod_chip_request_lines(chip, rc, lc);
+        gpiod_request_config_free(rc);
+        gpiod_line_config_free(lc);
+        gpiod_line_settings_free(s);
+        gpiod_chip_close(chip);
+        if (req == nullptr)
+            throw std::system_error(errno, std::system_category(), "gpiod_chip_request_lines");
+    }
+    ~gpiod_c_request() { gpiod_line_request_release(req); }
+};
+
+// Runs op() in the benchmark loop, timing every sample_every-th call alone.
+template <typename Op>
+void timed_loop(benchmark::State& state, Op&& op) {
+    io::rt::latency_histogram h;
+    std::int64_t i = 0;
+    std::uint64_t allocs = 0;
+    for (auto _ : state) {
+        if (++i % sample_every == 0) {
+            const auto a0 = bench::allocations();
+            const auto t0 = bench::now_ns();
+            op();
+            h.record_ns(bench::now_ns() - t0);
+            allocs += bench::allocations() - a0;
+        } else {
+            op();
+        }
+    }
+    // Counted around the sampled calls only (Google Benchmark's own loop
+    // allocates now and then), after the first few (lazy set-up).
+    state.counters["allocs_per_op"] =
+        static_cast<double>(allocs) / static_cast<double>(std::max<std::int64_t>(i / sample_every, 1));
+    bench::publish(state, h);
+}
+
+// ---- the floor: an ioctl the line request rejects (EINVAL after the fd
+// lookup and gpiolib's own checks). Nothing can do less per call.
+
+void floor_null_ioctl(benchmark::State& state) {
+    fd_guard fd{raw_request({the_card().in[0]}, false)};
+    timed_loop(state, [&] { benchmark::DoNotOptimize(::ioctl(fd.fd, _IO(0xB4, 0x7f), nullptr)); });
+}
+
+// ---- get one line
+
+void get_raw(benchmark::State& state) {
+    fd_guard fd{raw_request({the_card().in[0]}, false)};
+    timed_loop(state, [&] {
+        gpio_v2_line_values v{0, 1};
+        if (::ioctl(fd.fd, GPIO_V2_LINE_GET_VALUES_IOCTL, &v) < 0)
+            state.SkipWithError("GET_VALUES failed");
+        benchmark::DoNotOptimize(v.bits);
+    });
+}
+
+void get_libio(benchmark::State& state) {
+    auto req = libio_request({the_card().in[0]}, io::line_config::input());
+    const unsigned line = the_card().in[0];
+    timed_loop(state, [&] { benchmark::DoNotOptimize(req.get(line)); });
+}
+
+void get_gpiodcxx(benchmark::State& state) {
+    auto req = gpiodcxx_request({the_card().in[0]}, false);
+    const unsigned line = the_card().in[0];
+    timed_loop(state, [&] { benchmark::DoNotOptimize(req.get_value(line)); });
+}
+
+void get_gpiodc(benchmark::State& state) {
+    gpiod_c_request r{{the_card().in[0]}, false};
+    const unsigned line = the_card().in[0];
+    timed_loop(state, [&] { benchmark::DoNotOptimize(gpiod_line_request_get_value(r.req, line)); });
+}
+
+// ---- set one line
+
+void set_raw(benchmark::State& state) {
+    fd_guard fd{raw_request({the_card().out[0]}, true)};
+    std::uint64_t b = 0;
+    timed_loop(state, [&] {
+        b ^= 1;
+        gpio_v2_line_values v{b, 1};
+        if (::ioctl(fd.fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0)
+            state.SkipWithError("SET_VALUES failed");
+    });
+}
+
+void set_libio(benchmark::State& state) {
+    auto req = libio_request({the_card().out[0]}, io::line_config::output());
+    const unsigned line = the_card().out[0];
+    bool b = false;
+    timed_loop(state, [&] { req.set(line, b = !b); });
+}
+
+void set_gpiodcxx(benchmark::State& state) {
+    auto req = gpiodcxx_request({the_card().out[0]}, true);
+    const unsigned line = the_card().out[0];
+    bool b = false;
+    timed_loop(state, [&] {
+        b = !b;
+        req.set_value(line, b ? gpiod::line::value::ACTIVE : gpiod::line::value::INACTIVE);
+    });
+}
+
+void set_gpiodc(benchmark::State& state) {
+    gpiod_c_request r{{the_card().out[0]}, true};
+    const unsigned line = the_card().out[0];
+    bool b = false;
+    timed_loop(state, [&] {
+        b = !b;
+        gpiod_line_request_set_value(r.req, line, b ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE);
+    });
+}
+
+// ---- a 32-line port in one call
+
+void port_read_raw(benchmark::State& state) {
+    fd_guard fd{raw_request(the_card().in, false)};
+    timed_loop(state, [&] {
+        gpio_v2_line_values v{0, 0xffffffffULL};
+        if (::ioctl(fd.fd, GPIO_V2_LINE_GET_VALUES_IOCTL, &v) < 0)
+            state.SkipWithError("GET_VALUES failed");
+        benchmark::DoNotOptimize(v.bits);
+    });
+}
+
+void port_read_libio(benchmark::State& state) {
+    io::chip c{the_card().path()};
+    const auto port = c.find_port("IN");
+    auto req = libio_request(port.lines, io::line_config::input());
+    timed_loop(state, [&] { benchmark::DoNotOptimize(req.read_port(port)); });
+}
+
+void port_read_gpiodcxx(benchmark::State& state) {
+    auto req = gpiodcxx_request(the_card().in, false);
+    gpiod::line::offsets offs(the_card().in.begin(), the_card().in.end());
+    gpiod::line::values vals(offs.size());
+    timed_loop(state, [&] {
+        req.get_values(offs, vals);
+        benchmark::DoNotOptimize(vals.data());
+    });
+}
+
+void port_read_gpiodc(benchmark::State& state) {
+    gpiod_c_request r{the_card().in, false};
+    std::vector<gpiod_line_value> vals(the_card().in.size());
+    timed_loop(state, [&] {
+        gpiod_line_request_get_values_subset(r.req, the_card().in.size(), the_card().in.data(), vals.data());
+        benchmark::DoNotOptimize(vals.data());
+    });
+}
+
+void port_write_raw(benchmark::State& state) {
+    fd_guard fd{raw_request(the_card().out, true)};
+    std::uint64_t x = 0;
+    timed_loop(state, [&] {
+        x = (x + 0x9e3779b9ULL) & 0xffffffffULL;
+        gpio_v2_line_values v{x, 0xffffffffULL};
+        if (::ioctl(fd.fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0)
+            state.SkipWithError("SET_VALUES failed");
+    });
+}
+
+void port_write_libio(benchmark::State& state) {
+    io::chip c{the_card().path()};
+    const auto port = c.find_port("OUT");
+    auto req = libio_request(port.lines, io::line_config::output());
+    std::uint64_t x = 0;
+    timed_loop(state, [&] {
+        x = (x + 0x9e3779b9ULL) & 0xffffffffULL;
+        req.write_port(port, x);
+    });
+}
+
+void port_write_gpiodcxx(benchmark::State& state) {
+    auto req = gpiodcxx_request(the_card().out, true);
+    gpiod::line::offsets offs(the_card().out.begin(), the_card().out.end());
+    gpiod::line::values vals(offs.size(), gpiod::line::value::INACTIVE);
+    std::uint64_t x = 0;
+    timed_loop(state, [&] {
+        x = (x + 0x9e3779b9ULL) & 0xffffffffULL;
+        for (std::size_t i = 0; i < vals.size(); ++i)
+            vals[i] = ((x >> i) & 1U) != 0 ? gpiod::line::value::ACTIVE : gpiod::line::value::INACTIVE;
+        req.set_values(offs, vals);
+    });
+}
+
+void port_write_gpiodc(benchmark::State& state) {
+    gpiod_c_request r{the_card().out, true};
+    std::vector<gpiod_line_value> vals(the_card().out.size());
+    std::uint64_t x = 0;
+    timed_loop(state, [&] {
+        x = (x + 0x9e3779b9ULL) & 0xffffffffULL;
+        for (std::size_t i = 0; i < vals.size(); ++i)
+            vals[i] = ((x >> i) & 1U) != 0 ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE;
+        gpiod_line_request_set_values_subset(r.req, vals.size(), the_card().out.data(), vals.data());
+    });
+}
+
+// ---- loopback edge latency: from just before OUT0 is set (raw ioctl, the
+// same for every case) to the IN0 event read by the receiving code. Also
+// split at the kernel's event timestamp (taken in the interrupt): "_irq"
+// is set-to-interrupt, "_wake" interrupt-to-user.
+
+template <typename Receive>
+void edge_loop(benchmark::State& state, Receive&& receive) {
+    fd_guard out{raw_request({the_card().out[0]}, true)};
+    io::rt::latency_histogram total, irq, wake;
+    std::uint64_t b = 0;
+    std::int64_t n = 0;
+    std::uint64_t allocs = 0;
+    for (auto _ : state) {
+        const auto a0 = bench::allocations();
+        b ^= 1;
+        gpio_v2_line_values v{b, 1};
+        const auto t0 = bench::now_ns();
+        ::ioctl(out.fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v);
+        std::uint64_t ts = 0;
+        if (!receive(ts)) {
+            state.SkipWithError("no edge event within 2 s");
+            break;
+        }
+        const auto t1 = bench::now_ns();
+        state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+        total.record_ns(t1 - t0);
+        irq.record_ns(static_cast<std::int64_t>(ts) - t0);
+        wake.record_ns(t1 - static_cast<std::int64_t>(ts));
+        if (++n > 16)  // steady state: after the first events
+            allocs += bench::allocations() - a0;
+    }
+    state.counters["allocs_per_event"] = n > 16 ? static_cast<double>(allocs) / static_cast<double>(n - 16) : 0.0;
+    bench::publish(state, total);
+    bench::publish(state, irq, "_irq");
+    bench::publish(state, wake, "_wake");
+}
+
+void edge_raw_poll_read(benchmark::State& state) {
+    fd_guard in{raw_request({the_card().in[0]}, false, true)};
+    edge_loop(state, [&](std::uint64_t& ts) {
+        pollfd p{in.fd, POLLIN, 0};
+        if (::poll(&p, 1, 2000) != 1)
+            return false;
+        gpio_v2_line_event ev;
+        if (::read(in.fd, &ev, sizeof ev) != sizeof ev)
+            return false;
+        ts = ev.timestamp_ns;
+        return true;
+    });
+}
+
+void edge_libio_wait(benchmark::State& state) {
+    auto req = libio_request({the_card().in[0]}, io::line_config::input(io::edge::both));
+    std::array<io::edge_event, 16> evs;
+    edge_loop(state, [&](std::uint64_t& ts) {
+        std::error_code ec;
+        if (!req.wait_edge_events(2s, ec))
+            return false;
+        const auto k = req.read_edge_events(evs, ec);
+        if (k == 0)
+            return false;
+        ts = evs[0].timestamp_ns;
+        return true;
+    });
+    state.counters["lost"] = static_cast<double>(req.lost_events());
+}
+
+void edge_libio_event_loop(benchmark::State& state) {
+    auto req = libio_request({the_card().in[0]}, io::line_config::input(io::edge::both));
+    io::event_loop loop;
+    std::uint64_t last_ts = 0;
+    bool got = false;
+    auto reg = io::on_edge_events(loop, req, [&](std::span<const io::edge_event> evs, std::error_code) {
+        if (!evs.empty()) {
+            last_ts = evs.back().timestamp_ns;
+            got = true;
+        }
+    });
+    edge_loop(state, [&](std::uint64_t& ts) {
+        got = false;
+        std::error_code ec;
+        while (!got)
+            if (loop.run_once(2000ms, ec) == 0)
+                return false;
+        ts = last_ts;
+        return true;
+    });
+}
+
+void edge_gpiodcxx(benchmark::State& state) {
+    auto req = gpiodcxx_request({the_card().in[0]}, false, true);
+    gpiod::edge_event_buffer buf(16);
+    edge_loop(state, [&](std::uint64_t& ts) {
+        if (!req.wait_edge_events(2s))
+            return false;
+        if (req.read_edge_events(buf) == 0)
+            return false;
+        ts = buf.get_event(0).timestamp_ns();
+        return true;
+    });
+}
+
+void edge_gpiodc(benchmark::State& state) {
+    gpiod_c_request r{{the_card().in[0]}, false, true};
+    gpiod_edge_event_buffer* buf = gpiod_edge_event_buffer_new(16);
+    edge_loop(state, [&](std::uint64_t& ts) {
+        if (gpiod_line_request_wait_edge_events(r.req, 2'000'000'000) != 1)
+            return false;
+        if (gpiod_line_request_read_edge_events(r.req, buf, 16) <= 0)
+            return false;
+        ts = gpiod_edge_event_get_timestamp_ns(gpiod_edge_event_buffer_get_event(buf, 0));
+        return true;
+    });
+    gpiod_edge_event_buffer_free(buf);
+}
+
+// ---- event throughput: a writer thread toggles OUT0 as fast as the ioctl
+// goes while this thread reads IN0's events with libio. The kernel's cdev
+// folds edges that come faster than its irq thread runs (they never become
+// events), and drops events when its queue is full (seqno gaps: lost).
+
+void event_throughput(benchmark::State& state) {
+    const auto toggles = static_cast<std::uint64_t>(state.range(0));
+    for (auto _ : state) {
+        io::chip c{the_card().path()};
+        auto in = c.prepare_request().consumer("bench-tput").add(the_card().in[0], io::line_config::input(io::edge::both))
+                      .event_buffer_size(static_cast<std::size_t>(state.range(1))).make();
+        fd_guard out{raw_request({the_card().out[0]}, true)};
+        std::atomic<bool> done{false};
+        const auto t0 = bench::now_ns();
+        std::thread writer([&] {
+            std::uint64_t b = 0;
+            for (std::uint64_t i = 0; i < toggles; ++i) {
+                b ^= 1;
+                gpio_v2_line_values v{b, 1};
+                ::ioctl(out.fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v);
+            }
+            done = true;
+        });
+        std::array<io::edge_event, 64> evs;
+        std::uint64_t got = 0, last_seq = 0;
+        std::int64_t idle_since = 0;
+        std::error_code ec;
+        for (;;) {
+            if (in.wait_edge_events(20ms, ec)) {
+                const auto k = in.read_edge_events(evs, ec);
+                got += k;
+                if (k > 0)
+                    last_seq = evs[k - 1].seqno;
+                idle_since = 0;
+            } else if (done) {
+                if (idle_since == 0)
+                    idle_since = bench::now_ns();
+                else if (bench::now_ns() - idle_since > 100'000'000)
+                    break;
+            }
+        }
+        writer.join();
+        const double secs = static_cast<double>(bench::now_ns() - t0 - 100'000'000) * 1e-9;
+        state.SetIterationTime(secs);
+        state.counters["toggles_per_s"] = static_cast<double>(toggles) / secs;
+        state.counters["events_per_s"] = static_cast<double>(got) / secs;
+        state.counters["events"] = static_cast<double>(got);
+        state.counters["lost"] = static_cast<double>(in.lost_events());
+        state.counters["folded"] = static_cast<double>(toggles - std::min(toggles, last_seq));
+    }
+}
+
+// Loss detection: toggles with nobody reading, into a small queue, then
+// one read: every event the kernel dropped must show in lost_events().
+void event_overflow(benchmark::State& state) {
+    for (auto _ : state) {
+        io::chip c{the_card().path()};
+        auto in = c.prepare_request().consumer("bench-ovf").add(the_card().in[0], io::line_config::input(io::edge::both))
+                      .event_buffer_size(16).make();
+        fd_guard out{raw_request({the_card().out[0]}, true)};
+        std::uint64_t b = 0;
+        for (int i = 0; i < 256; ++i) {
+            b ^= 1;
+            gpio_v2_line_values v{b, 1};
+            ::ioctl(out.fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v);
+            std::this_thread::sleep_for(200us);  // slower than the irq thread, so little folds
+        }
+        std::this_thread::sleep_for(50ms);
+        std::array<io::edge_event, 64> evs;
+        std::uint64_t got = 0, last_seq = 0;
+        for (std::size_t k; (k = in.read_edge_events(evs)) > 0;) {
+            got += k;
+            last_seq = evs[k - 1].seqno;
+        }
+        state.counters["toggles"] = 256;
+        state.counters["events"] = static_cast<double>(got);
+        state.counters["kernel_seqno"] = static_cast<double>(last_seq);
+        state.counters["lost"] = static_cast<double>(in.lost_events());
+        if (got + in.lost_events() != last_seq)
+            state.SkipWithError("events read plus lost do not add up to the kernel's sequence number");
+    }
+}
+
+void register_all() {
+    auto reg = [](const char* name, void (*fn)(benchmark::State&)) {
+        return bench::add(name, fn);
+    };
+    reg("floor/null_ioctl", floor_null_ioctl);
+    reg("get/raw_ioctl", get_raw);
+    reg("get/libio", get_libio);
+    reg("get/gpiod_cxx", get_gpiodcxx);
+    reg("get/gpiod_c", get_gpiodc);
+    reg("set/raw_ioctl", set_raw);
+    reg("set/libio", set_libio);
+    reg("set/gpiod_cxx", set_gpiodcxx);
+    reg("set/gpiod_c", set_gpiodc);
+    reg("port_read/raw_ioctl", port_read_raw);
+    reg("port_read/libio", port_read_libio);
+    reg("port_read/gpiod_cxx", port_read_gpiodcxx);
+    reg("port_read/gpiod_c", port_read_gpiodc);
+    reg("port_write/raw_ioctl", port_write_raw);
+    reg("port_write/libio", port_write_libio);
+    reg("port_write/gpiod_cxx", port_write_gpiodcxx);
+    reg("port_write/gpiod_c", port_write_gpiodc);
+    reg("edge_latency/raw_poll_read", edge_raw_poll_read)->UseManualTime();
+    reg("edge_latency/libio_wait", edge_libio_wait)->UseManualTime();
+    reg("edge_latency/libio_event_loop", edge_libio_event_loop)->UseManualTime();
+    reg("edge_latency/gpiod_cxx", edge_gpiodcxx)->UseManualTime();
+    reg("edge_latency/gpiod_c", edge_gpiodc)->UseManualTime();
+    bench::add("event_throughput/libio", event_throughput)
+        ->Args({std::getenv("LIBIO_BENCH_SMOKE") != nullptr ? 2000 : 20000, 1024})
+        ->Iterations(1)
+        ->UseManualTime();
+    bench::add("event_overflow/libio", event_overflow)->Iterations(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (::geteuid() != 0 || std::getenv("LIBIO_VM") == nullptr) {
+        std::fprintf(stderr, "%s runs as root inside the test VM (bench/run-vm does that):\n"
+                             "  python3 tests/vm/vm.py run --kernel 6.12 -- %s\n",
+                     argv[0], argv[0]);
+        return 2;
+    }
+    register_all();
+    return bench::run_main(argc, argv);
+}

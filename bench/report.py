@@ -1,0 +1,381 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Turns the results of bench/run into a Markdown report with PNG plots.
+
+    bench/report.py RESULTS_DIR REPORT.md
+
+Every ratio is against a baseline measured in the same run. A group whose
+baseline varies by more than 15% across its repetitions (coefficient of
+variation of its per-repetition medians) is marked INVALID: the machine was
+too noisy for its ratios to mean anything, and they are not reported as
+results.
+"""
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+NOISE_LIMIT = 0.15
+
+# group -> (baseline case, cases, metric, target ratio, what is compared)
+GPIO_GROUPS = [
+    ("get", "get/raw_ioctl", ["get/libio", "get/gpiod_cxx", "get/gpiod_c"], 1.05),
+    ("set", "set/raw_ioctl", ["set/libio", "set/gpiod_cxx", "set/gpiod_c"], 1.05),
+    ("port_read", "port_read/raw_ioctl", ["port_read/libio", "port_read/gpiod_cxx", "port_read/gpiod_c"], 1.05),
+    ("port_write", "port_write/raw_ioctl", ["port_write/libio", "port_write/gpiod_cxx", "port_write/gpiod_c"], 1.05),
+]
+EDGE_BASE = "edge_latency/raw_poll_read"
+EDGE_CASES = ["edge_latency/libio_wait", "edge_latency/libio_event_loop", "edge_latency/gpiod_cxx",
+              "edge_latency/gpiod_c"]
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def fmt_ns(ns):
+    if ns is None:
+        return "-"
+    ns = float(ns)
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.1f} us"
+    return f"{ns:.0f} ns"
+
+
+def runs_by_case(gb):
+    """Per-repetition iteration runs of a Google Benchmark JSON, by case name."""
+    out = {}
+    if not gb:
+        return out
+    for b in gb.get("benchmarks", []):
+        if b.get("run_type") != "iteration" or b.get("error_occurred"):
+            continue
+        name = re.sub(r"/(manual_time|real_time|iterations:\d+|\d+)", "", b["run_name"] if "run_name" in b else b["name"])
+        out.setdefault(name, []).append(b)
+    return out
+
+
+def time_ns(run):
+    unit = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[run.get("time_unit", "ns")]
+    return run["real_time"] * unit
+
+
+def cv(values):
+    if len(values) < 2:
+        return 0.0
+    m = statistics.mean(values)
+    return statistics.stdev(values) / m if m else 0.0
+
+
+def verdict(ratio, target):
+    if ratio is None:
+        return "-"
+    return "met" if ratio <= target else f"missed by {100 * (ratio / target - 1):.0f}%"
+
+
+def plot(hists, names, title, path, label=None):
+    """Overlaid latency histograms (log-log), one line per case."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    drawn = False
+    for n in names:
+        h = hists.get(n)
+        if not h or not h.get("buckets"):
+            continue
+        xs, ys = [], []
+        for lo, hi, c in h["buckets"]:
+            xs.append((lo + hi) / 2 / 1e3)
+            ys.append(c / h["n"] / ((hi - lo + 1) / 1e3))  # density: buckets differ in width
+        ax.step(xs, ys, where="mid", label=(label or {}).get(n, n), linewidth=1)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return False
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("latency (us)")
+    ax.set_ylabel("fraction of samples per us")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def sysline(info):
+    if not info:
+        return "(not recorded)"
+    return (f"{info['where']}; kernel {info['kernel']} ({info['version']}); preemption {info['preempt']}; "
+            f"clocksource {info['clocksource']}; {info['cpus']} CPUs ({info['cpu']}); load before the run "
+            f"{info['load']}")
+
+
+def gpio_section(res, out, md):
+    gb = load(os.path.join(res, "gpio-vm.json"))
+    hists = load(os.path.join(res, "gpio-vm.hist.json")) or {}
+    if not gb:
+        md.append("No results of the VM run (gpio-vm.json missing: see the VM log).\n")
+        return
+    ctx = gb.get("context", {})
+    runs = runs_by_case(gb)
+    md.append(f"Pinned to CPU {ctx.get('pinned_cpu', '?')}, {ctx.get('scheduling', '?')}; Google Benchmark cases "
+              f"interleaved at random, {len(runs.get('get/raw_ioctl', []))} repetitions. Time per call is the median "
+              f"over repetitions of Google Benchmark's mean; p50/p99 come from every 8th call timed alone "
+              f"(including one clock_gettime, ~tens of ns).\n")
+
+    def med(case):
+        r = runs.get(case)
+        return statistics.median(time_ns(x) for x in r) if r else None
+
+    floor = med("floor/null_ioctl")
+    md.append(f"**Floor**: a null ioctl on the line request fd (rejected with EINVAL after the fd lookup): "
+              f"{fmt_ns(floor)} per call, p50 {fmt_ns(hists.get('floor/null_ioctl', {}).get('p50'))}.\n")
+    md.append("| operation | implementation | time/call (median) | ratio to raw ioctl | p50 | p99 | allocs/call | "
+              "target (libio <= 1.05x) |")
+    md.append("|---|---|---|---|---|---|---|---|")
+    for group, base, cases, target in GPIO_GROUPS:
+        b = med(base)
+        base_cv = cv([time_ns(x) for x in runs.get(base, [])])
+        invalid = base_cv > NOISE_LIMIT
+        for case in [base] + cases:
+            t = med(case)
+            h = hists.get(case, {})
+            allocs = statistics.median(x.get("allocs_per_op", 0) for x in runs[case]) if case in runs else None
+            ratio = t / b if t and b else None
+            if case == base:
+                rtext = f"baseline (cv {100 * base_cv:.0f}%)" + (" INVALID: baseline varies >15%" if invalid else "")
+                vtext = ""
+            else:
+                rtext = "invalid" if invalid else (f"{ratio:.3f}x" if ratio else "-")
+                vtext = "" if "libio" not in case else ("invalid run" if invalid else verdict(ratio, target))
+            md.append(f"| {group} | {case.split('/')[1]} | {fmt_ns(t)} | {rtext} | {fmt_ns(h.get('p50'))} | "
+                      f"{fmt_ns(h.get('p99'))} | {allocs:.2f} | {vtext} |" if allocs is not None else
+                      f"| {group} | {case.split('/')[1]} | - | - | - | - | - | missing |")
+    md.append("")
+    if plot(hists, ["get/raw_ioctl", "get/libio", "get/gpiod_cxx", "get/gpiod_c"],
+            "get one line (every 8th call)", os.path.join(out, "get.png")):
+        md.append("![get](get.png)\n")
+
+    md.append("### Loopback edge latency (OUT0 set -> IN0 event read)\n")
+    md.append("Sample: from just before the raw SET_VALUES ioctl on OUT0 to the IN0 event in the receiver's hands; "
+              "split at the kernel's event timestamp into set->interrupt and interrupt->user. Same thread, one CPU.\n")
+    base_runs = runs.get(EDGE_BASE, [])
+    base_cv = cv([x.get("p50", 0) for x in base_runs])
+    invalid = base_cv > NOISE_LIMIT
+    bh = hists.get(EDGE_BASE, {})
+    md.append("| receiver | n | p50 | p90 | p99 | p99.9 | max | p50 ratio | p99 ratio | irq p50 | wake p50 | "
+              "allocs/event | target (libio <= 1.10x) |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for case in [EDGE_BASE] + EDGE_CASES:
+        h = hists.get(case)
+        if not h:
+            md.append(f"| {case.split('/')[1]} | missing |")
+            continue
+        allocs = statistics.median(x.get("allocs_per_event", 0) for x in runs.get(case, [{}]))
+        if case == EDGE_BASE:
+            r50 = f"baseline (p50 cv {100 * base_cv:.0f}%)" + (" INVALID" if invalid else "")
+            r99 = "baseline"
+            v = ""
+        else:
+            q50 = h["p50"] / bh["p50"] if bh.get("p50") else None
+            q99 = h["p99"] / bh["p99"] if bh.get("p99") else None
+            r50 = "invalid" if invalid else f"{q50:.2f}x"
+            r99 = "invalid" if invalid else f"{q99:.2f}x"
+            v = "" if "libio" not in case else ("invalid run" if invalid else
+                                                 ("met" if q50 <= 1.10 and q99 <= 1.10 else
+                                                  f"p50 {verdict(q50, 1.10)}, p99 {verdict(q99, 1.10)}"))
+        irq = hists.get(case + "_irq", {}).get("p50")
+        wake = hists.get(case + "_wake", {}).get("p50")
+        md.append(f"| {case.split('/')[1]} | {h['n']} | {fmt_ns(h['p50'])} | {fmt_ns(h['p90'])} | "
+                  f"{fmt_ns(h['p99'])} | {fmt_ns(h['p999'])} | {fmt_ns(h['max'])} | {r50} | {r99} | {fmt_ns(irq)} | "
+                  f"{fmt_ns(wake)} | {allocs:.3f} | {v} |")
+    md.append("")
+    if plot(hists, [EDGE_BASE] + EDGE_CASES, "loopback edge latency", os.path.join(out, "edge_latency.png")):
+        md.append("![edge latency](edge_latency.png)\n")
+
+    md.append("### Event throughput and loss\n")
+    for case in ["event_throughput/libio", "event_overflow/libio"]:
+        for r in runs.get(case, [])[:1]:
+            if case.startswith("event_throughput"):
+                md.append(f"- **throughput**: a writer thread toggled OUT0 {r['toggles_per_s']:.0f} times/s while "
+                          f"libio read IN0: {r['events_per_s']:.0f} events/s delivered ({r['events']:.0f} events), "
+                          f"{r['lost']:.0f} lost (kernel queue full, seqno gaps), {r['folded']:.0f} folded "
+                          f"(edges the gpio cdev merged before they became events). With the reader keeping up, "
+                          f"the kernel's delivery rate is the limit, not libio.")
+            else:
+                md.append(f"- **loss detection**: 256 toggles into a 16-event kernel queue with nobody reading: "
+                          f"{r['events']:.0f} events read, {r['lost']:.0f} reported lost by libio, kernel sequence "
+                          f"number {r['kernel_seqno']:.0f} (read + lost = seqno: no silent loss).")
+    md.append("")
+
+
+def serial_section(res, out, md):
+    gb = load(os.path.join(res, "serial-native.json"))
+    hists = load(os.path.join(res, "serial-native.hist.json")) or {}
+    if not gb:
+        md.append("No serial results.\n")
+        return
+    runs = runs_by_case(gb)
+    md.append("| case | implementation | median | ratio to raw termios | p50 | p99 | p99.9 | allocs/read |")
+    md.append("|---|---|---|---|---|---|---|---|")
+    for group, key in [("serial_rtt_pty", "allocs_per_read"), ("serial_bulk_pty", "allocs_per_4k")]:
+        base = f"{group}/raw_termios"
+        bt = [time_ns(x) for x in runs.get(base, [])]
+        bcv = cv(bt)
+        invalid = bcv > NOISE_LIMIT
+        for case in [base, f"{group}/libio"]:
+            r = runs.get(case)
+            if not r:
+                continue
+            t = statistics.median(time_ns(x) for x in r)
+            h = hists.get(case, {})
+            if case == base:
+                ratio = f"baseline (cv {100 * bcv:.0f}%)" + (" INVALID" if invalid else "")
+            else:
+                ratio = "invalid" if invalid else f"{t / statistics.median(bt):.3f}x"
+            extra = ""
+            if "bytes_per_second" in r[0]:
+                extra = f" ({statistics.median(x['bytes_per_second'] for x in r) / 1e6:.0f} MB/s)"
+            md.append(f"| {group} | {case.split('/')[1]} | {fmt_ns(t)}{extra} | {ratio} | {fmt_ns(h.get('p50'))} | "
+                      f"{fmt_ns(h.get('p99'))} | {fmt_ns(h.get('p999'))} | "
+                      f"{statistics.median(x.get(key, 0) for x in r):.3f} |")
+    md.append("")
+    if plot(hists, ["serial_rtt_pty/raw_termios", "serial_rtt_pty/libio"], "pty 1-byte round trip",
+            os.path.join(out, "serial_rtt.png")):
+        md.append("![serial round trip](serial_rtt.png)\n")
+
+
+def cyclictest_hist(path):
+    """cyclictest --histfile: '<us> <count>' lines; returns buckets in ns."""
+    buckets = []
+    overflow = 0
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("#"):
+                    m = re.match(r"# Histogram Overflows: *(\d+)", line)
+                    if m:
+                        overflow = int(m.group(1))
+                    continue
+                parts = line.split()
+                if len(parts) >= 2 and int(parts[1]) > 0:
+                    us = int(parts[0])
+                    buckets.append([us * 1000, us * 1000 + 999, int(parts[1])])
+    except OSError:
+        return None
+    return {"buckets": buckets, "overflow": overflow}
+
+
+def merge(hs):
+    acc = {}
+    for h in hs:
+        for lo, hi, c in h["buckets"]:
+            key = (lo, hi)
+            acc[key] = acc.get(key, 0) + c
+    b = sorted([lo, hi, c] for (lo, hi), c in acc.items())
+    n = sum(c for _, _, c in b)
+    return {"buckets": b, "n": n}
+
+
+def pct(h, p):
+    if not h["n"]:
+        return None
+    rank = max(1, int(p / 100 * h["n"] + 0.999999))
+    seen = 0
+    for lo, hi, c in h["buckets"]:
+        seen += c
+        if seen >= rank:
+            return hi
+    return h["buckets"][-1][1]
+
+
+def periodic_section(res, out, md, where):
+    d = os.path.join(res, f"periodic-{where}")
+    if not os.path.isdir(d):
+        md.append("Not run.\n")
+        return
+    md.append("| load | tool | runs | n | p50 | p99 | p99.9 | max | overruns | p99.9 ratio | target (<= 1.1x) |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    plots = {}
+    for load_ in ["idle", "stress"]:
+        io_runs = [load(p) for p in sorted(glob.glob(f"{d}/periodic-{load_}-io_rt-*.json"))]
+        io_runs = [r for r in io_runs if r]
+        ct_runs = [cyclictest_hist(p) for p in sorted(glob.glob(f"{d}/periodic-{load_}-cyclictest-*.hist"))]
+        ct_runs = [r for r in ct_runs if r]
+        if not io_runs or not ct_runs:
+            md.append(f"| {load_} | missing | | | | | | | | | |")
+            continue
+        io_h = merge(io_runs)
+        ct_h = merge(ct_runs)
+        ct_p50s = [pct(merge([r]), 50) for r in ct_runs]
+        base_cv = cv(ct_p50s)
+        invalid = base_cv > NOISE_LIMIT
+        io_999, ct_999 = pct(io_h, 99.9), pct(ct_h, 99.9)
+        ratio = io_999 / ct_999 if ct_999 else None
+        sched = io_runs[0].get("scheduling", "?")
+        md.append(f"| {load_} | cyclictest (SCHED_FIFO 80, -m, 1 us buckets) | {len(ct_runs)} | {ct_h['n']} | "
+                  f"{fmt_ns(pct(ct_h, 50))} | {fmt_ns(pct(ct_h, 99))} | {fmt_ns(ct_999)} | "
+                  f"{fmt_ns(ct_h['buckets'][-1][1] if ct_h['buckets'] else None)} | "
+                  f"overflows {sum(r['overflow'] for r in ct_runs)} | baseline (p50 cv {100 * base_cv:.0f}%)"
+                  f"{' INVALID' if invalid else ''} | |")
+        md.append(f"| {load_} | io::rt periodic_timer ({sched}) | {len(io_runs)} | {io_h['n']} | "
+                  f"{fmt_ns(pct(io_h, 50))} | {fmt_ns(pct(io_h, 99))} | {fmt_ns(io_999)} | "
+                  f"{fmt_ns(max(r['max'] for r in io_runs))} | {sum(r['overruns'] for r in io_runs)} | "
+                  f"{'invalid' if invalid else (f'{ratio:.2f}x' if ratio else '-')} | "
+                  f"{'invalid run' if invalid else verdict(ratio, 1.1)} |")
+        plots[f"cyclictest {load_}"] = ct_h
+        plots[f"io::rt {load_}"] = io_h
+    md.append("")
+    for k, h in plots.items():
+        h["n"] = h["n"] or 1
+    if plot(plots, list(plots), f"periodic 1 ms loop, wake-up latency ({where})",
+            os.path.join(out, f"periodic_{where}.png")):
+        md.append(f"![periodic {where}](periodic_{where}.png)\n")
+
+
+def main():
+    res, report = sys.argv[1], sys.argv[2]
+    out = os.path.dirname(os.path.abspath(report))
+    md = ["# libio benchmark report", "",
+          "Generated by `make bench` (bench/run, bench/report.py). Every ratio is against a baseline measured in "
+          "the same run; a group whose baseline varies by more than 15% across repetitions is marked INVALID and "
+          "its ratios are not results. Targets are from issue 8; the benchmarks are measurements, not tests.", ""]
+    md.append("## Machines\n")
+    md.append(f"- native: {sysline(load(os.path.join(res, 'sysinfo-native.json')))}")
+    md.append(f"- VM: {sysline(load(os.path.join(res, 'sysinfo-vm.json')))}")
+    md.append("")
+    md.append("## Digital I/O on a virtual card (test VM, iocard cos32, loopback)\n")
+    gpio_section(res, out, md)
+    md.append("## Serial over a pty (native)\n")
+    md.append("Round trip: one byte written at the master, read by the code under test on the slave, echoed back "
+              "by it and read at the master. Bulk: 4 KiB written at the master, read in full on the slave.\n")
+    serial_section(res, out, md)
+    md.append("## Periodic-loop jitter: io::rt vs cyclictest\n")
+    md.append("1 ms period on absolute deadlines, SCHED_FIFO 80, mlockall, pinned to CPU 0; the two alternate "
+              "run by run; idle, then under `stress-ng --cpu N`. cyclictest's histogram has 1 us buckets, so its "
+              "percentiles are upper bounds rounded to the microsecond.\n")
+    md.append("### Native\n")
+    periodic_section(res, out, md, "native")
+    md.append("### Test VM\n")
+    periodic_section(res, out, md, "vm")
+    with open(report, "w") as f:
+        f.write("\n".join(md) + "\n")
+
+
+if __name__ == "__main__":
+    main()

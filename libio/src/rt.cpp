@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: MIT
+#include <io/error.hpp>
+#include <io/rt.hpp>
+
+#include "error.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+namespace io::rt {
+
+namespace {
+
+std::string cpu_list(const std::vector<unsigned>& cpus) {
+    std::string s;
+    for (std::size_t i = 0; i < cpus.size();) {
+        std::size_t j = i;
+        while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1)
+            ++j;
+        if (!s.empty())
+            s += ',';
+        s += std::to_string(cpus[i]);
+        if (j > i)
+            s += '-' + std::to_string(cpus[j]);
+        i = j + 1;
+    }
+    return s.empty() ? "none" : s;
+}
+
+std::string limit_text(int resource) {
+    rlimit rl{};
+    if (::getrlimit(resource, &rl) != 0)
+        return "unknown";
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return "unlimited";
+    return std::to_string(rl.rlim_cur);
+}
+
+}  // namespace
+
+void set_fifo(int priority) {
+    const int lo = ::sched_get_priority_min(SCHED_FIFO);
+    const int hi = ::sched_get_priority_max(SCHED_FIFO);
+    if (priority < lo || priority > hi)
+        throw invalid_argument("SCHED_FIFO priority " + std::to_string(priority) + " is outside " +
+                               std::to_string(lo) + ".." + std::to_string(hi));
+    sched_param sp{};
+    sp.sched_priority = priority;
+    // pthread_setschedparam returns the error instead of setting errno.
+    const int err = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &sp);
+    if (err == 0)
+        return;
+    std::string what = "set SCHED_FIFO priority " + std::to_string(priority);
+    if (err == EPERM)
+        what += " (not permitted: grant the process CAP_SYS_NICE, or an rtprio limit of at least " +
+                std::to_string(priority) + " (now " + limit_text(RLIMIT_RTPRIO) +
+                "): `ulimit -r " + std::to_string(priority) + "`, limits.conf `@group - rtprio " +
+                std::to_string(priority) + "`, systemd LimitRTPRIO=; in a cgroup with RT throttling, "
+                "also an RT runtime (cpu.rt_runtime_us))";
+    detail::throw_errno(err, what);
+}
+
+void set_normal() {
+    sched_param sp{};
+    const int err = ::pthread_setschedparam(::pthread_self(), SCHED_OTHER, &sp);
+    if (err != 0)
+        detail::throw_errno(err, "set SCHED_OTHER");
+}
+
+std::string scheduling() {
+    int policy = 0;
+    sched_param sp{};
+    if (::pthread_getschedparam(::pthread_self(), &policy, &sp) != 0)
+        return "unknown";
+    switch (policy) {
+    case SCHED_FIFO:
+        return "SCHED_FIFO " + std::to_string(sp.sched_priority);
+    case SCHED_RR:
+        return "SCHED_RR " + std::to_string(sp.sched_priority);
+    case SCHED_OTHER:
+        return "SCHED_OTHER";
+    case SCHED_BATCH:
+        return "SCHED_BATCH";
+    case SCHED_IDLE:
+        return "SCHED_IDLE";
+    default:
+        return "policy " + std::to_string(policy);
+    }
+}
+
+void lock_memory() {
+    if (::mlockall(MCL_CURRENT | MCL_FUTURE) == 0)
+        return;
+    const int err = errno;
+    std::string what = "lock memory (mlockall)";
+    if (err == EPERM || err == ENOMEM)
+        what += " (grant the process CAP_IPC_LOCK, or a memlock limit above its size (now " +
+                limit_text(RLIMIT_MEMLOCK) +
+                " bytes): `ulimit -l unlimited`, limits.conf `@group - memlock unlimited`, "
+                "systemd LimitMEMLOCK=infinity)";
+    detail::throw_errno(err, what);
+}
+
+void unlock_memory() noexcept {
+    (void)::munlockall();
+}
+
+std::vector<unsigned> allowed_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::vector<unsigned> cpus;
+    if (::pthread_getaffinity_np(::pthread_self(), sizeof set, &set) != 0)
+        return cpus;
+    for (unsigned c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set))
+            cpus.push_back(c);
+    return cpus;
+}
+
+void pin_to_cpus(std::span<const unsigned> cpus) {
+    if (cpus.empty())
+        throw invalid_argument("pin to CPUs: no CPU given");
+    const auto allowed = allowed_cpus();
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::vector<unsigned> want;
+    for (auto c : cpus) {
+        if (std::find(allowed.begin(), allowed.end(), c) == allowed.end())
+            throw invalid_argument("pin to CPU " + std::to_string(c) + ": not available to this thread (allowed: " +
+                                   cpu_list(allowed) + ")");
+        CPU_SET(c, &set);
+        want.push_back(c);
+    }
+    const int err = ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
+    if (err != 0)
+        detail::throw_errno(err, "pin to CPUs " + cpu_list(want));
+}
+
+void prefault_stack(std::size_t bytes) noexcept {
+    // alloca'd memory is below this frame; volatile keeps the writes.
+    auto* p = static_cast<volatile unsigned char*>(__builtin_alloca(bytes));
+    for (std::size_t i = 0; i < bytes; i += 4096)
+        p[i] = 0;
+}
+
+periodic_timer::periodic_timer(std::chrono::nanoseconds period)
+    : periodic_timer(period, clock::now() + period) {}
+
+periodic_timer::periodic_timer(std::chrono::nanoseconds period, clock::time_point first)
+    : period_{period}, next_{first} {
+    if (period.count() <= 0)
+        throw invalid_argument("periodic timer: period must be positive, got " + std::to_string(period.count()) +
+                               " ns");
+}
+
+namespace {
+
+timespec to_timespec(periodic_timer::clock::time_point t) noexcept {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+}
+
+}  // namespace
+
+std::chrono::nanoseconds periodic_timer::wait() noexcept {
+    static_assert(std::is_same_v<clock, std::chrono::steady_clock>, "steady_clock is CLOCK_MONOTONIC on Linux");
+    auto now = clock::now();
+    if (now > next_) {
+        // The body ran past this deadline: skip to the first one ahead.
+        const auto missed = static_cast<std::uint64_t>((now - next_) / period_) + 1;
+        overruns_ += missed;
+        next_ += period_ * static_cast<std::int64_t>(missed);
+    }
+    const auto ts = to_timespec(next_);
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    }
+    now = clock::now();
+    const auto late = std::chrono::duration_cast<std::chrono::nanoseconds>(now - next_);
+    next_ += period_;
+    ++cycles_;
+    return late;
+}
+
+// latency_histogram
+
+latency_histogram::latency_histogram() : counts_(num_buckets, 0) {}
+
+std::int64_t latency_histogram::percentile_ns(double p) const noexcept {
+    if (n_ == 0)
+        return 0;
+    p = std::clamp(p, 0.0, 100.0);
+    // The rank of the sample asked for, 1-based: the smallest sample with at
+    // least p percent of the samples at or below it.
+    auto rank = static_cast<std::uint64_t>(p / 100.0 * static_cast<double>(n_) + 0.999999);
+    rank = std::clamp<std::uint64_t>(rank, 1, n_);
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < counts_.size(); ++i) {
+        seen += counts_[i];
+        if (seen >= rank)
+            return static_cast<std::int64_t>(std::clamp(upper_of(i), min_, max_));
+    }
+    return static_cast<std::int64_t>(max_);
+}
+
+latency_histogram::summary latency_histogram::summarize() const noexcept {
+    return summary{n_,
+                   min_ns(),
+                   percentile_ns(50),
+                   percentile_ns(90),
+                   percentile_ns(99),
+                   percentile_ns(99.9),
+                   max_ns(),
+                   mean_ns()};
+}
+
+std::vector<latency_histogram::bucket> latency_histogram::buckets() const {
+    std::vector<bucket> out;
+    for (std::size_t i = 0; i < counts_.size(); ++i)
+        if (counts_[i] != 0)
+            out.push_back(bucket{static_cast<std::int64_t>(lower_of(i)),
+                                 static_cast<std::int64_t>(std::min(upper_of(i), max_)), counts_[i]});
+    return out;
+}
+
+void latency_histogram::merge(const latency_histogram& other) noexcept {
+    for (std::size_t i = 0; i < counts_.size(); ++i)
+        counts_[i] += other.counts_[i];
+    n_ += other.n_;
+    sum_ += other.sum_;
+    min_ = std::min(min_, other.min_);
+    max_ = std::max(max_, other.max_);
+}
+
+void latency_histogram::reset() noexcept {
+    std::fill(counts_.begin(), counts_.end(), 0);
+    n_ = 0;
+    sum_ = 0;
+    min_ = std::numeric_limits<std::uint64_t>::max();
+    max_ = 0;
+}
+
+}  // namespace io::rt

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: MIT
+#include <io/error.hpp>
+#include <io/rt.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <string>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+using io::rt::latency_histogram;
+
+namespace {
+
+// latency_histogram
+
+TEST(latency_histogram, empty_says_zero) {
+    latency_histogram h;
+    EXPECT_EQ(h.count(), 0U);
+    EXPECT_EQ(h.percentile_ns(50), 0);
+    EXPECT_EQ(h.min_ns(), 0);
+    EXPECT_EQ(h.max_ns(), 0);
+    EXPECT_TRUE(h.buckets().empty());
+}
+
+TEST(latency_histogram, buckets_tile_the_range) {
+    // Every bucket starts where the previous ended, and values map into the
+    // bucket whose range holds them.
+    for (std::size_t i = 1; i + 1 < latency_histogram::num_buckets; ++i) {
+        ASSERT_EQ(latency_histogram::lower_of(i), latency_histogram::upper_of(i - 1) + 1) << "bucket " << i;
+        ASSERT_EQ(latency_histogram::index_of(latency_histogram::lower_of(i)), i);
+        ASSERT_EQ(latency_histogram::index_of(latency_histogram::upper_of(i)), i);
+    }
+    EXPECT_EQ(latency_histogram::index_of(std::uint64_t{1} << 50), latency_histogram::num_buckets - 1);
+}
+
+TEST(latency_histogram, small_values_are_exact) {
+    latency_histogram h;
+    for (int v = 1; v <= 100; ++v)
+        h.record_ns(v);
+    EXPECT_EQ(h.count(), 100U);
+    EXPECT_EQ(h.percentile_ns(50), 50);
+    EXPECT_EQ(h.percentile_ns(99), 99);
+    EXPECT_EQ(h.percentile_ns(100), 100);
+    EXPECT_EQ(h.percentile_ns(0), 1);
+    EXPECT_EQ(h.min_ns(), 1);
+    EXPECT_EQ(h.max_ns(), 100);
+    EXPECT_DOUBLE_EQ(h.mean_ns(), 50.5);
+}
+
+TEST(latency_histogram, percentiles_are_within_the_bucket_precision) {
+    latency_histogram h;
+    // 1 us .. 10 ms in 1 us steps: the p-th percentile is p% of 10 ms.
+    for (std::int64_t v = 1000; v <= 10'000'000; v += 1000)
+        h.record_ns(v);
+    const auto s = h.summarize();
+    EXPECT_EQ(s.n, 10'000U);
+    auto near = [](std::int64_t got, double want) {
+        return std::abs(static_cast<double>(got) - want) <= want / 64.0 + 1000.0;
+    };
+    EXPECT_TRUE(near(s.p50, 5e6)) << s.p50;
+    EXPECT_TRUE(near(s.p90, 9e6)) << s.p90;
+    EXPECT_TRUE(near(s.p99, 9.9e6)) << s.p99;
+    EXPECT_TRUE(near(s.p999, 9.99e6)) << s.p999;
+    EXPECT_EQ(s.max, 10'000'000);
+    EXPECT_EQ(s.min, 1000);
+}
+
+TEST(latency_histogram, a_percentile_never_exceeds_the_max) {
+    latency_histogram h;
+    h.record(1234567ns);
+    EXPECT_EQ(h.percentile_ns(50), 1234567);
+    EXPECT_EQ(h.percentile_ns(99.9), 1234567);
+}
+
+TEST(latency_histogram, negative_samples_count_as_zero_and_huge_ones_overflow) {
+    latency_histogram h;
+    h.record_ns(-5);
+    h.record(std::chrono::hours{24});
+    EXPECT_EQ(h.min_ns(), 0);
+    EXPECT_EQ(h.max_ns(), std::chrono::nanoseconds{std::chrono::hours{24}}.count());
+    EXPECT_EQ(h.percentile_ns(100), h.max_ns());
+}
+
+TEST(latency_histogram, merge_and_reset) {
+    latency_histogram a, b;
+    a.record_ns(10);
+    b.record_ns(1000);
+    b.record_ns(2000);
+    a.merge(b);
+    EXPECT_EQ(a.count(), 3U);
+    EXPECT_EQ(a.min_ns(), 10);
+    EXPECT_EQ(a.max_ns(), 2000);
+    const auto bs = a.buckets();
+    ASSERT_EQ(bs.size(), 3U);
+    EXPECT_EQ(bs[0].lower, 10);
+    EXPECT_EQ(bs[0].count, 1U);
+    a.reset();
+    EXPECT_EQ(a.count(), 0U);
+    EXPECT_TRUE(a.buckets().empty());
+}
+
+// periodic_timer
+
+TEST(periodic_timer, rejects_a_period_that_is_not_positive) {
+    EXPECT_THROW(io::rt::periodic_timer{0ns}, io::invalid_argument);
+    EXPECT_THROW(io::rt::periodic_timer{-1ms}, io::invalid_argument);
+}
+
+TEST(periodic_timer, wakes_on_absolute_deadlines) {
+    const auto start = io::rt::periodic_timer::clock::now();
+    io::rt::periodic_timer t{2ms, start + 2ms};
+    for (int i = 0; i < 5; ++i) {
+        const auto late = t.wait();
+        EXPECT_GE(late.count(), 0);
+    }
+    const auto elapsed = io::rt::periodic_timer::clock::now() - start;
+    // Five periods; the deadlines do not drift with the wake-up latency.
+    EXPECT_GE(elapsed, 10ms);
+    EXPECT_EQ(t.cycles(), 5U);
+    // On a loaded machine a wake-up may come later than a whole period:
+    // that deadline is skipped, and the grid stays.
+    EXPECT_EQ(t.next_deadline(), start + 2ms * (6 + static_cast<long>(t.overruns())));
+}
+
+TEST(periodic_timer, skips_and_counts_deadlines_the_body_ran_past) {
+    const auto start = io::rt::periodic_timer::clock::now();
+    io::rt::periodic_timer t{1ms, start + 1ms};
+    std::this_thread::sleep_for(5500us);  // a body that overran by about 4.5 periods
+    (void)t.wait();
+    EXPECT_GE(t.overruns(), 5U);
+    EXPECT_GT(t.next_deadline(), io::rt::periodic_timer::clock::now());
+    EXPECT_EQ((t.next_deadline() - start) % 1ms, 0ns) << "still on the original grid";
+}
+
+// Privileges: the errors must say what to grant. A child process gives up
+// root (when it is root) and its rtprio and memlock limits, then tries.
+
+std::string in_unprivileged_child(void (*fn)()) {
+    int p[2];
+    if (::pipe(p) != 0)
+        return "pipe failed";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(p[0]);
+        rlimit zero{0, 0};
+        ::setrlimit(RLIMIT_RTPRIO, &zero);
+        ::setrlimit(RLIMIT_MEMLOCK, &zero);
+        if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0))
+            ::_exit(3);
+        std::string msg = "no error";
+        try {
+            fn();
+        } catch (const std::system_error& e) {
+            msg = std::to_string(e.code().value()) + " " + e.what();
+        } catch (const std::exception& e) {
+            msg = std::string("other exception: ") + e.what();
+        }
+        (void)!::write(p[1], msg.data(), msg.size());
+        ::_exit(0);
+    }
+    ::close(p[1]);
+    std::string out;
+    char buf[512];
+    for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;)
+        out.append(buf, static_cast<std::size_t>(n));
+    ::close(p[0]);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return "child failed to drop privileges";
+    return out;
+}
+
+TEST(rt, set_fifo_without_privilege_says_what_to_grant) {
+    const auto msg = in_unprivileged_child([] { io::rt::set_fifo(80); });
+    EXPECT_EQ(msg.rfind(std::to_string(EPERM) + " ", 0), 0U) << msg;
+    EXPECT_NE(msg.find("set SCHED_FIFO priority 80"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("CAP_SYS_NICE"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("rtprio"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("ulimit -r 80"), std::string::npos) << msg;
+}
+
+TEST(rt, lock_memory_without_privilege_says_what_to_grant) {
+    const auto msg = in_unprivileged_child([] { io::rt::lock_memory(); });
+    const bool eperm = msg.rfind(std::to_string(EPERM) + " ", 0) == 0;
+    const bool enomem = msg.rfind(std::to_string(ENOMEM) + " ", 0) == 0;
+    EXPECT_TRUE(eperm || enomem) << msg;
+    EXPECT_NE(msg.find("lock memory"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("CAP_IPC_LOCK"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("memlock"), std::string::npos) << msg;
+}
+
+TEST(rt, set_fifo_rejects_priorities_out_of_range) {
+    EXPECT_THROW(io::rt::set_fifo(0), io::invalid_argument);
+    EXPECT_THROW(io::rt::set_fifo(100), io::invalid_argument);
+}
+
+TEST(rt, set_fifo_and_back_when_permitted) {
+    std::thread([] {
+        try {
+            io::rt::set_fifo(10);
+        } catch (const std::system_error& e) {
+            GTEST_SKIP() << "not permitted here: " << e.what();
+        }
+        EXPECT_EQ(io::rt::scheduling(), "SCHED_FIFO 10");
+        io::rt::set_normal();
+        EXPECT_EQ(io::rt::scheduling(), "SCHED_OTHER");
+    }).join();
+}
+
+TEST(rt, pins_to_an_allowed_cpu_and_refuses_others) {
+    std::thread([] {
+        const auto cpus = io::rt::allowed_cpus();
+        ASSERT_FALSE(cpus.empty());
+        io::rt::pin_to_cpu(cpus.back());
+        EXPECT_EQ(io::rt::allowed_cpus(), std::vector<unsigned>{cpus.back()});
+        try {
+            io::rt::pin_to_cpu(cpus.back() + 1000);
+            ADD_FAILURE() << "pinning to a CPU outside the allowed set did not throw";
+        } catch (const io::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find("allowed: "), std::string::npos) << e.what();
+        }
+        EXPECT_THROW(io::rt::pin_to_cpus({}), io::invalid_argument);
+    }).join();
+}
+
+TEST(rt, prefault_stack_touches_without_crashing) {
+    io::rt::prefault_stack(64 * 1024);
+    SUCCEED();
+}
+
+}  // namespace

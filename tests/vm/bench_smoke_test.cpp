@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+// A short run of every benchmark that needs the test VM (bench/), so that
+// none of them rots between `make bench` runs: each must exit 0 and print
+// its results. The numbers of so short a run mean nothing.
+#include "vm_test.hpp"
+
+#include <array>
+#include <cstdio>
+#include <string>
+#include <sys/wait.h>
+
+namespace {
+
+struct result {
+    int status;
+    std::string out;
+};
+
+result run(const std::string& cmd) {
+    result r{-1, {}};
+    std::FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+    if (p == nullptr)
+        return r;
+    std::array<char, 4096> buf;
+    for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;)
+        r.out.append(buf.data(), n);
+    const int st = ::pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return r;
+}
+
+class bench_smoke : public io::test::vm_test {};
+
+TEST_F(bench_smoke, gpio_cases_run_and_report) {
+    const auto r = run(std::string("LIBIO_BENCH_SMOKE=1 ") + BENCH_GPIO +
+                       " --benchmark_min_time=0.01 --benchmark_format=json");
+    ASSERT_EQ(r.status, 0) << r.out;
+    for (const char* name : {"floor/null_ioctl", "get/raw_ioctl", "get/libio", "get/gpiod_cxx", "get/gpiod_c",
+                             "set/libio", "port_read/libio", "port_write/libio", "edge_latency/raw_poll_read",
+                             "edge_latency/libio_wait", "edge_latency/libio_event_loop", "event_throughput/libio",
+                             "event_overflow/libio"})
+        EXPECT_NE(r.out.find(std::string("\"name\": \"") + name), std::string::npos) << name << " missing:\n" << r.out;
+    EXPECT_EQ(r.out.find("\"error_occurred\": true"), std::string::npos) << r.out;
+}
+
+TEST_F(bench_smoke, periodic_loop_runs_and_reports) {
+    const auto r = run(std::string(BENCH_PERIODIC) + " --loops=100 --interval-us=1000 --priority=80 --cpu=0");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("io::rt periodic"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("SCHED_FIFO 80"), std::string::npos) << "root in the VM may use SCHED_FIFO:\n" << r.out;
+}
+
+}  // namespace

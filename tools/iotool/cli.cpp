@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: MIT
+#include "iotool.hpp"
+
+#include <io/error.hpp>
+
+#include <cctype>
+#include <functional>
+#include <iostream>
+#include <sstream>
+
+namespace io::tools::iotool {
+
+std::optional<po::variables_map> parse(const std::string& command, const args& a, po::options_description options,
+                                       const po::options_description& hidden,
+                                       const po::positional_options_description& positional, const help_text& help) {
+    options.add_options()("help,h", "show this help and examples");
+    po::options_description all;
+    all.add(options).add(hidden);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(a).options(all).positional(positional).run(), vm);
+        if (vm.count("help") != 0) {
+            std::cout << "Usage: iotool " << help.usage << "\n\n"
+                      << help.description << "\n\n"
+                      << options << "\nExamples:\n"
+                      << help.examples << "\nExit status: 0 ok, 1 failure found, 2 usage, 3 not found, "
+                      << "4 permission, 5 I/O or device error (iotool(1)).\n";
+            return std::nullopt;
+        }
+        po::notify(vm);
+    } catch (const po::error& e) {
+        usage_failure(command + ": " + e.what() + "\nUsage: iotool " + help.usage + "\nSee 'iotool " + command +
+                      " --help'.");
+    }
+    return vm;
+}
+
+io::card_info find_card(std::string_view key) {
+    const auto cards = io::enumerate();
+    try {
+        return io::find_card(key, cards);
+    } catch (const io::invalid_argument& e) {
+        const std::string msg = e.what();
+        if (msg.find("ambiguous") != std::string::npos)
+            usage_failure(msg);
+        not_found(msg);
+    }
+}
+
+io::card_info find_digital_card(std::string_view key) {
+    auto card = find_card(key);
+    if (card.gpiochip.empty())
+        not_found("card " + card.name + " (" + card.model + ") has no digital lines; it has serial ports only");
+    return card;
+}
+
+namespace {
+
+/// Splits "P1A7" into ("P1A", 7); number -1 when the name ends in no digit.
+std::pair<std::string, long> split_name(const std::string& name) {
+    std::size_t i = name.size();
+    while (i > 0 && std::isdigit(static_cast<unsigned char>(name[i - 1])) != 0)
+        --i;
+    if (i == name.size() || name.size() - i > 6)
+        return {name, -1};
+    return {name.substr(0, i), std::stol(name.substr(i))};
+}
+
+std::string ranges(const io::chip& chip, const std::function<bool(unsigned)>& keep) {
+    std::vector<std::string> out;
+    const unsigned n = chip.num_lines();
+    unsigned i = 0;
+    while (i < n) {
+        if (!keep(i)) {
+            ++i;
+            continue;
+        }
+        const auto first = line_name(chip, i);
+        const auto [prefix, number] = split_name(first);
+        unsigned j = i + 1;
+        std::string last = first;
+        while (number >= 0 && j < n && keep(j)) {
+            const auto next = line_name(chip, j);
+            const auto [p2, n2] = split_name(next);
+            if (p2 != prefix || n2 != number + static_cast<long>(j - i))
+                break;
+            last = next;
+            ++j;
+        }
+        out.push_back(j - i > 1 ? first + ".." + last : first);
+        i = j;
+    }
+    std::string s;
+    for (const auto& r : out)
+        s += (s.empty() ? "" : ", ") + r;
+    return s.empty() ? "none" : s;
+}
+
+}  // namespace
+
+std::string line_name(const io::chip& chip, unsigned offset) {
+    auto name = chip.info(offset).name;
+    return name.empty() ? std::to_string(offset) : name;
+}
+
+std::string line_ranges(const io::chip& chip) {
+    return ranges(chip, [](unsigned) { return true; });
+}
+
+std::string output_ranges(const io::chip& chip, const io::card_info& card) {
+    return ranges(chip, [&](unsigned o) { return can_output(card, o); });
+}
+
+std::string input_ranges(const io::chip& chip, const io::card_info& card) {
+    return ranges(chip, [&](unsigned o) { return can_input(card, o); });
+}
+
+unsigned find_line(const io::chip& chip, const io::card_info& card, std::string_view token) {
+    if (auto offset = chip.find_line(token))
+        return *offset;
+    const bool numeric = !token.empty() && token.find_first_not_of("0123456789") == std::string_view::npos;
+    if (numeric && token.size() < 6) {
+        const auto offset = static_cast<unsigned>(std::stoul(std::string(token)));
+        if (offset < chip.num_lines())
+            return offset;
+        not_found("no line " + std::string(token) + " on card " + card.name + ": offsets are 0.." +
+                  std::to_string(chip.num_lines() - 1));
+    }
+    not_found("no line '" + std::string(token) + "' on card " + card.name + " (" + card.model +
+              "); its lines are " + line_ranges(chip));
+}
+
+const io::port_layout* layout_of(const io::card_info& card, unsigned offset) {
+    unsigned first = 0;
+    for (const auto& p : card.ports) {
+        if (offset < first + p.width)
+            return &p;
+        first += p.width;
+    }
+    return nullptr;
+}
+
+bool can_output(const io::card_info& card, unsigned offset) {
+    const auto* p = layout_of(card, offset);
+    return p == nullptr || p->output;
+}
+
+bool can_input(const io::card_info& card, unsigned offset) {
+    const auto* p = layout_of(card, offset);
+    return p == nullptr || p->input;
+}
+
+bool parse_level(std::string_view text, std::string_view what) {
+    if (text == "1" || text == "high" || text == "on" || text == "true")
+        return true;
+    if (text == "0" || text == "low" || text == "off" || text == "false")
+        return false;
+    usage_failure(std::string(what) + ": '" + std::string(text) + "' is not a level; use 0 or 1 (low/high, off/on)");
+}
+
+const char* port_direction(const io::port_layout& p) {
+    return p.input && p.output ? "io" : p.input ? "in" : "out";
+}
+
+void write_card(json_writer& j, const io::card_info& c) {
+    j.begin_object()
+        .member("name", c.name)
+        .member("model", c.model)
+        .member("vendor", c.vendor)
+        .member("location", c.location)
+        .member("label", c.label)
+        .member("driver", c.driver)
+        .member("index", c.index);
+    j.key("gpiochip");
+    if (c.gpiochip.empty())
+        j.value(nullptr);
+    else
+        j.value(c.gpiochip);
+    j.member("lines", c.num_lines);
+    j.key("cos");
+    if (c.cos.empty())
+        j.value(nullptr);
+    else
+        j.value(c.cos);
+    j.key("ports").begin_array();
+    for (const auto& p : c.ports)
+        j.begin_object().member("name", p.name).member("width", p.width).member("direction", port_direction(p)).end_object();
+    j.end_array();
+    j.key("serial_ports").begin_array();
+    for (const auto& s : c.serial_ports)
+        j.begin_object().member("path", s.path).member("index", s.index).member("modes", s.modes).end_object();
+    j.end_array();
+    j.end_object();
+}
+
+}  // namespace io::tools::iotool

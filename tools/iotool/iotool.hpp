@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+// What iotool's subcommands share: argument parsing with --help and
+// examples, card and line lookup with messages that list what is valid, and
+// the JSON form of a card.
+#pragma once
+
+#include "common/error.hpp"
+#include "common/json.hpp"
+
+#include <io/card.hpp>
+#include <io/chip.hpp>
+#include <io/serial_settings.hpp>
+
+#include <boost/program_options.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace io::tools::iotool {
+
+namespace po = boost::program_options;
+using args = std::vector<std::string>;
+
+/// The texts of a subcommand's --help.
+struct help_text {
+    const char* usage;        ///< "get [options] CARD LINE..."
+    const char* description;  ///< what it does, a few lines
+    const char* examples;     ///< one example per line, with a comment
+};
+
+/// Parses a subcommand's arguments (args without the subcommand's name).
+/// Adds -h/--help; on --help prints the help to stdout and returns nullopt.
+/// Bad arguments throw tool_error (exit_usage) with a hint to --help.
+/// `hidden` holds the options that positional arguments fill (not shown in help).
+std::optional<po::variables_map> parse(const std::string& command, const args& a, po::options_description options,
+                                       const po::options_description& hidden,
+                                       const po::positional_options_description& positional, const help_text& help);
+
+/// The subcommands.
+int run_list(const args&);
+int run_info(const args&);
+int run_watch(const args&);
+int run_get(const args&);
+int run_set(const args&);
+int run_port(const args&);
+int run_monitor(const args&);
+int run_serial(const args&);
+int run_selftest(const args&);
+int run_latency(const args&);
+
+/// The card `key` names (see io::find_card); tool_error exit_not_found
+/// (exit_usage when the key matches several cards) listing the cards.
+io::card_info find_card(std::string_view key);
+/// A card with digital lines.
+io::card_info find_digital_card(std::string_view key);
+
+/// The card's line names as ranges: "A0..A7, B0..B7, CL0..CL3, CH4..CH7".
+std::string line_ranges(const io::chip& chip);
+/// A line given by name or offset; tool_error exit_not_found listing the lines.
+unsigned find_line(const io::chip& chip, const io::card_info& card, std::string_view token);
+/// The line's name, or its offset when it has none.
+std::string line_name(const io::chip& chip, unsigned offset);
+/// The port layout entry the line belongs to (by offset), if the card has a layout.
+const io::port_layout* layout_of(const io::card_info& card, unsigned offset);
+/// Whether the line may be an output / an input (by the card's layout; true if unknown).
+bool can_output(const io::card_info& card, unsigned offset);
+bool can_input(const io::card_info& card, unsigned offset);
+/// "OUT0..OUT31" or "A0..A7, ...": the lines of the card that can be outputs (inputs).
+std::string output_ranges(const io::chip& chip, const io::card_info& card);
+std::string input_ranges(const io::chip& chip, const io::card_info& card);
+
+/// Parses a line level: 0/1, low/high, off/on, false/true.
+bool parse_level(std::string_view text, std::string_view what);
+
+/// The card as a JSON object (iotool(1), JSON OUTPUT).
+void write_card(json_writer& j, const io::card_info& c);
+/// "io", "in" or "out".
+const char* port_direction(const io::port_layout& p);
+
+}  // namespace io::tools::iotool
+
+namespace io::tools::iotool {
+/// The port's settings as the kernel has them now, read without changing
+/// anything; nullopt with `error` set when the port cannot be read.
+std::optional<io::serial_settings> current_serial_settings(const std::string& path, std::string& error);
+/// The settings as a JSON object (iotool(1), JSON OUTPUT).
+void write_serial_settings(json_writer& j, const io::serial_settings& s);
+}  // namespace io::tools::iotool

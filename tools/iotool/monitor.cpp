@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+// iotool monitor: edge events of input lines, with the kernel's timestamps
+// and sequence numbers, and the events the kernel had to drop.
+#include "iotool.hpp"
+
+#include "common/term.hpp"
+
+#include <io/event_loop.hpp>
+#include <io/line_request.hpp>
+
+#include <array>
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+namespace io::tools::iotool {
+
+int run_monitor(const args& a) {
+    po::options_description opts{"Options"};
+    opts.add_options()                                                                                 //
+        ("edges", po::value<std::string>()->default_value("both"), "rising, falling or both")             //
+        ("count", po::value<unsigned>(), "exit after N edge events")                                      //
+        ("timeout", po::value<std::string>(), "exit after this long (5, 1.5s, 500ms)")                     //
+        ("format", po::value<std::string>()->default_value("text"), "text or json (JSON lines)")         //
+        ("json", "same as --format json")                                                                  //
+        ("buffer", po::value<unsigned>(), "kernel event queue size per request, in events (default: the kernel's, 16 per line)");
+    po::options_description hidden;
+    hidden.add_options()("card", po::value<std::string>()->required(), "card")(
+        "line", po::value<std::vector<std::string>>(), "lines");
+    po::positional_options_description pos;
+    pos.add("card", 1).add("line", -1);
+    const auto vm = parse(
+        "monitor", a, opts, hidden, pos,
+        {"monitor [options] CARD [LINE...]",
+         "Prints the edge events of input lines (all inputs of the card when no LINE is given)\n"
+         "as the kernel timestamps them (CLOCK_MONOTONIC, the interrupt's or the change-of-\n"
+         "state scan's time) with their sequence numbers, until interrupted, N events or the\n"
+         "timeout. Events the kernel dropped because its queue was full are reported as\n"
+         "'lost'. With --count and --timeout, fewer than N events before the timeout exit\n"
+         "with status 1.",
+         "  iotool monitor cos32#0 IN0 IN1\n"
+         "  iotool monitor iocard0 --edges rising --count 10\n"
+         "  iotool monitor iocard0 B0 --count 1 --timeout 5s && echo pressed\n"
+         "  iotool monitor iocard0 --format json | jq .\n"});
+    if (!vm)
+        return exit_ok;
+    const auto edges_text = (*vm)["edges"].as<std::string>();
+    io::edge edges = io::edge::both;
+    if (edges_text == "rising")
+        edges = io::edge::rising;
+    else if (edges_text == "falling")
+        edges = io::edge::falling;
+    else if (edges_text != "both")
+        usage_failure("monitor: --edges must be rising, falling or both, not '" + edges_text + "'");
+    const auto format = (*vm)["format"].as<std::string>();
+    if (format != "text" && format != "json")
+        usage_failure("monitor: --format must be text or json, not '" + format + "'");
+    const bool json = format == "json" || vm->count("json") != 0;
+    const bool counting = vm->count("count") != 0;
+    const unsigned count = counting ? (*vm)["count"].as<unsigned>() : 0;
+    std::optional<std::chrono::nanoseconds> timeout;
+    if (vm->count("timeout") != 0)
+        timeout = parse_duration((*vm)["timeout"].as<std::string>(), "--timeout");
+    if (vm->count("buffer") != 0 && (*vm)["buffer"].as<unsigned>() == 0)
+        usage_failure("monitor: --buffer must be at least 1");
+
+    const auto card = find_digital_card((*vm)["card"].as<std::string>());
+    io::chip chip{card.gpiochip};
+    std::vector<unsigned> offsets;
+    if (vm->count("line") != 0) {
+        for (const auto& token : (*vm)["line"].as<std::vector<std::string>>()) {
+            const auto o = find_line(chip, card, token);
+            if (!can_input(card, o))
+                usage_failure("monitor: line " + line_name(chip, o) + " of card " + card.name +
+                              " is an output only; its inputs are " + input_ranges(chip, card));
+            if (chip.info(o).dir == io::direction::output)
+                usage_failure("monitor: line " + line_name(chip, o) + " of card " + card.name +
+                              " is driven as an output now; watching it would switch its port to input");
+            offsets.push_back(o);
+        }
+    } else {
+        for (unsigned o = 0; o < chip.num_lines(); ++o)
+            if (can_input(card, o) && chip.info(o).dir == io::direction::input)
+                offsets.push_back(o);
+        if (offsets.empty())
+            usage_failure("monitor: card " + card.name + " has no lines that are inputs now; its input-capable lines are " +
+                          input_ranges(chip, card));
+    }
+    std::map<unsigned, std::string> names;
+    for (const auto o : offsets)
+        names[o] = line_name(chip, o);
+
+    signal_fd signals{SIGINT, SIGTERM};
+    // The kernel takes at most 64 lines per request.
+    std::vector<io::line_request> requests;
+    for (std::size_t first = 0; first < offsets.size(); first += 64) {
+        auto b = chip.prepare_request();
+        b.consumer("iotool-monitor");
+        if (vm->count("buffer") != 0)
+            b.event_buffer_size((*vm)["buffer"].as<unsigned>());
+        for (std::size_t i = first; i < offsets.size() && i < first + 64; ++i)
+            b.add(offsets[i], io::line_config::input(edges));
+        requests.push_back(b.make());
+    }
+
+    if (json) {
+        json_writer j{std::cout};
+        j.begin_object().member("event", "ready").member("card", card.name).member("edges", edges_text).key("lines").begin_array();
+        for (const auto o : offsets)
+            j.value(names[o]);
+        j.end_array().end_object().end_document();
+    } else if (is_terminal(2)) {
+        std::cerr << "monitoring " << offsets.size() << " line(s) of " << card.name << " for " << edges_text
+                  << " edges; Ctrl-C ends" << std::endl;
+    }
+
+    io::event_loop loop;
+    std::uint64_t seen = 0;
+    std::uint64_t lost_total = 0;
+    bool timed_out = false;
+    std::vector<io::registration> watches;
+    std::vector<std::uint64_t> lost_before(requests.size(), 0);
+    std::array<io::edge_event, 64> buffer{};
+    for (std::size_t r = 0; r < requests.size(); ++r) {
+        watches.push_back(loop.watch(requests[r].fd(), io::ready::in, [&, r](io::readiness) {
+            auto& req = requests[r];
+            std::error_code ec;
+            const auto n = req.read_edge_events(buffer, ec);
+            if (ec)
+                throw std::system_error(ec, "read edge events of " + card.name);
+            if (req.lost_events() != lost_before[r]) {
+                const auto lost = req.lost_events() - lost_before[r];
+                lost_before[r] = req.lost_events();
+                lost_total += lost;
+                if (json) {
+                    json_writer j{std::cout};
+                    j.begin_object().member("event", "lost").member("count", lost).member("total", lost_total).end_object().end_document();
+                } else {
+                    std::cout << "lost " << lost << " event(s): the kernel's queue was full (" << lost_total
+                              << " lost in all; try --buffer)" << std::endl;
+                }
+            }
+            for (std::size_t i = 0; i < n; ++i) {
+                const auto& e = buffer[i];
+                if (json) {
+                    json_writer j{std::cout};
+                    j.begin_object()
+                        .member("event", "edge")
+                        .member("line", names[e.line])
+                        .member("offset", e.line)
+                        .member("edge", io::to_string(e.kind))
+                        .member("timestamp_ns", e.timestamp_ns)
+                        .member("seqno", e.seqno)
+                        .member("line_seqno", e.line_seqno)
+                        .end_object()
+                        .end_document();
+                } else {
+                    char ts[48];
+                    std::snprintf(ts, sizeof ts, "%llu.%09llu",
+                                  static_cast<unsigned long long>(e.timestamp_ns / 1'000'000'000ULL),
+                                  static_cast<unsigned long long>(e.timestamp_ns % 1'000'000'000ULL));
+                    std::cout << ts << "  " << names[e.line] << "  " << io::to_string(e.kind) << "  #" << e.seqno
+                              << '\n';
+                }
+                ++seen;
+                if (counting && seen >= count) {
+                    loop.stop();
+                    break;
+                }
+            }
+            std::cout.flush();
+        }));
+    }
+    auto on_signal = loop.watch(signals.fd(), io::ready::in, [&](io::readiness) {
+        (void)signals.take();
+        loop.stop();
+    });
+    io::registration on_timeout;
+    if (timeout)
+        on_timeout = loop.call_after(std::chrono::duration_cast<io::event_loop::clock::duration>(*timeout), [&] {
+            timed_out = true;
+            loop.stop();
+        });
+    if (!counting || count > 0)
+        loop.run();
+    if (!json && is_terminal(2))
+        std::cerr << seen << " event(s), " << lost_total << " lost\n";
+    if (timed_out && counting && seen < count) {
+        std::cerr << "iotool: monitor: " << seen << " of " << count << " events before the timeout\n";
+        return exit_failure;
+    }
+    return exit_ok;
+}
+
+}  // namespace io::tools::iotool
