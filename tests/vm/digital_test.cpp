@@ -196,15 +196,20 @@ TEST_F(digital, edge_filter_delivers_only_the_asked_edges) {
     io::chip chip{card.chip_path()};
     auto out = chip.prepare_request().add("OUT0", io::line_config::output()).make();
     auto in = chip.prepare_request().add("IN0", io::line_config::input(io::edge::falling)).make();
-    for (int i = 0; i < 6; ++i) {  // three rising, three falling, each its own interrupt
-        out.set(out.offsets()[0], i % 2 == 0);
-        std::this_thread::sleep_for(20ms);
-    }
+    // Three rising and three falling edges; each falling one is awaited
+    // before the next change, so no two edges share an interrupt.
     std::array<io::edge_event, 16> buf{};
     std::size_t n = 0;
-    for (int i = 0; i < 20 && n < 3; ++i)
-        if (in.wait_edge_events(200ms))
+    for (int i = 0; i < 6; ++i) {
+        out.set(out.offsets()[0], i % 2 == 0);
+        if (i % 2 == 0) {
+            std::this_thread::sleep_for(20ms);
+            continue;
+        }
+        if (in.wait_edge_events(5s))
             n += in.read_edge_events(std::span(buf).subspan(n));
+    }
+    EXPECT_FALSE(in.wait_edge_events(100ms)) << "no rising edge came through the filter";
     ASSERT_EQ(n, 3U);
     for (std::size_t i = 0; i < n; ++i)
         EXPECT_EQ(buf[i].kind, io::edge::falling);

@@ -184,8 +184,12 @@ TEST_F(iotool_vm, monitor_prints_edges_as_json_lines_and_text) {
     ASSERT_TRUE(await_line(p, "\"event\":\"ready\"", &seen)) << seen;
     EXPECT_TRUE(contains(seen, "{\"event\":\"ready\",\"card\":\"" + cos.name() + "\",\"edges\":\"both\",\"lines\":[\"IN0\",\"IN1\"]}"))
         << seen;
+    // One change at a time, each awaited: the kernel's cdev layer folds
+    // interrupts of a line that come faster than its thread runs.
     cos.set_inputs("1");
+    ASSERT_TRUE(await_line(p, "\"line\":\"IN0\",\"offset\":0,\"edge\":\"rising\"", &seen)) << seen;
     cos.set_inputs("3");
+    ASSERT_TRUE(await_line(p, "\"line\":\"IN1\",\"offset\":1,\"edge\":\"rising\"", &seen)) << seen;
     cos.set_inputs("2");
     const auto r = p.wait(30s);
     EXPECT_EQ(r.status, 0) << r.err;
@@ -195,10 +199,14 @@ TEST_F(iotool_vm, monitor_prints_edges_as_json_lines_and_text) {
     EXPECT_TRUE(contains(r.out, "\"seqno\":3,\"line_seqno\":2}")) << r.out;
 
     io::test::tool_process text{cmd({"monitor", cos.name(), "IN5", "--edges", "rising", "--count", "1", "--timeout", "30"})};
-    // No ready line in text mode: wait until the line is requested.
+    // No ready line in text mode: wait until the line is requested with its
+    // edge detection (the kernel marks a line used before it arms the
+    // interrupt, so give it a moment after that too).
     io::chip chip{cos.chip_path()};
-    for (int i = 0; i < 500 && !chip.info(5).used; ++i)
+    for (int i = 0; i < 3000 && chip.info(5).edges != io::edge::rising; ++i)
         std::this_thread::sleep_for(20ms);
+    ASSERT_EQ(chip.info(5).edges, io::edge::rising) << "monitor did not request IN5 within 60 s";
+    std::this_thread::sleep_for(200ms);
     cos.set_inputs("20");
     const auto t = text.wait(30s);
     EXPECT_EQ(t.status, 0) << t.err;
