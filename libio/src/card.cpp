@@ -100,10 +100,11 @@ void add_iocard_cards(udev* u, std::map<std::string, card_info>& cards) {
         if (chip.empty())
             continue;  // its gpiochip is still being added; its own event follows
         c.gpiochip = "/dev/" + chip;
-        if (auto g = gpiochip_device(u, chip)) {
-            c.label = prop(g.get(), "IOCARD_LABEL");
-            c.vendor = prop(g.get(), "IOCARD_VENDOR");
-        }
+        auto g = gpiochip_device(u, chip);
+        if (!g)
+            continue;  // the card is going: its gpiochip is gone already
+        c.label = prop(g.get(), "IOCARD_LABEL");
+        c.vendor = prop(g.get(), "IOCARD_VENDOR");
         if (c.vendor.empty())
             c.vendor = c.location.rfind("sim", 0) == 0 ? "virtual"
                                                        : hwdb_vendor(u, udev_device_get_parent(d.get()));

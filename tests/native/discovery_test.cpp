@@ -164,6 +164,13 @@ TEST_F(discovery, a_half_made_card_is_not_listed) {
     EXPECT_TRUE(io::enumerate().empty()) << "no gpiochip yet: its own event will announce it";
 }
 
+TEST_F(discovery, a_card_whose_chip_is_gone_is_not_listed) {
+    const auto pdev = add("platform", "iocard-sim.8", "", {}, {});
+    add("iocard", "iocard8", pdev,
+        {"model", "cos32\n", "location", "sim:8\n", "ports", "IN:32:in OUT:32:out\n", "gpiochip", "gpiochip8\n"}, {});
+    EXPECT_TRUE(io::enumerate().empty()) << "the class device goes after its gpiochip: not a card any more";
+}
+
 bool wait_readable(int fd, int ms) {
     pollfd p{fd, POLLIN, 0};
     return ::poll(&p, 1, ms) == 1;
