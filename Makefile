@@ -6,14 +6,16 @@
 #   make demo       show the stack working, in the test VM
 #   make bench      benchmarks natively and in the test VM; BUILD/bench/report.md
 #   make deps       install build and test dependencies (Debian 12/13, as root)
+#   make deb        build the Debian packages into $(DEB_DIR) and lintian them
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 CTEST_ARGS ?=
+DEB_DIR    ?= $(BUILD)/deb
 
-.PHONY: all deps configure check check-native check-asan check-vm demo bench clean
+.PHONY: all deps configure check check-native check-asan check-vm demo bench deb clean
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -50,6 +52,10 @@ check-vm: all
 
 demo: all
 	tests/vm/demo $(BUILD)
+
+# dpkg-buildpackage -us -uc -b on a copy of the tree; .debs and lintian's verdict in $(DEB_DIR).
+deb:
+	DEB_BUILD_OPTIONS="parallel=$(JOBS) $(DEB_BUILD_OPTIONS)" debian/build-debs $(DEB_DIR)
 
 bench: all
 	bench/run $(BUILD)

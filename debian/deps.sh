@@ -17,40 +17,8 @@ fi
 . /etc/os-release
 export DEBIAN_FRONTEND=noninteractive
 
-# The URI (and key) of the machine's own source for SUITE main, deb822 or one-line.
-mirror_of() {
-	suite=$1
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -e "$f" ] || continue
-		awk -v suite="$suite" '
-			function flush() {
-				if (uri != "" && (" " suites " ") ~ (" " suite " ") && comps ~ /(^| )main( |$)/ && types ~ /(^| )deb( |$)/)
-					print uri "\t" key
-				uri = ""; suites = ""; comps = ""; key = ""; types = ""
-			}
-			/^[ \t]*$/ { flush(); next }
-			/^Types:/ { sub(/^Types:[ \t]*/, ""); types = $0 }
-			/^URIs:/ { uri = $2 }
-			/^Suites:/ { sub(/^Suites:[ \t]*/, ""); suites = $0 }
-			/^Components:/ { sub(/^Components:[ \t]*/, ""); comps = $0 }
-			/^Signed-By:/ { key = $2 }
-			END { flush() }' "$f"
-	done
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -e "$f" ] || continue
-		awk -v suite="$suite" '
-			$1 == "deb" {
-				key = ""; i = 2
-				if ($2 ~ /^\[/) {
-					for (; i <= NF; i++) {
-						if ($i ~ /signed-by=/) { key = $i; sub(/.*signed-by=/, "", key); sub(/\]$/, "", key) }
-						if ($i ~ /\]$/) { i++; break }
-					}
-				}
-				if ($(i + 1) == suite) for (j = i + 2; j <= NF; j++) if ($j == "main") print $i "\t" key
-			}' "$f"
-	done
-}
+# The URI (and key) of the machine's own source for SUITE main.
+mirror_of() { debian/mirror-of "$1"; }
 
 if [ "${VERSION_CODENAME:-}" = bookworm ]; then
 	line=$(mirror_of bookworm | grep -v -- '-security' | head -n1)

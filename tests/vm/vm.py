@@ -5,7 +5,7 @@
   vm.py kernels                 print the kernel matrix as resolved now
   vm.py fetch SERIES            download and unpack a kernel into the cache
   vm.py kdir SERIES             print the headers directory (KDIR) of a kernel
-  vm.py run --kernel SERIES [--serial] [--usb-serial] [--timeout S] -- CMD...
+  vm.py run --kernel SERIES [--serial] [--usb-serial] [--timeout S] [--root DIR] -- CMD...
 
 SERIES is 6.1 (Debian 12), 6.12 (bookworm-backports) or 6.12-rt (PREEMPT_RT,
 headers only). Kernel packages are unpacked into the cache
@@ -17,6 +17,9 @@ its output and exits with its status. The guest's kernel log is checked
 afterwards: an oops, BUG, WARNING, lockup or panic fails the run whatever the
 command's status. A guest that does not finish within --timeout is killed; the
 console log is kept in --log-dir.
+
+--root DIR boots into another root filesystem (the install test's plain Debian
+12) the same way; the host's / is then read-only at /libio-host in the guest.
 
 --serial attaches pci-serial-4x (four 16550A UARTs), --usb-serial attaches
 qemu-xhci with an FTDI usb-serial; each port is backed by a host socket. The
@@ -55,6 +58,8 @@ SERIES = {
 }
 # Modules the initramfs needs to reach the root filesystem over virtio-9p.
 BOOT_MODULES = ["virtio_pci", "9pnet_virtio", "9p", "overlay"]
+# Where a guest booted with --root sees the host's root filesystem.
+HOST_MOUNT = "/libio-host"
 # Kernel log lines that fail a run (the guest's dmesg, or its console on a panic).
 BAD_LOG = re.compile(
     r"(Oops|BUG: |kernel BUG at|WARNING: |general protection fault|"
@@ -299,9 +304,12 @@ def run(opts):
         env["LIBIO_VM_SERIES"] = opts.kernel
         f.write("".join(f"{k}={v}\0" for k, v in env.items()))
     init = os.path.join(HERE, "guest-init")
+    # With --root the guest boots into that directory instead, and sees the
+    # host's / read-only at HOST_MOUNT, which prefixes every host path it gets.
+    host = HOST_MOUNT if opts.root else ""
     cmdline = boot_args(opts.kernel) + [
-        f"libio_init={init}", f"libio_kroot={root}", f"libio_release={release}",
-        f"libio_cwd={os.getcwd()}"]
+        f"libio_init={host}{init}", f"libio_kroot={host}{root}", f"libio_release={release}",
+        f"libio_cwd={host}{os.getcwd()}"] + ([f"libio_host={host}"] if host else [])
     qmp_path = os.path.join(run_dir, "qmp")
     ctl_path = os.path.join(run_dir, "cable")
     qemu = ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
@@ -309,13 +317,16 @@ def run(opts):
             "-smp", str(opts.smp), "-m", str(opts.memory),
             "-no-reboot", "-kernel", image, "-initrd", initrd, "-append", " ".join(cmdline),
             "-chardev", f"file,id=con,path={console}", "-serial", "chardev:con",
-            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,"
-                       "multidevs=remap",
+            "-virtfs", f"local,path={os.path.abspath(opts.root or '/')},mount_tag=hostroot,"
+                       "security_model=none,readonly=on,multidevs=remap",
             "-virtfs", f"local,path={share},mount_tag=libiovm,security_model=none",
             "-qmp", f"unix:{qmp_path},server=on,wait=off",
             "-device", "virtio-serial-pci",
             "-chardev", f"socket,id=cable,path={ctl_path},server=on,wait=off",
             "-device", "virtserialport,chardev=cable,name=io.libio.cable"]
+    if opts.root:
+        qemu += ["-virtfs", "local,path=/,mount_tag=libiohost,security_model=none,readonly=on,"
+                 "multidevs=remap"]
     ports = {}
     if opts.serial:
         for i in range(4):
@@ -395,6 +406,10 @@ def main():
     p.add_argument("--smp", type=int, default=2)
     p.add_argument("--memory", type=int, default=1024, help="MiB")
     p.add_argument("--log-dir", help="where console, output and dmesg logs are kept")
+    p.add_argument("--root", metavar="DIR",
+                   help="boot into the Debian root DIR instead of the host's / (still read-only "
+                        f"under a tmpfs overlay); the host's / is then read-only at {HOST_MOUNT} "
+                        "and CMD's paths are the guest's")
     p.add_argument("cmd", nargs="+", help="command to run in the guest")
     opts = ap.parse_args()
     if opts.verb == "kernels":
