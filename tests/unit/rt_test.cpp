@@ -188,6 +188,11 @@ TEST(rt, set_fifo_without_privilege_says_what_to_grant) {
 }
 
 TEST(rt, lock_memory_without_privilege_says_what_to_grant) {
+#if defined(__SANITIZE_ADDRESS__)
+    // ASan's terabytes of reserved shadow memory change how mlockall is
+    // accounted against RLIMIT_MEMLOCK; the plain build runs this test.
+    GTEST_SKIP() << "checked in the unsanitized build";
+#endif
     const auto msg = in_unprivileged_child([] { io::rt::lock_memory(); });
     const bool eperm = msg.rfind(std::to_string(EPERM) + " ", 0) == 0;
     const bool enomem = msg.rfind(std::to_string(ENOMEM) + " ", 0) == 0;
