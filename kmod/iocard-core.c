@@ -592,21 +592,28 @@ struct iocard *iocard_alloc(struct device *dev,
 	return card;
 }
 
+/* A consistent copy of the safe state; false when none is set. */
+static bool iocard_safe_snapshot(struct iocard *card, unsigned long *state)
+{
+	unsigned long flags;
+	bool valid;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	valid = card->safe_valid;
+	bitmap_copy(state, card->safe_state, IOCARD_MAX_LINES);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return valid;
+}
+
 /* After the gpiochip is gone: outputs to the safe state, if one is set. */
 static void iocard_apply_safe_state(void *data)
 {
 	struct iocard *card = data;
 	DECLARE_BITMAP(state, IOCARD_MAX_LINES);
 	DECLARE_BITMAP(mask, IOCARD_MAX_LINES);
-	unsigned long flags;
-	bool valid;
 
 	/* One snapshot: safe_state is writable until the class device goes. */
-	raw_spin_lock_irqsave(&card->lock, flags);
-	valid = card->safe_valid;
-	bitmap_copy(state, card->safe_state, IOCARD_MAX_LINES);
-	raw_spin_unlock_irqrestore(&card->lock, flags);
-	if (!valid)
+	if (!iocard_safe_snapshot(card, state))
 		return;
 
 	/* iocard_set_lines() drives only the ports that are outputs. */
@@ -893,14 +900,8 @@ static ssize_t safe_state_show(struct device *dev,
 {
 	struct iocard *card = dev_get_drvdata(dev);
 	DECLARE_BITMAP(state, IOCARD_MAX_LINES);
-	unsigned long flags;
-	bool valid;
 
-	raw_spin_lock_irqsave(&card->lock, flags);
-	valid = card->safe_valid;
-	bitmap_copy(state, card->safe_state, IOCARD_MAX_LINES);
-	raw_spin_unlock_irqrestore(&card->lock, flags);
-	if (!valid)
+	if (!iocard_safe_snapshot(card, state))
 		return sysfs_emit(buf, "none\n");
 	return sysfs_emit(buf, "%*pb\n", card->gc.ngpio, state);
 }

@@ -229,15 +229,7 @@ int run_watch(const args& a) {
                            "  iotool watch --json --count 1 --timeout 30   # wait for one card to come or go\n"});
     if (!vm)
         return exit_ok;
-    const auto format = (*vm)["format"].as<std::string>();
-    if (format != "text" && format != "json")
-        usage_failure("watch: --format must be text or json, not '" + format + "'");
-    const bool json = format == "json" || vm->count("json") != 0;
-    const bool counting = vm->count("count") != 0;
-    const unsigned count = counting ? (*vm)["count"].as<unsigned>() : 0;
-    std::optional<std::chrono::nanoseconds> timeout;
-    if (vm->count("timeout") != 0)
-        timeout = parse_duration((*vm)["timeout"].as<std::string>(), "--timeout");
+    const auto [json, counting, count, timeout] = parse_stream_options("watch", *vm);
 
     signal_fd signals{SIGINT, SIGTERM};
     io::card_monitor monitor;

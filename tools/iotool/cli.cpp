@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "iotool.hpp"
 
+#include "common/term.hpp"
+
 #include <io/error.hpp>
 
 #include <cctype>
@@ -191,6 +193,19 @@ void write_card(json_writer& j, const io::card_info& c) {
         j.begin_object().member("path", s.path).member("index", s.index).member("modes", s.modes).end_object();
     j.end_array();
     j.end_object();
+}
+
+stream_options parse_stream_options(const std::string& command, const po::variables_map& vm) {
+    stream_options o;
+    const auto format = vm["format"].as<std::string>();
+    if (format != "text" && format != "json")
+        usage_failure(command + ": --format must be text or json, not '" + format + "'");
+    o.json = format == "json" || vm.count("json") != 0;
+    o.counting = vm.count("count") != 0;
+    o.count = o.counting ? vm["count"].as<unsigned>() : 0;
+    if (vm.count("timeout") != 0)
+        o.timeout = parse_duration(vm["timeout"].as<std::string>(), "--timeout");
+    return o;
 }
 
 }  // namespace io::tools::iotool

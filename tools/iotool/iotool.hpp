@@ -13,6 +13,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,6 +71,17 @@ bool can_input(const io::card_info& card, unsigned offset);
 /// "OUT0..OUT31" or "A0..A7, ...": the lines of the card that can be outputs (inputs).
 std::string output_ranges(const io::chip& chip, const io::card_info& card);
 std::string input_ranges(const io::chip& chip, const io::card_info& card);
+
+/// The output options that watch and monitor share: --format text|json
+/// (or --json), --count N and --timeout T.
+struct stream_options {
+    bool json = false;
+    bool counting = false;  ///< --count given
+    unsigned count = 0;
+    std::optional<std::chrono::nanoseconds> timeout;
+};
+/// Reads them from vm; tool_error exit_usage naming the command on a bad value.
+stream_options parse_stream_options(const std::string& command, const po::variables_map& vm);
 
 /// Parses a line level: 0/1, low/high, off/on, false/true.
 bool parse_level(std::string_view text, std::string_view what);

@@ -52,15 +52,7 @@ int run_monitor(const args& a) {
         edges = io::edge::falling;
     else if (edges_text != "both")
         usage_failure("monitor: --edges must be rising, falling or both, not '" + edges_text + "'");
-    const auto format = (*vm)["format"].as<std::string>();
-    if (format != "text" && format != "json")
-        usage_failure("monitor: --format must be text or json, not '" + format + "'");
-    const bool json = format == "json" || vm->count("json") != 0;
-    const bool counting = vm->count("count") != 0;
-    const unsigned count = counting ? (*vm)["count"].as<unsigned>() : 0;
-    std::optional<std::chrono::nanoseconds> timeout;
-    if (vm->count("timeout") != 0)
-        timeout = parse_duration((*vm)["timeout"].as<std::string>(), "--timeout");
+    const auto [json, counting, count, timeout] = parse_stream_options("monitor", *vm);
     if (vm->count("buffer") != 0 && (*vm)["buffer"].as<unsigned>() == 0)
         usage_failure("monitor: --buffer must be at least 1");
 
