@@ -15,6 +15,7 @@
 #include <gpiod.hpp>
 #include <linux/gpio.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <fcntl.h>
@@ -422,56 +423,96 @@ void edge_gpiodc(benchmark::State& state) {
     gpiod_edge_event_buffer_free(buf);
 }
 
-// ---- event throughput: a writer thread toggles OUT0 as fast as the ioctl
-// goes while this thread reads IN0's events with libio. The kernel's cdev
-// folds edges that come faster than its irq thread runs (they never become
-// events), and drops events when its queue is full (seqno gaps: lost).
+// ---- event throughput: a writer thread toggles OUT0 while this thread
+// reads IN0's events with libio. The kernel's cdev folds edges that come
+// faster than its irq thread runs (they never become events, no seqno shows
+// them), and drops events when its queue is full (seqno gaps: lost).
+//
+// rate 0: the writer goes as fast as the ioctl does. Otherwise it toggles
+// on absolute deadlines `1/rate` apart: the sweep over rates shows where the
+// first edges go missing. It spins on the clock to each deadline rather than
+// sleeping (a timer wake-up costs some 100 us under TCG, which would cap the
+// sweep near 5000/s); a deadline already passed is skipped, not caught up in
+// a burst, so edges are never closer than the period.
+
+void toggle_run(benchmark::State& state, std::uint64_t toggles, std::uint64_t rate) {
+    io::chip c{the_card().path()};
+    auto in = c.prepare_request().consumer("bench-tput").add(the_card().in[0], io::line_config::input(io::edge::both))
+                  .event_buffer_size(1024).make();
+    fd_guard out{raw_request({the_card().out[0]}, true)};
+    std::atomic<bool> done{false};
+    std::uint64_t overruns = 0;
+    std::int64_t t_last_toggle = 0;
+    const auto t0 = bench::now_ns();
+    std::thread writer([&] {
+        // The reader is pinned (LIBIO_BENCH_CPU); the writer takes another
+        // CPU, so that the two do not take turns on one.
+        const auto mine = io::rt::thread_cpus();
+        for (const auto cpu : io::rt::allowed_cpus())
+            if (mine.size() == 1 && cpu != mine.front()) {
+                io::rt::pin_to_cpu(cpu);
+                break;
+            }
+        const std::int64_t period = rate > 0 ? static_cast<std::int64_t>(1'000'000'000 / rate) : 0;
+        std::int64_t next = bench::now_ns() + period;
+        std::uint64_t b = 0;
+        for (std::uint64_t i = 0; i < toggles; ++i) {
+            if (period > 0) {
+                auto now = bench::now_ns();
+                while (now < next)
+                    now = bench::now_ns();
+                if (now - next >= period) {  // this toggle is at least a period late
+                    ++overruns;
+                    next = now;
+                }
+                next += period;
+            }
+            b ^= 1;
+            gpio_v2_line_values v{b, 1};
+            ::ioctl(out.fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v);
+        }
+        t_last_toggle = bench::now_ns();
+        done = true;
+    });
+    std::array<io::edge_event, 64> evs;
+    std::uint64_t got = 0, last_seq = 0;
+    std::int64_t idle_since = 0;
+    std::error_code ec;
+    for (;;) {
+        if (in.wait_edge_events(20ms, ec)) {
+            const auto k = in.read_edge_events(evs, ec);
+            got += k;
+            if (k > 0)
+                last_seq = evs[k - 1].seqno;
+            idle_since = 0;
+        } else if (done) {
+            if (idle_since == 0)
+                idle_since = bench::now_ns();
+            else if (bench::now_ns() - idle_since > 100'000'000)
+                break;
+        }
+    }
+    writer.join();
+    const double secs = static_cast<double>(t_last_toggle - t0) * 1e-9;
+    state.SetIterationTime(secs);
+    state.counters["rate"] = static_cast<double>(rate);
+    state.counters["toggles"] = static_cast<double>(toggles);
+    state.counters["toggles_per_s"] = static_cast<double>(toggles) / secs;
+    state.counters["events_per_s"] = static_cast<double>(got) / secs;
+    state.counters["events"] = static_cast<double>(got);
+    state.counters["lost"] = static_cast<double>(in.lost_events());
+    state.counters["folded"] = static_cast<double>(toggles - std::min(toggles, last_seq));
+    state.counters["writer_overruns"] = static_cast<double>(overruns);
+}
 
 void event_throughput(benchmark::State& state) {
-    const auto toggles = static_cast<std::uint64_t>(state.range(0));
-    for (auto _ : state) {
-        io::chip c{the_card().path()};
-        auto in = c.prepare_request().consumer("bench-tput").add(the_card().in[0], io::line_config::input(io::edge::both))
-                      .event_buffer_size(static_cast<std::size_t>(state.range(1))).make();
-        fd_guard out{raw_request({the_card().out[0]}, true)};
-        std::atomic<bool> done{false};
-        const auto t0 = bench::now_ns();
-        std::thread writer([&] {
-            std::uint64_t b = 0;
-            for (std::uint64_t i = 0; i < toggles; ++i) {
-                b ^= 1;
-                gpio_v2_line_values v{b, 1};
-                ::ioctl(out.fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v);
-            }
-            done = true;
-        });
-        std::array<io::edge_event, 64> evs;
-        std::uint64_t got = 0, last_seq = 0;
-        std::int64_t idle_since = 0;
-        std::error_code ec;
-        for (;;) {
-            if (in.wait_edge_events(20ms, ec)) {
-                const auto k = in.read_edge_events(evs, ec);
-                got += k;
-                if (k > 0)
-                    last_seq = evs[k - 1].seqno;
-                idle_since = 0;
-            } else if (done) {
-                if (idle_since == 0)
-                    idle_since = bench::now_ns();
-                else if (bench::now_ns() - idle_since > 100'000'000)
-                    break;
-            }
-        }
-        writer.join();
-        const double secs = static_cast<double>(bench::now_ns() - t0 - 100'000'000) * 1e-9;
-        state.SetIterationTime(secs);
-        state.counters["toggles_per_s"] = static_cast<double>(toggles) / secs;
-        state.counters["events_per_s"] = static_cast<double>(got) / secs;
-        state.counters["events"] = static_cast<double>(got);
-        state.counters["lost"] = static_cast<double>(in.lost_events());
-        state.counters["folded"] = static_cast<double>(toggles - std::min(toggles, last_seq));
-    }
+    for (auto _ : state)
+        toggle_run(state, static_cast<std::uint64_t>(state.range(0)), 0);
+}
+
+void event_rate(benchmark::State& state) {
+    for (auto _ : state)
+        toggle_run(state, static_cast<std::uint64_t>(state.range(1)), static_cast<std::uint64_t>(state.range(0)));
 }
 
 // Loss detection: toggles with nobody reading, into a small queue, then
@@ -531,10 +572,13 @@ void register_all() {
     reg("edge_latency/libio_event_loop", edge_libio_event_loop)->UseManualTime();
     reg("edge_latency/gpiod_cxx", edge_gpiodcxx)->UseManualTime();
     reg("edge_latency/gpiod_c", edge_gpiodc)->UseManualTime();
-    bench::add("event_throughput/libio", event_throughput)
-        ->Args({std::getenv("LIBIO_BENCH_SMOKE") != nullptr ? 2000 : 20000, 1024})
-        ->Iterations(1)
-        ->UseManualTime();
+    const bool smoke = std::getenv("LIBIO_BENCH_SMOKE") != nullptr;
+    bench::add("event_throughput/libio", event_throughput)->Arg(smoke ? 2000 : 20000)->Iterations(1)->UseManualTime();
+    // The paced sweep: about half a second per rate at most (100 toggles in a
+    // smoke run).
+    auto* sweep = bench::add("event_rate/libio", event_rate)->Iterations(1)->UseManualTime();
+    for (const std::int64_t rate : {500, 1000, 2000, 5000, 10000, 20000, 50000, 100000})
+        sweep->Args({rate, smoke ? 100 : std::max<std::int64_t>(250, rate / 2)});
     bench::add("event_overflow/libio", event_overflow)->Iterations(1);
 }
 

@@ -210,30 +210,74 @@ def gpio_section(res, out, md):
 
     md.append("### Event throughput and loss\n")
     for case in ["event_throughput/libio", "event_overflow/libio"]:
-        for r in runs.get(case, [])[:1]:
-            if case.startswith("event_throughput"):
-                md.append(f"- **throughput**: a writer thread toggled OUT0 {r['toggles_per_s']:.0f} times/s while "
-                          f"libio read IN0: {r['events_per_s']:.0f} events/s delivered ({r['events']:.0f} events), "
-                          f"{r['lost']:.0f} lost (kernel queue full, seqno gaps), {r['folded']:.0f} folded "
-                          f"(edges the gpio cdev merged before they became events). With the reader keeping up, "
-                          f"the kernel's delivery rate is the limit, not libio.")
-            else:
-                md.append(f"- **loss detection**: 256 toggles into a 16-event kernel queue with nobody reading: "
-                          f"{r['events']:.0f} events read, {r['lost']:.0f} reported lost by libio, kernel sequence "
-                          f"number {r['kernel_seqno']:.0f} (read + lost = seqno: no silent loss).")
+        rs = runs.get(case, [])
+        if not rs:
+            md.append(f"- **{case}**: missing")
+            continue
+        if case.startswith("event_throughput"):
+            m = {k: statistics.median(r[k] for r in rs) for k in ("toggles_per_s", "events_per_s", "events")}
+            md.append(f"- **unpaced**: a writer thread on the other CPU toggled OUT0 as fast as the ioctl goes, "
+                      f"{m['toggles_per_s']:.0f} toggles/s (median of {len(rs)}), while libio read IN0: "
+                      f"{m['events_per_s']:.0f} events/s delivered; {sum(r['lost'] for r in rs):.0f} lost in all "
+                      f"(kernel queue full: seqno gaps), {sum(r['folded'] for r in rs):.0f} of "
+                      f"{sum(r['toggles'] for r in rs):.0f} toggles folded (edges the gpio cdev merged before "
+                      f"they became events: no seqno shows them).")
+        else:
+            r = rs[0]
+            md.append(f"- **loss detection**: 256 toggles into a 16-event kernel queue with nobody reading: "
+                      f"{r['events']:.0f} events read, {r['lost']:.0f} reported lost by libio, kernel sequence "
+                      f"number {r['kernel_seqno']:.0f} (read + lost = seqno: no silent loss).")
+    sweep = runs.get("event_rate/libio", [])
+    if sweep:
+        md.append("")
+        md.append("**Paced sweep**: the writer toggles on absolute deadlines 1/rate apart (spinning on the clock, "
+                  "a deadline already passed is skipped, never caught up in a burst); libio reads with a 1024-event "
+                  "kernel queue. Per rate, over all repetitions:\n")
+        md.append("| rate asked (/s) | runs | achieved (median /s) | late toggles | events/s (median) | toggles | "
+                  "events | lost (seqno gaps) | folded | folded per 1000 |")
+        md.append("|---|---|---|---|---|---|---|---|---|---|")
+        by_rate = {}
+        for r in sweep:
+            by_rate.setdefault(int(r["rate"]), []).append(r)
+        first_loss = first_fold = None
+        for rate in sorted(by_rate):
+            rs = by_rate[rate]
+            toggles = sum(r["toggles"] for r in rs)
+            lost = sum(r["lost"] for r in rs)
+            folded = sum(r["folded"] for r in rs)
+            if lost and first_loss is None:
+                first_loss = rate
+            if folded and first_fold is None:
+                first_fold = rate
+            md.append(f"| {rate} | {len(rs)} | {statistics.median(r['toggles_per_s'] for r in rs):.0f} | "
+                      f"{sum(r['writer_overruns'] for r in rs):.0f} | "
+                      f"{statistics.median(r['events_per_s'] for r in rs):.0f} | {toggles:.0f} | "
+                      f"{sum(r['events'] for r in rs):.0f} | {lost:.0f} | {folded:.0f} | "
+                      f"{1000 * folded / toggles if toggles else 0:.1f} |")
+        md.append("")
+        md.append(f"- First rate at which the kernel reported loss (its queue full, seqno gaps, counted by libio): "
+                  f"{f'{first_loss}/s' if first_loss else 'none up to the highest rate'}.")
+        md.append(f"- First rate with folded edges (merged before they became events; the kernel does not report "
+                  f"them): {f'{first_fold}/s' if first_fold else 'none'}. Under TCG a vCPU can stall for "
+                  f"milliseconds (see the VM's cyclictest maximum below), which folds edges at any rate; the "
+                  f"rate at which folds per 1000 rise above that floor is where the kernel stops keeping up.")
     md.append("")
 
 
-def serial_section(res, out, md):
-    gb = load(os.path.join(res, "serial-native.json"))
-    hists = load(os.path.join(res, "serial-native.hist.json")) or {}
+def rate_text(bps):
+    return f"{bps / 1e6:.0f} MB/s" if bps >= 1e6 else f"{bps / 1e3:.0f} KB/s"
+
+
+def serial_section(res, out, md, where, groups, plot_title):
+    gb = load(os.path.join(res, f"serial-{where}.json"))
+    hists = load(os.path.join(res, f"serial-{where}.hist.json")) or {}
     if not gb:
         md.append("No serial results.\n")
         return
     runs = runs_by_case(gb)
-    md.append("| case | implementation | median | ratio to raw termios | p50 | p99 | p99.9 | allocs/read |")
-    md.append("|---|---|---|---|---|---|---|---|")
-    for group, key in [("serial_rtt_pty", "allocs_per_read"), ("serial_bulk_pty", "allocs_per_4k")]:
+    md.append("| case | implementation | median | ratio to raw termios | p50 | p99 | p99.9 | max | allocs/read |")
+    md.append("|---|---|---|---|---|---|---|---|---|")
+    for group, key in groups:
         base = f"{group}/raw_termios"
         bt = [time_ns(x) for x in runs.get(base, [])]
         bcv = cv(bt)
@@ -241,6 +285,7 @@ def serial_section(res, out, md):
         for case in [base, f"{group}/libio"]:
             r = runs.get(case)
             if not r:
+                md.append(f"| {group} | {case.split('/')[1]} | missing |")
                 continue
             t = statistics.median(time_ns(x) for x in r)
             h = hists.get(case, {})
@@ -250,14 +295,14 @@ def serial_section(res, out, md):
                 ratio = "invalid" if invalid else f"{t / statistics.median(bt):.3f}x"
             extra = ""
             if "bytes_per_second" in r[0]:
-                extra = f" ({statistics.median(x['bytes_per_second'] for x in r) / 1e6:.0f} MB/s)"
+                extra = f" ({rate_text(statistics.median(x['bytes_per_second'] for x in r))})"
             md.append(f"| {group} | {case.split('/')[1]} | {fmt_ns(t)}{extra} | {ratio} | {fmt_ns(h.get('p50'))} | "
-                      f"{fmt_ns(h.get('p99'))} | {fmt_ns(h.get('p999'))} | "
+                      f"{fmt_ns(h.get('p99'))} | {fmt_ns(h.get('p999'))} | {fmt_ns(h.get('max'))} | "
                       f"{statistics.median(x.get(key, 0) for x in r):.3f} |")
     md.append("")
-    if plot(hists, ["serial_rtt_pty/raw_termios", "serial_rtt_pty/libio"], "pty 1-byte round trip",
-            os.path.join(out, "serial_rtt.png")):
-        md.append("![serial round trip](serial_rtt.png)\n")
+    rtt = groups[0][0]
+    if plot(hists, [f"{rtt}/raw_termios", f"{rtt}/libio"], plot_title, os.path.join(out, f"serial_rtt_{where}.png")):
+        md.append(f"![serial round trip, {where}](serial_rtt_{where}.png)\n")
 
 
 def cyclictest_hist(path):
@@ -338,6 +383,16 @@ def periodic_section(res, out, md, where):
                   f"{fmt_ns(max(r['max'] for r in io_runs))} | {sum(r['overruns'] for r in io_runs)} | "
                   f"{'invalid' if invalid else (f'{ratio:.2f}x' if ratio else '-')} | "
                   f"{'invalid run' if invalid else verdict(ratio, 1.1)} |")
+        ev_runs = [r for r in (load(p) for p in sorted(glob.glob(f"{d}/periodic-{load_}-event_loop-*.json"))) if r]
+        if ev_runs:
+            ev_h = merge(ev_runs)
+            ev_999 = pct(ev_h, 99.9)
+            ev_ratio = ev_999 / ct_999 if ct_999 else None
+            md.append(f"| {load_} | io::event_loop call_every ({ev_runs[0].get('scheduling', '?')}) | {len(ev_runs)} | "
+                      f"{ev_h['n']} | {fmt_ns(pct(ev_h, 50))} | {fmt_ns(pct(ev_h, 99))} | {fmt_ns(ev_999)} | "
+                      f"{fmt_ns(max(r['max'] for r in ev_runs))} | {sum(r['overruns'] for r in ev_runs)} | "
+                      f"{'invalid' if invalid else (f'{ev_ratio:.2f}x' if ev_ratio else '-')} | (no target) |")
+            plots[f"io::event_loop {load_}"] = ev_h
         plots[f"cyclictest {load_}"] = ct_h
         plots[f"io::rt {load_}"] = io_h
     md.append("")
@@ -364,10 +419,21 @@ def main():
     md.append("## Serial over a pty (native)\n")
     md.append("Round trip: one byte written at the master, read by the code under test on the slave, echoed back "
               "by it and read at the master. Bulk: 4 KiB written at the master, read in full on the slave.\n")
-    serial_section(res, out, md)
-    md.append("## Periodic-loop jitter: io::rt vs cyclictest\n")
-    md.append("1 ms period on absolute deadlines, SCHED_FIFO 80, mlockall, pinned to CPU 0; the two alternate "
-              "run by run; idle, then under `stress-ng --cpu N`. cyclictest's histogram has 1 us buckets, so its "
+    serial_section(res, out, md, "native", [("serial_rtt_pty", "allocs_per_read"), ("serial_bulk_pty", "allocs_per_4k")],
+                   "pty 1-byte round trip")
+    md.append("## Serial over QEMU's 16550A UART (test VM)\n")
+    md.append("The first port of QEMU's pci-serial-4x, driven by 8250_pci at 115200 8N1, in the UART's internal "
+              "loopback (MCR LOOP): the code under test writes, the bytes go through the emulated transmitter and "
+              "receiver and the 8250 interrupt path, and the same code reads them back. Round trip: 1 byte. "
+              "Bulk: 1 KiB written, then read in full and compared. QEMU moves loopback bytes without the line's "
+              "bit time, so the rates are the emulated driver path's, not 115200 baud's.\n")
+    serial_section(res, out, md, "vm", [("serial_rtt_uart", "allocs_per_read"), ("serial_bulk_uart", "allocs_per_read")],
+                   "16550A loopback 1-byte round trip")
+    md.append("## Periodic-loop jitter: io::rt and io::event_loop vs cyclictest\n")
+    md.append("1 ms period on absolute deadlines, SCHED_FIFO 80, mlockall, pinned to CPU 0, /dev/cpu_dma_latency "
+              "held at 0 (cyclictest's default; io::rt::cpu_latency_limit); the three alternate "
+              "run by run (io::rt::periodic_timer, then io::event_loop::call_every on a timerfd, then cyclictest); "
+              "idle, then under `stress-ng --cpu N`. cyclictest's histogram has 1 us buckets, so its "
               "percentiles are upper bounds rounded to the microsecond.\n")
     md.append("### Native\n")
     periodic_section(res, out, md, "native")

@@ -2,10 +2,12 @@
 // Serial ports: one-byte round trip and bulk throughput through libio's
 // serial_port against raw termios read/write on the same kind of tty.
 //
-// Natively (no arguments) the tty is a pty: the bench holds the master as
-// the far end of the cable. In the test VM, bench/run-vm passes
-// --port=/dev/ttySx and the far end is the cable agent's echo (cable.hpp);
-// that part is not wired up yet (see bench/README.md).
+// Natively the tty is a pty: the bench holds the master as the far end of
+// the cable, and the code under test echoes. In the test VM, bench/run-vm
+// sets LIBIO_BENCH_UART=/dev/ttySx (a 16550A of QEMU's pci-serial-4x) and the
+// UART runs in its internal loopback (MCR LOOP, TIOCM_LOOP): every byte the
+// code under test writes goes out through the transmitter and comes back
+// through the receiver and the 8250 driver, with no host process in the way.
 #include "bench_common.hpp"
 
 #include <io/serial_port.hpp>
@@ -16,7 +18,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <termios.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+#include <vector>
 
 namespace {
 
@@ -167,12 +171,139 @@ void bulk_libio(benchmark::State& state) {
     });
 }
 
+// ---- the UART in its internal loopback (test VM)
+
+const char* uart_path() { return std::getenv("LIBIO_BENCH_UART"); }
+
+constexpr int tiocm_loop = 0x8000;  // TIOCM_LOOP, in the kernel's asm/termios.h only
+
+// Puts the UART in loopback for the life of the case, and empties its queues.
+struct uart_loopback {
+    int fd;
+    explicit uart_loopback(int f) : fd{f} {
+        int bit = tiocm_loop;
+        if (::ioctl(fd, TIOCMBIS, &bit) != 0)
+            throw std::system_error(errno, std::system_category(), "TIOCMBIS TIOCM_LOOP");
+        ::tcflush(fd, TCIOFLUSH);
+    }
+    ~uart_loopback() {
+        int bit = tiocm_loop;
+        ::ioctl(fd, TIOCMBIC, &bit);
+    }
+};
+
+int raw_open_uart() {
+    const int fd = raw_open(uart_path());
+    termios t{};
+    ::tcgetattr(fd, &t);
+    ::cfsetspeed(&t, B115200);
+    t.c_cflag |= CLOCAL | CREAD;
+    t.c_cflag &= ~static_cast<tcflag_t>(CRTSCTS);
+    ::tcsetattr(fd, TCSANOW, &t);
+    return fd;
+}
+
+
+bool write_all(int fd, const std::byte* p, std::size_t n) {
+    std::size_t put = 0;
+    while (put < n) {
+        const auto r = ::write(fd, p + put, n - put);
+        if (r > 0) {
+            put += static_cast<std::size_t>(r);
+        } else if (r < 0 && errno == EAGAIN) {
+            pollfd q{fd, POLLOUT, 0};
+            if (::poll(&q, 1, 2000) != 1)
+                return false;
+        } else if (!(r < 0 && errno == EINTR)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// The code under test writes `out` and reads it back through the UART.
+// Latency per iteration; allocations counted around the read.
+template <typename WriteRead>
+void uart_loop(benchmark::State& state, std::size_t size, WriteRead&& write_read) {
+    io::rt::latency_histogram h;
+    std::vector<std::byte> out(size), in(size);
+    std::uint64_t allocs = 0, bad = 0;
+    std::int64_t n = 0;
+    for (auto _ : state) {
+        for (std::size_t i = 0; i < size; ++i)
+            out[i] = static_cast<std::byte>((static_cast<std::size_t>(n) + i) & 0xff);
+        std::uint64_t a_read = 0;
+        const auto t0 = bench::now_ns();
+        if (!write_read(out, in, a_read)) {
+            state.SkipWithError("UART loopback transfer failed");
+            break;
+        }
+        const auto t1 = bench::now_ns();
+        state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+        h.record_ns(t1 - t0);
+        bad += out != in;
+        if (++n > 16)
+            allocs += a_read;
+    }
+    if (bad != 0)
+        state.SkipWithError("bytes came back changed");
+    state.SetBytesProcessed(n * static_cast<std::int64_t>(size));
+    state.counters["allocs_per_read"] = n > 16 ? static_cast<double>(allocs) / static_cast<double>(n - 16) : 0.0;
+    bench::publish(state, h);
+}
+
+void uart_raw(benchmark::State& state, std::size_t size) {
+    const int fd = raw_open_uart();
+    {
+        uart_loopback lb{fd};
+        uart_loop(state, size,
+                  [&](const std::vector<std::byte>& out, std::vector<std::byte>& in, std::uint64_t& allocs) {
+                      if (!write_all(fd, out.data(), out.size()))
+                          return false;
+                      const auto a0 = bench::allocations();
+                      const bool ok = read_n(fd, in.data(), in.size());
+                      allocs = bench::allocations() - a0;
+                      return ok;
+                  });
+    }
+    ::close(fd);
+}
+
+void uart_libio(benchmark::State& state, std::size_t size) {
+    io::serial_port port{uart_path()};  // 115200 8N1, as raw_open_uart()
+    uart_loopback lb{port.fd()};
+    uart_loop(state, size,
+              [&](const std::vector<std::byte>& out, std::vector<std::byte>& in, std::uint64_t& allocs) {
+                  std::error_code ec;
+                  if (port.write(std::span<const std::byte>(out), 2s, ec) != out.size())
+                      return false;
+                  const auto a0 = bench::allocations();
+                  const bool ok = port.read(in, io::read_timeouts{2s, 0us}, ec) == in.size();
+                  allocs = bench::allocations() - a0;
+                  return ok;
+              });
+}
+
+// 1 byte: the round trip. 1 KiB: throughput (TCG's 16550 moves some tens
+// of KiB/s, so more would only make the run longer).
+void uart_rtt_raw(benchmark::State& s) { uart_raw(s, 1); }
+void uart_rtt_libio(benchmark::State& s) { uart_libio(s, 1); }
+void uart_bulk_raw(benchmark::State& s) { uart_raw(s, 1024); }
+void uart_bulk_libio(benchmark::State& s) { uart_libio(s, 1024); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    bench::add("serial_rtt_pty/raw_termios", rtt_raw)->UseManualTime();
-    bench::add("serial_rtt_pty/libio", rtt_libio)->UseManualTime();
-    bench::add("serial_bulk_pty/raw_termios", bulk_raw);
-    bench::add("serial_bulk_pty/libio", bulk_libio);
+    if (uart_path() != nullptr) {
+        bench::add("serial_rtt_uart/raw_termios", uart_rtt_raw)->UseManualTime();
+        bench::add("serial_rtt_uart/libio", uart_rtt_libio)->UseManualTime();
+        bench::add("serial_bulk_uart/raw_termios", uart_bulk_raw)->UseManualTime();
+        bench::add("serial_bulk_uart/libio", uart_bulk_libio)->UseManualTime();
+    } else {
+        bench::add("serial_rtt_pty/raw_termios", rtt_raw)->UseManualTime();
+        bench::add("serial_rtt_pty/libio", rtt_libio)->UseManualTime();
+        bench::add("serial_bulk_pty/raw_termios", bulk_raw);
+        bench::add("serial_bulk_pty/libio", bulk_libio);
+    }
     return bench::run_main(argc, argv);
 }

@@ -3,15 +3,20 @@
 #include <io/rt.hpp>
 
 #include "error.hpp"
+#include "sys.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <fcntl.h>
+#include <fstream>
+#include <limits>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <utility>
 
 namespace io::rt {
 
@@ -31,6 +36,70 @@ std::string cpu_list(const std::vector<unsigned>& cpus) {
         i = j + 1;
     }
     return s.empty() ? "none" : s;
+}
+
+std::vector<unsigned> parse_cpu_list(const std::string& text) {
+    // "0-3,8,10-11", as the kernel writes cpu lists.
+    std::vector<unsigned> cpus;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        std::size_t used = 0;
+        unsigned long lo = 0, hi = 0;
+        try {
+            lo = hi = std::stoul(text.substr(i), &used);
+            i += used;
+            if (i < text.size() && text[i] == '-') {
+                hi = std::stoul(text.substr(i + 1), &used);
+                i += used + 1;
+            }
+        } catch (const std::exception&) {
+            return {};
+        }
+        for (auto c = lo; c <= hi && c < CPU_SETSIZE; ++c)
+            cpus.push_back(static_cast<unsigned>(c));
+        while (i < text.size() && (text[i] == ',' || text[i] == '\n' || text[i] == ' '))
+            ++i;
+    }
+    return cpus;
+}
+
+std::string first_line(const std::string& path) {
+    std::ifstream f{path};
+    std::string line;
+    std::getline(f, line);
+    return line;
+}
+
+// The CPUs of this process's cpuset: the effective CPUs of its cgroup (v2
+// cpuset.cpus.effective, or v1 cpuset.effective_cpus), from the nearest
+// ancestor that has the file; else the online CPUs.
+std::vector<unsigned> cpuset_cpus() {
+    std::ifstream cg{"/proc/self/cgroup"};
+    for (std::string line; std::getline(cg, line);) {
+        std::string base, file;
+        const auto colon = line.find(':');
+        const auto colon2 = line.find(':', colon + 1);
+        if (colon == std::string::npos || colon2 == std::string::npos)
+            continue;
+        const auto controllers = line.substr(colon + 1, colon2 - colon - 1);
+        if (line.rfind("0::", 0) == 0) {
+            base = "/sys/fs/cgroup";
+            file = "/cpuset.cpus.effective";
+        } else if (controllers == "cpuset") {
+            base = "/sys/fs/cgroup/cpuset";
+            file = "/cpuset.effective_cpus";
+        } else {
+            continue;
+        }
+        for (std::string dir = line.substr(colon2 + 1);;) {
+            if (auto cpus = parse_cpu_list(first_line(base + dir + file)); !cpus.empty())
+                return cpus;
+            if (dir.empty() || dir == "/")
+                break;
+            dir = dir.substr(0, dir.rfind('/'));
+        }
+    }
+    return parse_cpu_list(first_line("/sys/devices/system/cpu/online"));
 }
 
 std::string limit_text(int resource) {
@@ -53,7 +122,7 @@ void set_fifo(int priority) {
     sched_param sp{};
     sp.sched_priority = priority;
     // pthread_setschedparam returns the error instead of setting errno.
-    const int err = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &sp);
+    const int err = detail::sys().setschedparam(::pthread_self(), SCHED_FIFO, &sp);
     if (err == 0)
         return;
     std::string what = "set SCHED_FIFO priority " + std::to_string(priority);
@@ -68,7 +137,7 @@ void set_fifo(int priority) {
 
 void set_normal() {
     sched_param sp{};
-    const int err = ::pthread_setschedparam(::pthread_self(), SCHED_OTHER, &sp);
+    const int err = detail::sys().setschedparam(::pthread_self(), SCHED_OTHER, &sp);
     if (err != 0)
         detail::throw_errno(err, "set SCHED_OTHER");
 }
@@ -95,7 +164,7 @@ std::string scheduling() {
 }
 
 void lock_memory() {
-    if (::mlockall(MCL_CURRENT | MCL_FUTURE) == 0)
+    if (detail::sys().mlockall(MCL_CURRENT | MCL_FUTURE) == 0)
         return;
     const int err = errno;
     std::string what = "lock memory (mlockall)";
@@ -112,11 +181,15 @@ void unlock_memory() noexcept {
 }
 
 std::vector<unsigned> allowed_cpus() {
+    return cpuset_cpus();
+}
+
+std::vector<unsigned> thread_cpus() {
     cpu_set_t set;
     CPU_ZERO(&set);
     std::vector<unsigned> cpus;
-    if (::pthread_getaffinity_np(::pthread_self(), sizeof set, &set) != 0)
-        return cpus;
+    if (const int err = detail::sys().getaffinity(::pthread_self(), sizeof set, &set); err != 0)
+        detail::throw_errno(err, "read the thread's CPU affinity");
     for (unsigned c = 0; c < CPU_SETSIZE; ++c)
         if (CPU_ISSET(c, &set))
             cpus.push_back(c);
@@ -126,18 +199,27 @@ std::vector<unsigned> allowed_cpus() {
 void pin_to_cpus(std::span<const unsigned> cpus) {
     if (cpus.empty())
         throw invalid_argument("pin to CPUs: no CPU given");
-    const auto allowed = allowed_cpus();
+    // Checked against the process's cpuset, not the thread's affinity: a
+    // thread started by a pinned one inherits its mask and may still move
+    // to any CPU of the cpuset.
+    const auto allowed = cpuset_cpus();
     cpu_set_t set;
     CPU_ZERO(&set);
     std::vector<unsigned> want;
     for (auto c : cpus) {
         if (std::find(allowed.begin(), allowed.end(), c) == allowed.end())
-            throw invalid_argument("pin to CPU " + std::to_string(c) + ": not available to this thread (allowed: " +
-                                   cpu_list(allowed) + ")");
+            throw invalid_argument("pin to CPU " + std::to_string(c) + ": not available to this process (allowed: " +
+                                   cpu_list(allowed) + ", the online CPUs of its cpuset)");
         CPU_SET(c, &set);
         want.push_back(c);
     }
-    const int err = ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    const int err = detail::sys().setaffinity(::pthread_self(), sizeof set, &set);
+    if (err == EINVAL)
+        throw invalid_argument("pin to CPUs " + cpu_list(want) +
+                               ": refused by the kernel (offline, or outside the cpuset; allowed now: " +
+                               cpu_list(cpuset_cpus()) + ")");
     if (err != 0)
         detail::throw_errno(err, "pin to CPUs " + cpu_list(want));
 }
@@ -147,6 +229,53 @@ void prefault_stack(std::size_t bytes) noexcept {
     auto* p = static_cast<volatile unsigned char*>(__builtin_alloca(bytes));
     for (std::size_t i = 0; i < bytes; i += 4096)
         p[i] = 0;
+}
+
+cpu_latency_limit::cpu_latency_limit(std::chrono::microseconds max) : max_{max} {
+    constexpr const char* path = "/dev/cpu_dma_latency";
+    if (max.count() < 0 || max.count() > std::numeric_limits<std::int32_t>::max())
+        throw invalid_argument("CPU wake-up latency limit " + std::to_string(max.count()) +
+                               " us is outside 0.." + std::to_string(std::numeric_limits<std::int32_t>::max()) +
+                               " us");
+    fd_ = detail::retry_eintr([&] { return detail::sys().open(path, O_WRONLY | O_CLOEXEC, 0); });
+    if (fd_ < 0) {
+        const int err = errno;
+        std::string what = std::string("limit CPU wake-up latency (") + path + ")";
+        if (err == EACCES || err == EPERM)
+            what += " (only root may write it by default: run as root, or give the group write access with a "
+                    "udev rule such as KERNEL==\"cpu_dma_latency\", GROUP=\"iocard\", MODE=\"0660\")";
+        else if (err == ENOENT)
+            what += " (this kernel has no PM QoS device)";
+        detail::throw_errno(err, what);
+    }
+    // The kernel takes the limit as a binary s32 in microseconds, and holds
+    // it while the file stays open.
+    const std::int32_t v = static_cast<std::int32_t>(max.count());
+    const auto n = detail::retry_eintr([&] { return detail::sys().write(fd_, &v, sizeof v); });
+    if (n != static_cast<ssize_t>(sizeof v)) {
+        const int err = n < 0 ? errno : EIO;
+        detail::sys().close(fd_);
+        fd_ = -1;
+        detail::throw_errno(err, std::string("limit CPU wake-up latency (") + path + "): write");
+    }
+}
+
+cpu_latency_limit::~cpu_latency_limit() {
+    if (fd_ >= 0)
+        detail::sys().close(fd_);
+}
+
+cpu_latency_limit::cpu_latency_limit(cpu_latency_limit&& other) noexcept
+    : fd_{std::exchange(other.fd_, -1)}, max_{other.max_} {}
+
+cpu_latency_limit& cpu_latency_limit::operator=(cpu_latency_limit&& other) noexcept {
+    if (this != &other) {
+        if (fd_ >= 0)
+            detail::sys().close(fd_);
+        fd_ = std::exchange(other.fd_, -1);
+        max_ = other.max_;
+    }
+    return *this;
 }
 
 periodic_timer::periodic_timer(std::chrono::nanoseconds period)
@@ -178,7 +307,7 @@ std::chrono::nanoseconds periodic_timer::wait() noexcept {
         next_ += period_ * static_cast<std::int64_t>(missed);
     }
     const auto ts = to_timespec(next_);
-    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    while (detail::sys().clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
     }
     now = clock::now();
     const auto late = std::chrono::duration_cast<std::chrono::nanoseconds>(now - next_);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 namespace io::detail {
@@ -28,6 +29,11 @@ constexpr sys_calls kernel_calls{
     .ppoll = ::ppoll,
     .flock = ::flock,
     .fstat = ::fstat,
+    .setschedparam = ::pthread_setschedparam,
+    .setaffinity = ::pthread_setaffinity_np,
+    .getaffinity = ::pthread_getaffinity_np,
+    .mlockall = ::mlockall,
+    .clock_nanosleep = ::clock_nanosleep,
 };
 
 sys_calls active = kernel_calls;

@@ -6,7 +6,10 @@
 #include <cerrno>
 #include <cstddef>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/epoll.h>
 #include <sys/types.h>
@@ -27,6 +30,13 @@ struct sys_calls {
     int (*ppoll)(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask);
     int (*flock)(int fd, int operation);
     int (*fstat)(int fd, struct stat* st);
+    // io::rt. The pthread ones and clock_nanosleep return the error number
+    // (0 on success) instead of setting errno, as the C library's do.
+    int (*setschedparam)(pthread_t thread, int policy, const sched_param* param);
+    int (*setaffinity)(pthread_t thread, size_t size, const cpu_set_t* set);
+    int (*getaffinity)(pthread_t thread, size_t size, cpu_set_t* set);
+    int (*mlockall)(int flags);
+    int (*clock_nanosleep)(clockid_t clock, int flags, const timespec* request, timespec* remain);
 };
 
 /// The table in use; tests swap it with sys_override.

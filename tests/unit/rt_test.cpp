@@ -2,12 +2,16 @@
 #include <io/error.hpp>
 #include <io/rt.hpp>
 
+#include "sys.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <string>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
@@ -225,7 +229,8 @@ TEST(rt, pins_to_an_allowed_cpu_and_refuses_others) {
         const auto cpus = io::rt::allowed_cpus();
         ASSERT_FALSE(cpus.empty());
         io::rt::pin_to_cpu(cpus.back());
-        EXPECT_EQ(io::rt::allowed_cpus(), std::vector<unsigned>{cpus.back()});
+        EXPECT_EQ(io::rt::thread_cpus(), std::vector<unsigned>{cpus.back()});
+        EXPECT_EQ(io::rt::allowed_cpus(), cpus) << "the process's CPUs do not shrink with one thread's pinning";
         try {
             io::rt::pin_to_cpu(cpus.back() + 1000);
             ADD_FAILURE() << "pinning to a CPU outside the allowed set did not throw";
@@ -234,6 +239,181 @@ TEST(rt, pins_to_an_allowed_cpu_and_refuses_others) {
         }
         EXPECT_THROW(io::rt::pin_to_cpus({}), io::invalid_argument);
     }).join();
+}
+
+TEST(rt, a_thread_started_by_a_pinned_thread_may_move_to_another_cpu) {
+    const auto cpus = io::rt::allowed_cpus();
+    std::thread([&] {
+        io::rt::pin_to_cpu(cpus.front());
+        std::thread([&] {
+            // Inherits {front}; the cpuset still allows every CPU of `cpus`.
+            EXPECT_EQ(io::rt::thread_cpus(), std::vector<unsigned>{cpus.front()});
+            io::rt::pin_to_cpu(cpus.back());
+            EXPECT_EQ(io::rt::thread_cpus(), std::vector<unsigned>{cpus.back()});
+            io::rt::pin_to_cpus(cpus);
+            EXPECT_EQ(io::rt::thread_cpus(), cpus);
+        }).join();
+    }).join();
+}
+
+// Through libio's system-call seam: what the kernel would say in
+// situations a test machine cannot produce on cue.
+
+int fake_err = 0;
+int calls = 0;
+
+TEST(rt_faults, a_refused_affinity_says_which_cpus_are_allowed) {
+    auto f = io::detail::real_sys();
+    f.setaffinity = [](pthread_t, size_t, const cpu_set_t*) { return EINVAL; };
+    io::detail::sys_override guard{f};
+    try {
+        io::rt::pin_to_cpu(io::rt::allowed_cpus().front());
+        ADD_FAILURE() << "EINVAL from sched_setaffinity did not throw";
+    } catch (const io::invalid_argument& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("refused by the kernel"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("allowed now: "), std::string::npos) << msg;
+    }
+}
+
+TEST(rt_faults, set_fifo_refused_says_what_to_grant) {
+    auto f = io::detail::real_sys();
+    f.setschedparam = [](pthread_t, int, const sched_param*) { return EPERM; };
+    io::detail::sys_override guard{f};
+    try {
+        io::rt::set_fifo(42);
+        ADD_FAILURE() << "EPERM did not throw";
+    } catch (const std::system_error& e) {
+        const std::string msg = e.what();
+        EXPECT_EQ(e.code().value(), EPERM);
+        EXPECT_NE(msg.find("CAP_SYS_NICE"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("ulimit -r 42"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("LimitRTPRIO"), std::string::npos) << msg;
+    }
+    EXPECT_EQ(io::rt::scheduling(), "SCHED_OTHER") << "nothing changed";
+}
+
+TEST(rt_faults, lock_memory_refused_says_what_to_grant) {
+    for (const int err : {EPERM, ENOMEM}) {
+        fake_err = err;
+        auto f = io::detail::real_sys();
+        f.mlockall = [](int) {
+            errno = fake_err;
+            return -1;
+        };
+        io::detail::sys_override guard{f};
+        try {
+            io::rt::lock_memory();
+            ADD_FAILURE() << "mlockall failing did not throw";
+        } catch (const std::system_error& e) {
+            const std::string msg = e.what();
+            EXPECT_EQ(e.code().value(), err);
+            EXPECT_NE(msg.find("CAP_IPC_LOCK"), std::string::npos) << msg;
+            EXPECT_NE(msg.find("LimitMEMLOCK=infinity"), std::string::npos) << msg;
+        }
+    }
+}
+
+int held_fd = -1;
+
+TEST(rt_faults, cpu_latency_limit_refused_says_what_to_grant) {
+    auto f = io::detail::real_sys();
+    f.open = [](const char*, int, mode_t) {
+        errno = EACCES;
+        return -1;
+    };
+    io::detail::sys_override guard{f};
+    try {
+        io::rt::cpu_latency_limit awake;
+        ADD_FAILURE() << "EACCES did not throw";
+    } catch (const std::system_error& e) {
+        const std::string msg = e.what();
+        EXPECT_EQ(e.code().value(), EACCES);
+        EXPECT_NE(msg.find("run as root"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("KERNEL==\"cpu_dma_latency\""), std::string::npos) << msg;
+    }
+}
+
+TEST(rt_faults, cpu_latency_limit_writes_a_binary_s32_and_closes_at_the_end) {
+    auto f = io::detail::real_sys();
+    f.open = [](const char* path, int, mode_t) {
+        EXPECT_STREQ(path, "/dev/cpu_dma_latency");
+        held_fd = ::memfd_create("pmqos", MFD_CLOEXEC);
+        return held_fd;
+    };
+    f.close = [](int fd) {
+        if (fd == held_fd)
+            held_fd = -2;  // closed; the test reads the memfd through its dup
+        return ::close(fd);
+    };
+    io::detail::sys_override guard{f};
+    int copy = -1;
+    {
+        io::rt::cpu_latency_limit awake{250us};
+        copy = ::dup(held_fd);
+        std::int32_t v = 0;
+        ASSERT_EQ(::pread(copy, &v, sizeof v, 0), static_cast<ssize_t>(sizeof v));
+        EXPECT_EQ(v, 250);
+        EXPECT_NE(held_fd, -2);
+    }
+    EXPECT_EQ(held_fd, -2) << "the limit is released when the object goes";
+    ::close(copy);
+}
+
+TEST(rt_faults, the_periodic_timer_sleeps_on_through_signals) {
+    // clock_nanosleep interrupted twice: wait() must go back to sleep to
+    // the same absolute deadline, not return early.
+    calls = 0;
+    auto f = io::detail::real_sys();
+    f.clock_nanosleep = [](clockid_t clock, int flags, const timespec* t, timespec* rem) {
+        if (++calls <= 2)
+            return EINTR;
+        return ::clock_nanosleep(clock, flags, t, rem);
+    };
+    io::detail::sys_override guard{f};
+    io::rt::periodic_timer tick{20ms};
+    const auto deadline = tick.next_deadline();
+    const auto late = tick.wait();
+    EXPECT_EQ(calls, 3);
+    EXPECT_GE(std::chrono::steady_clock::now(), deadline);
+    EXPECT_GE(late.count(), 0);
+    EXPECT_EQ(tick.cycles(), 1U);
+    EXPECT_EQ(tick.next_deadline(), deadline + 20ms);
+}
+
+// The aggregated PM QoS limit the kernel holds now, in us.
+std::int32_t cpu_latency_now() {
+    const int fd = ::open("/dev/cpu_dma_latency", O_RDONLY | O_CLOEXEC);
+    std::int32_t v = -1;
+    if (fd >= 0) {
+        if (::read(fd, &v, sizeof v) != static_cast<ssize_t>(sizeof v))
+            v = -1;
+        ::close(fd);
+    }
+    return v;
+}
+
+TEST(rt, cpu_latency_limit_holds_while_it_lives_or_says_what_to_grant) {
+    if (::access("/dev/cpu_dma_latency", W_OK) == 0) {
+        const auto before = cpu_latency_now();
+        {
+            io::rt::cpu_latency_limit awake{7us};
+            EXPECT_EQ(cpu_latency_now(), std::min<std::int32_t>(before, 7));
+            auto moved = std::move(awake);
+            EXPECT_EQ(moved.max(), 7us);
+            EXPECT_EQ(cpu_latency_now(), std::min<std::int32_t>(before, 7)) << "a move keeps the limit";
+        }
+        EXPECT_EQ(cpu_latency_now(), before) << "released with the object";
+    } else {
+        try {
+            io::rt::cpu_latency_limit awake;
+            ADD_FAILURE() << "no write access, yet no error";
+        } catch (const std::system_error& e) {
+            EXPECT_NE(std::string(e.what()).find("/dev/cpu_dma_latency"), std::string::npos) << e.what();
+        }
+    }
+    EXPECT_THROW(io::rt::cpu_latency_limit{-1us}, io::invalid_argument);
+    EXPECT_THROW(io::rt::cpu_latency_limit{std::chrono::microseconds{1LL << 31}}, io::invalid_argument);
 }
 
 TEST(rt, prefault_stack_touches_without_crashing) {

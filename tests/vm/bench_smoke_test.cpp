@@ -2,6 +2,7 @@
 // A short run of every benchmark that needs the test VM (bench/), so that
 // none of them rots between `make bench` runs: each must exit 0 and print
 // its results. The numbers of so short a run mean nothing.
+#include "emulated_serial.hpp"
 #include "vm_test.hpp"
 
 #include <array>
@@ -38,16 +39,31 @@ TEST_F(bench_smoke, gpio_cases_run_and_report) {
     for (const char* name : {"floor/null_ioctl", "get/raw_ioctl", "get/libio", "get/gpiod_cxx", "get/gpiod_c",
                              "set/libio", "port_read/libio", "port_write/libio", "edge_latency/raw_poll_read",
                              "edge_latency/libio_wait", "edge_latency/libio_event_loop", "event_throughput/libio",
-                             "event_overflow/libio"})
+                             "event_rate/libio", "event_overflow/libio"})
         EXPECT_NE(r.out.find(std::string("\"name\": \"") + name), std::string::npos) << name << " missing:\n" << r.out;
     EXPECT_EQ(r.out.find("\"error_occurred\": true"), std::string::npos) << r.out;
 }
 
-TEST_F(bench_smoke, periodic_loop_runs_and_reports) {
-    const auto r = run(std::string(BENCH_PERIODIC) + " --loops=100 --interval-us=1000 --priority=80 --cpu=0");
+TEST_F(bench_smoke, serial_cases_run_over_the_uart_loopback) {
+    const auto tty = io::test::tty_of("uart3");
+    ASSERT_FALSE(tty.empty()) << "the VM has no pci-serial-4x (vm.py --serial)";
+    const auto r = run("LIBIO_BENCH_UART=" + tty + " " + BENCH_SERIAL + " --benchmark_min_time=0.01 --benchmark_format=json");
     ASSERT_EQ(r.status, 0) << r.out;
-    EXPECT_NE(r.out.find("io::rt periodic"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("SCHED_FIFO 80"), std::string::npos) << "root in the VM may use SCHED_FIFO:\n" << r.out;
+    for (const char* name : {"serial_rtt_uart/raw_termios", "serial_rtt_uart/libio", "serial_bulk_uart/raw_termios",
+                             "serial_bulk_uart/libio"})
+        EXPECT_NE(r.out.find(std::string("\"name\": \"") + name), std::string::npos) << name << " missing:\n" << r.out;
+    EXPECT_EQ(r.out.find("\"error_occurred\": true"), std::string::npos) << r.out;
+}
+
+TEST_F(bench_smoke, periodic_loops_run_and_report) {
+    for (const char* mode : {"rt", "event"}) {
+        const auto r = run(std::string(BENCH_PERIODIC) + " --loops=100 --interval-us=1000 --priority=80 --cpu=0 --loop=" +
+                           mode);
+        ASSERT_EQ(r.status, 0) << r.out;
+        EXPECT_NE(r.out.find(std::string(mode) == "rt" ? "io::rt periodic" : "io::event_loop periodic"),
+                  std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("SCHED_FIFO 80"), std::string::npos) << "root in the VM may use SCHED_FIFO:\n" << r.out;
+    }
 }
 
 }  // namespace

@@ -286,6 +286,29 @@ def run(opts):
     initrd = initramfs(root, release)
     if not shutil.which("qemu-system-x86_64"):
         die("qemu-system-x86_64 not found: run 'make deps'")
+    for attempt in range(1, 4):
+        status, crashed_early = boot(opts, root, release, image, initrd)
+        if not crashed_early:
+            return status
+        # Multi-threaded TCG now and then trips the kernel's own int3 text
+        # patching during early boot ("Oops: int3" in sched_clock_cpu and
+        # similar, no module loaded yet). Nothing of ours has run then, so
+        # the boot is repeated; a crash once anything of ours ran is a failure.
+        log(f"the guest kernel crashed while booting, before any module or test ran (attempt {attempt}); "
+            "booting again")
+    return status
+
+
+def crashed_before_init(con, booted):
+    """True when the console shows a panic before the initramfs loaded any module."""
+    if booted is not None or "Kernel panic" not in con:
+        return False
+    return all(not l.split("Modules linked in:", 1)[1].strip()
+               for l in con.splitlines() if "Modules linked in:" in l)
+
+
+def boot(opts, root, release, image, initrd):
+    """One boot; returns (exit status, crashed before anything of ours ran)."""
     run_dir = tempfile.mkdtemp(prefix="libio-vm.")
     share = os.path.join(run_dir, "share")
     os.makedirs(share)
@@ -377,18 +400,22 @@ def run(opts):
     if timed_out:
         log(f"TIMEOUT: the guest did not finish within {opts.timeout} s; console log kept at {console}")
         print("\n".join(con.splitlines()[-40:]), file=sys.stderr)
-        return 124
+        return 124, False
+    if bad and not timed_out and crashed_before_init(con, booted):
+        for l in bad[:3]:
+            print("  " + l, file=sys.stderr)
+        return 125, True
     if bad:
         log(f"FAIL: the guest kernel log ({release}) reports:")
         for l in bad[:20]:
             print("  " + l, file=sys.stderr)
         log(f"full logs in {log_dir}")
-        return 125
+        return 125, False
     if status is None:
         log(f"FAIL: the guest stopped without an exit status; console log kept at {console}")
         print("\n".join(con.splitlines()[-40:]), file=sys.stderr)
-        return 126
-    return int(status.strip() or 126)
+        return 126, False
+    return int(status.strip() or 126), False
 
 
 def main():

@@ -2,6 +2,7 @@
 // Real-time helpers: what a deterministic loop needs from the system.
 //
 //   io::rt::lock_memory();              // no page faults from here on
+//   io::rt::cpu_latency_limit awake;    // no deep C-states while it lives
 //   io::rt::pin_to_cpu(1);
 //   io::rt::set_fifo(80);
 //   io::rt::prefault_stack();
@@ -50,7 +51,9 @@ LIBIO_EXPORT void lock_memory();
 /// Undoes lock_memory(). Never fails.
 LIBIO_EXPORT void unlock_memory() noexcept;
 
-/// Pins the calling thread to the given CPUs.
+/// Pins the calling thread to the given CPUs. Any CPU of the process's
+/// cpuset may be given, whatever the thread's affinity now (a thread started
+/// by a pinned thread inherits its mask, and may still move elsewhere).
 /// \throws io::invalid_argument when cpus is empty or names a CPU this
 ///         process may not use (the message lists those it may).
 /// \throws std::system_error for other errors of sched_setaffinity.
@@ -59,13 +62,45 @@ inline void pin_to_cpu(unsigned cpu) {
     pin_to_cpus(std::span<const unsigned>(&cpu, 1));
 }
 
-/// The CPUs the calling thread may run on, in increasing order.
+/// The CPUs threads of this process may be pinned to, in increasing order:
+/// the online CPUs of its cpuset (cgroup v2 cpuset.cpus.effective).
 LIBIO_EXPORT std::vector<unsigned> allowed_cpus();
+
+/// The CPUs the calling thread may run on now (its affinity), in
+/// increasing order.
+/// \throws std::system_error when the kernel does not say.
+LIBIO_EXPORT std::vector<unsigned> thread_cpus();
 
 /// Touches `bytes` of the calling thread's stack below the current frame so
 /// that its pages exist before the loop starts (with lock_memory() they
 /// then stay). Keep it well below the stack size (8 MiB by default).
 LIBIO_EXPORT void prefault_stack(std::size_t bytes = 256 * 1024) noexcept;
+
+/// Keeps every CPU out of idle states whose exit latency exceeds `max`
+/// (the kernel's PM QoS, /dev/cpu_dma_latency) for the life of the object,
+/// as cyclictest does by default. Waking from a deep C-state can add tens to
+/// hundreds of microseconds to a deadline; with 0 (the default) idle CPUs
+/// poll instead, which costs power. The limit is system-wide and ends when
+/// the object is destroyed (or the process exits).
+class LIBIO_EXPORT cpu_latency_limit final {
+public:
+    /// \throws io::invalid_argument when max is negative or above 2^31-1 us.
+    /// \throws std::system_error when the kernel refuses; EACCES says what
+    ///         to grant (root, or write access to /dev/cpu_dma_latency for a
+    ///         group by a udev rule), ENOENT that the kernel has no PM QoS.
+    explicit cpu_latency_limit(std::chrono::microseconds max = std::chrono::microseconds{0});
+    ~cpu_latency_limit();
+    cpu_latency_limit(cpu_latency_limit&& other) noexcept;
+    cpu_latency_limit& operator=(cpu_latency_limit&& other) noexcept;
+    cpu_latency_limit(const cpu_latency_limit&) = delete;
+    cpu_latency_limit& operator=(const cpu_latency_limit&) = delete;
+
+    std::chrono::microseconds max() const noexcept { return max_; }
+
+private:
+    int fd_ = -1;
+    std::chrono::microseconds max_;
+};
 
 /// A periodic wake-up on absolute deadlines (clock_nanosleep with
 /// TIMER_ABSTIME on CLOCK_MONOTONIC): the period does not drift with the
