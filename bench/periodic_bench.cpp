@@ -86,21 +86,19 @@ int main(int argc, char** argv) {
             h.record(t.wait());
         overruns = t.overruns();
     } else {
-        // The timerfd's deadlines are start + k * period, where start is read
-        // inside call_every just after `start` here: the lateness recorded
-        // includes that gap (the cost of call_every, once; tens of ns).
+        // Deadlines at first + k * period; a tick more than a period late
+        // means deadlines went by unserved (the loop does not replay them).
         io::event_loop loop;
         using clock = std::chrono::steady_clock;
-        const auto start = clock::now();
-        auto last = start;
+        const auto first = clock::now() + period;
+        std::int64_t k = 0;  // the deadline the next tick serves
         long n = 0;
-        auto tick = loop.call_every(period, [&] {
+        auto tick = loop.call_every(period, first, [&] {
             const auto now = clock::now();
-            const auto since = now - start;
-            h.record(since % period);
-            if (now - last > period + period / 2)
-                overruns += static_cast<std::uint64_t>((now - last) / period) - 1;
-            last = now;
+            const auto due = static_cast<std::int64_t>((now - first) / period);  // last deadline passed
+            overruns += static_cast<std::uint64_t>(due - k);
+            h.record(now - (first + due * period));
+            k = due + 1;
             if (++n == loops)
                 loop.stop();
         });

@@ -72,14 +72,14 @@ struct event_loop::impl {
         return id;
     }
 
-    registration arm_timer(event_loop* loop, clock::duration first, clock::duration period, timer_callback cb) {
+    // first: the absolute CLOCK_MONOTONIC deadline (steady_clock is it).
+    registration arm_timer(event_loop* loop, clock::time_point first, clock::duration period, timer_callback cb) {
         auto tfd = std::make_unique<unique_fd>(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
         if (tfd->get() < 0)
             detail::throw_errno(errno, "event loop: create timer");
-        timespec now{};
-        ::clock_gettime(CLOCK_MONOTONIC, &now);
-        const auto deadline = std::chrono::seconds{now.tv_sec} + std::chrono::nanoseconds{now.tv_nsec} +
-                              std::chrono::duration_cast<std::chrono::nanoseconds>(first);
+        // A zero expiry would disarm a timerfd; one nanosecond is "at once".
+        const auto deadline = std::max(std::chrono::duration_cast<std::chrono::nanoseconds>(first.time_since_epoch()),
+                                       std::chrono::nanoseconds{1});
         itimerspec spec{};
         spec.it_value = to_timespec(deadline);
         spec.it_interval = to_timespec(period);
@@ -121,16 +121,20 @@ registration event_loop::watch(int fd, ready what, fd_callback cb) {
 registration event_loop::call_after(clock::duration after, timer_callback cb) {
     if (!cb)
         throw invalid_argument("event_loop::call_after: the callback is empty");
-    // A zero expiry would disarm a timerfd; one nanosecond is "at once".
-    return impl_->arm_timer(this, std::max(after, clock::duration{1}), clock::duration::zero(), std::move(cb));
+    return impl_->arm_timer(this, clock::now() + std::max(after, clock::duration{1}), clock::duration::zero(),
+                            std::move(cb));
 }
 
 registration event_loop::call_every(clock::duration period, timer_callback cb) {
+    return call_every(period, clock::now() + period, std::move(cb));
+}
+
+registration event_loop::call_every(clock::duration period, clock::time_point first, timer_callback cb) {
     if (period <= clock::duration::zero())
         throw invalid_argument("event_loop::call_every: the period must be positive");
     if (!cb)
         throw invalid_argument("event_loop::call_every: the callback is empty");
-    return impl_->arm_timer(this, period, period, std::move(cb));
+    return impl_->arm_timer(this, first, period, std::move(cb));
 }
 
 std::size_t event_loop::run_once(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {

@@ -8,6 +8,8 @@
 
 #include <linux/gpio.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <fcntl.h>
 #include <poll.h>
@@ -86,19 +88,46 @@ std::uint64_t line_request::mask_of(std::span<const unsigned> lines, const char*
 
 namespace {
 
-// Maps request-order bits to caller-order bits (bit i of the result is lines[i]).
-std::uint64_t to_caller(std::span<const unsigned> lines, std::uint64_t req_bits,
-                        const std::vector<unsigned>& offsets, const std::array<std::uint8_t, 256>& index) {
-    std::uint64_t out = 0;
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-        std::size_t k = lines[i] < index.size() ? index[lines[i]] : 0;
-        if (lines[i] >= index.size())
-            while (offsets[k] != lines[i])
-                ++k;
-        if ((req_bits >> k) & 1U)
-            out |= std::uint64_t{1} << i;
+// Where the caller's lines sit in the request. When they are a run of the
+// request in the same order (a whole port, a single line: the common case)
+// the bits map by one shift; otherwise bit by bit through `pos`.
+struct placement {
+    std::uint64_t mask = 0;           // request-order bits of the lines
+    int shift = -1;                   // >= 0: lines[i] is request bit shift + i
+    std::array<std::uint8_t, 64> pos; // otherwise: lines[i] is request bit pos[i]
+};
+
+std::size_t position(unsigned off, const std::vector<unsigned>& offsets,
+                     const std::array<std::uint8_t, 256>& index) noexcept {
+    if (off < index.size())
+        return index[off] == 0xff ? offsets.size() : index[off];
+    return static_cast<std::size_t>(std::find(offsets.begin(), offsets.end(), off) - offsets.begin());
+}
+
+// False when there are more than 64 lines or one is not in the request.
+bool place(std::span<const unsigned> lines, const std::vector<unsigned>& offsets,
+           const std::array<std::uint8_t, 256>& index, placement& p) noexcept {
+    const std::size_t n = lines.size();
+    if (n == 0) {
+        p.shift = 0;
+        return true;
     }
-    return out;
+    if (n > 64)
+        return false;
+    const std::size_t k0 = position(lines[0], offsets, index);
+    if (k0 + n <= offsets.size() && std::equal(lines.begin(), lines.end(), offsets.begin() + static_cast<long>(k0))) {
+        p.mask = (n == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1) << k0;
+        p.shift = static_cast<int>(k0);
+        return true;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t k = position(lines[i], offsets, index);
+        if (k >= offsets.size())
+            return false;
+        p.pos[i] = static_cast<std::uint8_t>(k);
+        p.mask |= std::uint64_t{1} << k;
+    }
+    return true;
 }
 
 }  // namespace
@@ -109,29 +138,34 @@ std::uint64_t line_request::get_bits(std::span<const unsigned> lines, std::error
         ec = detail::errno_code(EBADF);
         return 0;
     }
-    std::uint64_t mask = 0;
-    try {
-        mask = mask_of(lines, "get");
-    } catch (const invalid_argument&) {
+    placement p;
+    if (!place(lines, offsets_, index_, p)) {
         ec = detail::errno_code(EINVAL);
         return 0;
     }
     gpio_v2_line_values v{};
-    v.mask = mask;
+    v.mask = p.mask;
     if (detail::retry_eintr([&] { return detail::sys().ioctl(fd_, GPIO_V2_LINE_GET_VALUES_IOCTL, &v); }) < 0) {
         ec = detail::errno_code(errno);
         return 0;
     }
-    return to_caller(lines, v.bits, offsets_, index_);
+    if (p.shift >= 0)
+        return (v.bits & p.mask) >> p.shift;
+    std::uint64_t out = 0;
+    for (std::size_t i = 0; i < lines.size(); ++i)
+        out |= ((v.bits >> p.pos[i]) & 1U) << i;
+    return out;
 }
 
 std::uint64_t line_request::get_bits(std::span<const unsigned> lines) const {
     check_usable("get");
-    (void)mask_of(lines, "get");  // a clear message for lines outside the request
     std::error_code ec;
     const auto bits = get_bits(lines, ec);
-    if (ec)
+    if (ec) {
+        if (ec.value() == EINVAL)
+            (void)mask_of(lines, "get");  // a clear message for lines outside the request
         detail::throw_errno(ec.value(), "get lines of " + chip_path_);
+    }
     return bits;
 }
 
@@ -141,22 +175,18 @@ void line_request::set_bits(std::span<const unsigned> lines, std::uint64_t bits,
         ec = detail::errno_code(EBADF);
         return;
     }
-    gpio_v2_line_values v{};
-    try {
-        v.mask = mask_of(lines, "set");
-    } catch (const invalid_argument&) {
+    placement p;
+    if (!place(lines, offsets_, index_, p)) {
         ec = detail::errno_code(EINVAL);
         return;
     }
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-        if (((bits >> i) & 1U) == 0)
-            continue;
-        const auto off = lines[i];
-        std::size_t k = off < index_.size() ? index_[off] : 0;
-        if (off >= index_.size())
-            while (offsets_[k] != off)
-                ++k;
-        v.bits |= std::uint64_t{1} << k;
+    gpio_v2_line_values v{};
+    v.mask = p.mask;
+    if (p.shift >= 0) {
+        v.bits = (bits << p.shift) & p.mask;
+    } else {
+        for (std::size_t i = 0; i < lines.size(); ++i)
+            v.bits |= ((bits >> i) & 1U) << p.pos[i];
     }
     if (detail::retry_eintr([&] { return detail::sys().ioctl(fd_, GPIO_V2_LINE_SET_VALUES_IOCTL, &v); }) < 0)
         ec = detail::errno_code(errno);
@@ -164,10 +194,11 @@ void line_request::set_bits(std::span<const unsigned> lines, std::uint64_t bits,
 
 void line_request::set_bits(std::span<const unsigned> lines, std::uint64_t bits) {
     check_usable("set");
-    (void)mask_of(lines, "set");
     std::error_code ec;
     set_bits(lines, bits, ec);
     if (ec) {
+        if (ec.value() == EINVAL)
+            (void)mask_of(lines, "set");  // a clear message for lines outside the request
         if (ec.value() == EPERM)
             detail::throw_errno(ec.value(), "set lines of " + chip_path_ + " (only outputs can be set)");
         detail::throw_errno(ec.value(), "set lines of " + chip_path_);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <thread>
+#include <vector>
 #include <unistd.h>
 
 using namespace std::chrono_literals;
@@ -176,6 +177,30 @@ TEST(event_loop, call_every_repeats_and_skips_missed_ticks) {
     reg.reset();
     std::this_thread::sleep_for(15ms);
     EXPECT_EQ(loop.run_once(0ms), 0U);
+}
+
+TEST(event_loop, call_every_from_a_first_deadline_keeps_its_phase) {
+    using clock = io::event_loop::clock;
+    io::event_loop loop;
+    std::vector<clock::time_point> at;
+    // A first deadline ahead: never called before first + k * period.
+    const auto first = clock::now() + 30ms;
+    {
+        auto reg = loop.call_every(10ms, first, [&] { at.push_back(clock::now()); });
+        while (at.size() < 3)
+            ASSERT_GT(loop.run_once(5000ms), 0U);
+    }
+    for (std::size_t k = 0; k < at.size(); ++k)
+        EXPECT_GE(at[k], first + k * 10ms) << "tick " << k << " came early";
+    // A first deadline already passed: at once, then on the same phase.
+    at.clear();
+    const auto past = clock::now() - 25ms;
+    auto reg = loop.call_every(10ms, past, [&] { at.push_back(clock::now()); });
+    while (at.size() < 2)
+        ASSERT_GT(loop.run_once(5000ms), 0U);
+    const auto next_phase = past + ((at[0] - past) / 10ms + 1) * 10ms;
+    EXPECT_GE(at[1], next_phase) << "the second tick keeps first + k * period";
+    EXPECT_THROW((void)loop.call_every(0ms, past, [] {}), io::invalid_argument);
 }
 
 TEST(event_loop, stop_from_another_thread_ends_run) {

@@ -164,6 +164,45 @@ TEST_F(line_request_fake, port_as_one_integer_in_one_call) {
     }
 }
 
+TEST_F(line_request_fake, a_port_inside_a_larger_request_maps_by_its_place) {
+    // Request: 300 (beyond the offset index), then port B = 8..15, then 2.
+    auto r = make({300, 8, 9, 10, 11, 12, 13, 14, 15, 2});
+    const io::port b{"B", {8, 9, 10, 11, 12, 13, 14, 15}};
+    r.write_port(b, 0xc3);
+    EXPECT_EQ(k.last_set_mask, 0x1feU) << "B is request bits 1..8";
+    EXPECT_EQ(k.levels, 0xc3U << 1);
+    k.levels |= 1U | (1U << 9);  // 300 and 2 high: not part of B
+    EXPECT_EQ(r.read_port(b), 0xc3U);
+    const unsigned tail[] = {15, 2};  // a run of the request
+    EXPECT_EQ(r.get_bits(tail), 0b11U);
+    const unsigned out_of_order[] = {2, 300, 9};
+    EXPECT_EQ(r.get_bits(out_of_order), 0b111U) << "2, 300 and 9 (in B's 0xc3) are high";
+    r.set_bits(out_of_order, 0b100);  // 2 low, 300 low, 9 high
+    EXPECT_EQ(k.last_set_mask, (1U << 9) | 1U | (1U << 2));
+    EXPECT_EQ(k.levels & ((1U << 9) | 1U | (1U << 2)), 1U << 2);
+    const unsigned foreign[] = {8, 16};
+    try {
+        (void)r.get_bits(foreign);
+        FAIL() << "a line outside the request was read";
+    } catch (const io::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("line 16"), std::string::npos) << e.what();
+    }
+    std::error_code ec;
+    r.set_bits(foreign, 1, ec);
+    EXPECT_EQ(ec.value(), EINVAL);
+}
+
+TEST_F(line_request_fake, all_64_lines_as_one_port) {
+    std::vector<unsigned> offs(64);
+    for (unsigned i = 0; i < 64; ++i)
+        offs[i] = 100 + i;
+    auto r = make(offs);
+    const io::port all{"ALL", offs};
+    r.write_port(all, 0x8000'0000'0000'0001ULL);
+    EXPECT_EQ(k.last_set_mask, ~std::uint64_t{0});
+    EXPECT_EQ(r.read_port(all), 0x8000'0000'0000'0001ULL);
+}
+
 TEST_F(line_request_fake, signals_are_retried) {
     auto r = make({4});
     k.levels = 1;

@@ -93,6 +93,11 @@ public:
     /// are absolute (no drift); when the loop falls behind, missed ticks are
     /// not replayed.
     [[nodiscard]] registration call_every(clock::duration period, timer_callback cb);
+    /// Same, with the deadlines at first + k * period: phase-aligned ticks
+    /// (several loops on one time base, a cycle aligned to a wall-clock
+    /// second). A first deadline already passed fires at once, and the ticks
+    /// keep their phase.
+    [[nodiscard]] registration call_every(clock::duration period, clock::time_point first, timer_callback cb);
 
     /// Waits up to timeout for events and runs their callbacks; returns how
     /// many callbacks ran (0 on timeout). A negative timeout waits forever.
