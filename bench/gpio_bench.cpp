@@ -19,12 +19,14 @@
 #include <atomic>
 #include <cstring>
 #include <fcntl.h>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -53,10 +55,11 @@ card& the_card() {
 }
 
 // The raw GPIO v2 uAPI, as a program without any library would use it.
-int raw_request(const std::vector<unsigned>& offsets, bool output, bool edges = false, unsigned buffer = 0) {
-    const int cfd = ::open(the_card().path().c_str(), O_RDWR | O_CLOEXEC);
+int raw_request_on(const card& cd, const std::vector<unsigned>& offsets, bool output, bool edges = false,
+                   unsigned buffer = 0) {
+    const int cfd = ::open(cd.path().c_str(), O_RDWR | O_CLOEXEC);
     if (cfd < 0)
-        throw std::system_error(errno, std::system_category(), "open " + the_card().path());
+        throw std::system_error(errno, std::system_category(), "open " + cd.path());
     gpio_v2_line_request req{};
     for (std::size_t i = 0; i < offsets.size(); ++i)
         req.offsets[i] = offsets[i];
@@ -74,10 +77,29 @@ int raw_request(const std::vector<unsigned>& offsets, bool output, bool edges = 
     return req.fd;
 }
 
+int raw_request(const std::vector<unsigned>& offsets, bool output, bool edges = false, unsigned buffer = 0) {
+    return raw_request_on(the_card(), offsets, output, edges, buffer);
+}
+
 struct fd_guard {
     int fd;
-    ~fd_guard() { ::close(fd); }
+    explicit fd_guard(int f) : fd{f} {}
+    fd_guard(fd_guard&& o) noexcept : fd{std::exchange(o.fd, -1)} {}
+    fd_guard(const fd_guard&) = delete;
+    ~fd_guard() {
+        if (fd >= 0)
+            ::close(fd);
+    }
 };
+
+io::line_request libio_request_on(const card& cd, const std::vector<unsigned>& offsets, const io::line_config& cfg) {
+    io::chip c{cd.path()};
+    auto b = c.prepare_request();
+    b.consumer("bench-libio");
+    for (auto o : offsets)
+        b.add(o, cfg);
+    return b.make();
+}
 
 io::line_request libio_request(const std::vector<unsigned>& offsets, const io::line_config& cfg) {
     io::chip c{the_card().path()};
@@ -99,8 +121,9 @@ gpiod::line_request gpiodcxx_request(const std::vector<unsigned>& offsets, bool 
 
 struct gpiod_c_request {
     gpiod_line_request* req = nullptr;
-    gpiod_c_request(const std::vector<unsigned>& offsets, bool output, bool edges = false) {
-        gpiod_chip* chip = gpiod_chip_open(the_card().path().c_str());
+    gpiod_c_request(const std::vector<unsigned>& offsets, bool output, bool edges = false,
+                    const std::string& path = the_card().path()) {
+        gpiod_chip* chip = gpiod_chip_open(path.c_str());
         gpiod_line_settings* s = gpiod_line_settings_new();
         gpiod_line_config* lc = gpiod_line_config_new();
         gpiod_request_config* rc = gpiod_request_config_new();
@@ -312,9 +335,10 @@ void port_write_gpiodc(benchmark::State& state) {
 // split at the kernel's event timestamp (taken in the interrupt): "_irq"
 // is set-to-interrupt, "_wake" interrupt-to-user.
 
+// The OUT0 setter is requested before the receiver's request: requesting an
+// output drives it (to 0), which would otherwise be an edge of its own.
 template <typename Receive>
-void edge_loop(benchmark::State& state, Receive&& receive) {
-    fd_guard out{raw_request({the_card().out[0]}, true)};
+void edge_loop(benchmark::State& state, const fd_guard& out, Receive&& receive) {
     io::rt::latency_histogram total, irq, wake;
     std::uint64_t b = 0;
     std::int64_t n = 0;
@@ -345,8 +369,9 @@ void edge_loop(benchmark::State& state, Receive&& receive) {
 }
 
 void edge_raw_poll_read(benchmark::State& state) {
+    fd_guard out{raw_request({the_card().out[0]}, true)};
     fd_guard in{raw_request({the_card().in[0]}, false, true)};
-    edge_loop(state, [&](std::uint64_t& ts) {
+    edge_loop(state, out, [&](std::uint64_t& ts) {
         pollfd p{in.fd, POLLIN, 0};
         if (::poll(&p, 1, 2000) != 1)
             return false;
@@ -359,9 +384,10 @@ void edge_raw_poll_read(benchmark::State& state) {
 }
 
 void edge_libio_wait(benchmark::State& state) {
+    fd_guard out{raw_request({the_card().out[0]}, true)};
     auto req = libio_request({the_card().in[0]}, io::line_config::input(io::edge::both));
     std::array<io::edge_event, 16> evs;
-    edge_loop(state, [&](std::uint64_t& ts) {
+    edge_loop(state, out, [&](std::uint64_t& ts) {
         std::error_code ec;
         if (!req.wait_edge_events(2s, ec))
             return false;
@@ -375,6 +401,7 @@ void edge_libio_wait(benchmark::State& state) {
 }
 
 void edge_libio_event_loop(benchmark::State& state) {
+    fd_guard out{raw_request({the_card().out[0]}, true)};
     auto req = libio_request({the_card().in[0]}, io::line_config::input(io::edge::both));
     io::event_loop loop;
     std::uint64_t last_ts = 0;
@@ -385,7 +412,7 @@ void edge_libio_event_loop(benchmark::State& state) {
             got = true;
         }
     });
-    edge_loop(state, [&](std::uint64_t& ts) {
+    edge_loop(state, out, [&](std::uint64_t& ts) {
         got = false;
         std::error_code ec;
         while (!got)
@@ -397,9 +424,10 @@ void edge_libio_event_loop(benchmark::State& state) {
 }
 
 void edge_gpiodcxx(benchmark::State& state) {
+    fd_guard out{raw_request({the_card().out[0]}, true)};
     auto req = gpiodcxx_request({the_card().in[0]}, false, true);
     gpiod::edge_event_buffer buf(16);
-    edge_loop(state, [&](std::uint64_t& ts) {
+    edge_loop(state, out, [&](std::uint64_t& ts) {
         if (!req.wait_edge_events(2s))
             return false;
         if (req.read_edge_events(buf) == 0)
@@ -410,9 +438,10 @@ void edge_gpiodcxx(benchmark::State& state) {
 }
 
 void edge_gpiodc(benchmark::State& state) {
+    fd_guard out{raw_request({the_card().out[0]}, true)};
     gpiod_c_request r{{the_card().in[0]}, false, true};
     gpiod_edge_event_buffer* buf = gpiod_edge_event_buffer_new(16);
-    edge_loop(state, [&](std::uint64_t& ts) {
+    edge_loop(state, out, [&](std::uint64_t& ts) {
         if (gpiod_line_request_wait_edge_events(r.req, 2'000'000'000) != 1)
             return false;
         if (gpiod_line_request_read_edge_events(r.req, buf, 16) <= 0)
@@ -421,6 +450,302 @@ void edge_gpiodc(benchmark::State& state) {
         return true;
     });
     gpiod_edge_event_buffer_free(buf);
+}
+
+// ---- paired: all implementations in one loop, in an order that rotates
+// every iteration, each call timed on its own (each sample includes one
+// clock read and one indirect call, alike for all). The machine's slow and
+// fast moments fall on every implementation alike, so the ratios of their
+// medians hold on a shared machine where separately run cases drift apart.
+
+struct contender {
+    const char* name;
+    std::function<std::int64_t()> op;  // returns the kernel timestamp of an edge, or 0
+    // Edges: a receiver reads every event queued and times the newest; the
+    // events beyond one per toggle are counted here (there should be none).
+    std::shared_ptr<std::uint64_t> extra = std::make_shared<std::uint64_t>(0);
+};
+
+void paired_loop(benchmark::State& state, std::vector<contender>& cs, bool edges) {
+    const std::size_t n = cs.size();
+    std::vector<io::rt::latency_histogram> total(n), irq(n), wake(n);
+    std::vector<std::uint64_t> allocs(n, 0);
+    std::int64_t it = 0;
+    for (auto _ : state) {
+        for (std::size_t j = 0; j < n; ++j) {
+            const std::size_t k = (static_cast<std::size_t>(it) + j) % n;
+            const auto a0 = bench::allocations();
+            const auto t0 = bench::now_ns();
+            const auto ts = cs[k].op();
+            const auto t1 = bench::now_ns();
+            if (edges && ts == 0) {
+                state.SkipWithError("no edge event within 2 s");
+                return;
+            }
+            total[k].record_ns(t1 - t0);
+            if (edges) {
+                irq[k].record_ns(ts - t0);
+                wake[k].record_ns(t1 - ts);
+            }
+            if (it >= 16)  // steady state: after the first calls
+                allocs[k] += bench::allocations() - a0;
+        }
+        ++it;
+    }
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::string sfx = std::string("_") + cs[k].name;
+        if (edges)
+            state.counters["extra_events" + sfx] = static_cast<double>(*cs[k].extra);
+        state.counters["allocs" + sfx] =
+            it > 16 ? static_cast<double>(allocs[k]) / static_cast<double>(it - 16) : 0.0;
+        bench::publish(state, total[k], sfx);
+        if (edges) {
+            bench::publish(state, irq[k], sfx + "_irq");
+            bench::publish(state, wake[k], sfx + "_wake");
+        }
+    }
+}
+
+// Each implementation works on a card of its own (cos32 with loopback, all
+// alike), since a line has one holder at a time.
+card& card_of(std::size_t k) {
+    static std::array<std::unique_ptr<card>, 5> cards;
+    if (!cards[k])
+        cards[k] = std::make_unique<card>();
+    return *cards[k];
+}
+
+gpiod::line_request gpiodcxx_on(const card& cd, const std::vector<unsigned>& offsets, bool output, bool edges) {
+    gpiod::line_settings st;
+    st.set_direction(output ? gpiod::line::direction::OUTPUT : gpiod::line::direction::INPUT);
+    if (edges)
+        st.set_edge_detection(gpiod::line::edge::BOTH);
+    gpiod::line::offsets offs(offsets.begin(), offsets.end());
+    return gpiod::chip{cd.path()}.prepare_request().set_consumer("bench-gpiodcxx").add_line_settings(offs, st).do_request();
+}
+
+// What one implementation does in one paired case: `lines` of its card are
+// requested (inputs, outputs, or inputs with edges), op() is timed.
+enum class what { get, set, port_read, port_write, edge };
+
+std::vector<contender> contenders(what w, std::vector<std::shared_ptr<void>>& keep) {
+    const bool edge = w == what::edge;
+    const bool out = w == what::set || w == what::port_write;
+    const bool port = w == what::port_read || w == what::port_write;
+    auto lines_of = [&](const card& cd) {
+        if (port)
+            return out ? cd.out : cd.in;
+        return std::vector<unsigned>{out ? cd.out[0] : cd.in[0]};
+    };
+    const std::uint64_t all = port ? 0xffffffffULL : 1;
+    // Each implementation drives the same sequence of values (edges: its
+    // card's OUT0 toggles every time).
+    auto next = [port](std::uint64_t v) { return port ? (v + 0x9e3779b9ULL) & 0xffffffffULL : v ^ 1U; };
+    std::vector<contender> cs;
+
+    // raw GPIO v2 ioctl (edges: poll + read)
+    {
+        const card& cd = card_of(0);
+        auto value = std::make_shared<std::uint64_t>(0);
+        // (the setter first: requesting an output drives it, an edge of its own)
+        auto setter = std::make_shared<fd_guard>(fd_guard{edge ? raw_request_on(cd, {cd.out[0]}, true) : -1});
+        auto fd = std::make_shared<fd_guard>(fd_guard{raw_request_on(cd, lines_of(cd), out, edge)});
+        auto raw_evs = std::make_shared<std::array<gpio_v2_line_event, 16>>();
+        auto extra = std::make_shared<std::uint64_t>(0);
+        keep.insert(keep.end(), {fd, setter, raw_evs});
+        cs.push_back({"raw_ioctl", [=] {
+                          gpio_v2_line_values v{out ? *value : 0, all};
+                          if (edge) {
+                              *value = next(*value);  // toggle OUT0: an edge on IN0
+                              gpio_v2_line_values s{*value, 1};
+                              ::ioctl(setter->fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &s);
+                              pollfd p{fd->fd, POLLIN, 0};
+                              if (::poll(&p, 1, 2000) != 1)
+                                  return std::int64_t{0};
+                              const auto r = ::read(fd->fd, raw_evs->data(), sizeof *raw_evs);
+                              if (r < static_cast<ssize_t>(sizeof(gpio_v2_line_event)))
+                                  return std::int64_t{0};
+                              const auto n = static_cast<std::size_t>(r) / sizeof(gpio_v2_line_event);
+                              *extra += n - 1;
+                              return static_cast<std::int64_t>((*raw_evs)[n - 1].timestamp_ns);
+                          }
+                          ::ioctl(fd->fd, out ? GPIO_V2_LINE_SET_VALUES_IOCTL : GPIO_V2_LINE_GET_VALUES_IOCTL, &v);
+                          benchmark::DoNotOptimize(v.bits);
+                          *value = next(*value);
+                          return std::int64_t{0};
+                      },
+                      extra});
+    }
+    // libio
+    {
+        const card& cd = card_of(1);
+        auto value = std::make_shared<std::uint64_t>(0);
+        io::chip chip{cd.path()};
+        const auto p = std::make_shared<io::port>(chip.find_port(out ? "OUT" : "IN"));
+        auto setter = std::make_shared<fd_guard>(fd_guard{edge ? raw_request_on(cd, {cd.out[0]}, true) : -1});
+        auto req = std::make_shared<io::line_request>(
+            libio_request_on(cd, lines_of(cd), edge ? io::line_config::input(io::edge::both)
+                                                    : out ? io::line_config::output() : io::line_config::input()));
+        auto evs = std::make_shared<std::array<io::edge_event, 16>>();
+        auto extra = std::make_shared<std::uint64_t>(0);
+        keep.insert(keep.end(), {p, req, setter, evs});
+        const unsigned line = lines_of(cd)[0];
+        cs.push_back({"libio", [=] {
+                          if (edge) {
+                              *value = next(*value);
+                              gpio_v2_line_values s{*value, 1};
+                              ::ioctl(setter->fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &s);
+                              std::error_code ec;
+                              if (!req->wait_edge_events(2s, ec))
+                                  return std::int64_t{0};
+                              const auto n = req->read_edge_events(*evs, ec);
+                              if (n == 0)
+                                  return std::int64_t{0};
+                              *extra += n - 1;
+                              return static_cast<std::int64_t>((*evs)[n - 1].timestamp_ns);
+                          }
+                          if (port && out)
+                              req->write_port(*p, *value);
+                          else if (port)
+                              benchmark::DoNotOptimize(req->read_port(*p));
+                          else if (out)
+                              req->set(line, (*value & 1U) != 0);
+                          else
+                              benchmark::DoNotOptimize(req->get(line));
+                          *value = next(*value);
+                          return std::int64_t{0};
+                      },
+                      extra});
+    }
+    // libgpiod C++
+    {
+        const card& cd = card_of(2);
+        auto value = std::make_shared<std::uint64_t>(0);
+        auto setter = std::make_shared<fd_guard>(fd_guard{edge ? raw_request_on(cd, {cd.out[0]}, true) : -1});
+        auto req = std::make_shared<gpiod::line_request>(gpiodcxx_on(cd, lines_of(cd), out, edge));
+        const auto lines = lines_of(cd);
+        auto offs = std::make_shared<gpiod::line::offsets>(lines.begin(), lines.end());
+        auto vals = std::make_shared<gpiod::line::values>(offs->size());
+        auto buf = std::make_shared<gpiod::edge_event_buffer>(16);
+        auto extra = std::make_shared<std::uint64_t>(0);
+        keep.insert(keep.end(), {req, offs, vals, buf, setter});
+        cs.push_back({"gpiod_cxx", [=] {
+                          if (edge) {
+                              *value = next(*value);
+                              gpio_v2_line_values s{*value, 1};
+                              ::ioctl(setter->fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &s);
+                              if (!req->wait_edge_events(2s))
+                                  return std::int64_t{0};
+                              const auto n = req->read_edge_events(*buf);
+                              if (n == 0)
+                                  return std::int64_t{0};
+                              *extra += n - 1;
+                              return static_cast<std::int64_t>(buf->get_event(static_cast<unsigned>(n - 1)).timestamp_ns());
+                          }
+                          if (!port && out) {  // one line: the one-line calls, as an application would
+                              req->set_value((*offs)[0], (*value & 1U) != 0 ? gpiod::line::value::ACTIVE
+                                                                            : gpiod::line::value::INACTIVE);
+                          } else if (!port) {
+                              benchmark::DoNotOptimize(req->get_value((*offs)[0]));
+                          } else if (out) {
+                              for (std::size_t i = 0; i < vals->size(); ++i)
+                                  (*vals)[i] = ((*value >> i) & 1U) != 0 ? gpiod::line::value::ACTIVE
+                                                                         : gpiod::line::value::INACTIVE;
+                              req->set_values(*offs, *vals);
+                          } else {
+                              req->get_values(*offs, *vals);
+                              benchmark::DoNotOptimize(vals->data());
+                          }
+                          *value = next(*value);
+                          return std::int64_t{0};
+                      },
+                      extra});
+    }
+    // libgpiod C
+    {
+        const card& cd = card_of(3);
+        auto value = std::make_shared<std::uint64_t>(0);
+        auto setter = std::make_shared<fd_guard>(fd_guard{edge ? raw_request_on(cd, {cd.out[0]}, true) : -1});
+        auto offs = std::make_shared<std::vector<unsigned>>(lines_of(cd));
+        auto req = std::make_shared<gpiod_c_request>(*offs, out, edge, cd.path());
+        auto vals = std::make_shared<std::vector<gpiod_line_value>>(offs->size());
+        auto buf = std::shared_ptr<gpiod_edge_event_buffer>(gpiod_edge_event_buffer_new(16), gpiod_edge_event_buffer_free);
+        auto extra = std::make_shared<std::uint64_t>(0);
+        keep.insert(keep.end(), {offs, req, vals, buf, setter});
+        cs.push_back({"gpiod_c", [=] {
+                          if (edge) {
+                              *value = next(*value);
+                              gpio_v2_line_values s{*value, 1};
+                              ::ioctl(setter->fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &s);
+                              if (gpiod_line_request_wait_edge_events(req->req, 2'000'000'000) != 1)
+                                  return std::int64_t{0};
+                              const int n = gpiod_line_request_read_edge_events(req->req, buf.get(), 16);
+                              if (n <= 0)
+                                  return std::int64_t{0};
+                              *extra += static_cast<std::uint64_t>(n - 1);
+                              return static_cast<std::int64_t>(gpiod_edge_event_get_timestamp_ns(
+                                  gpiod_edge_event_buffer_get_event(buf.get(), static_cast<unsigned long>(n - 1))));
+                          }
+                          if (!port && out) {
+                              gpiod_line_request_set_value(req->req, (*offs)[0],
+                                                           (*value & 1U) != 0 ? GPIOD_LINE_VALUE_ACTIVE
+                                                                              : GPIOD_LINE_VALUE_INACTIVE);
+                          } else if (!port) {
+                              benchmark::DoNotOptimize(gpiod_line_request_get_value(req->req, (*offs)[0]));
+                          } else if (out) {
+                              for (std::size_t i = 0; i < vals->size(); ++i)
+                                  (*vals)[i] = ((*value >> i) & 1U) != 0 ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE;
+                              gpiod_line_request_set_values_subset(req->req, offs->size(), offs->data(), vals->data());
+                          } else {
+                              gpiod_line_request_get_values_subset(req->req, offs->size(), offs->data(), vals->data());
+                              benchmark::DoNotOptimize(vals->data());
+                          }
+                          *value = next(*value);
+                          return std::int64_t{0};
+                      },
+                      extra});
+    }
+    // libio's event loop (edges only): on_edge_events, one run_once per edge
+    if (edge) {
+        const card& cd = card_of(4);
+        auto value = std::make_shared<std::uint64_t>(0);
+        auto setter = std::make_shared<fd_guard>(fd_guard{raw_request_on(cd, {cd.out[0]}, true)});
+        auto req = std::make_shared<io::line_request>(
+            libio_request_on(cd, {cd.in[0]}, io::line_config::input(io::edge::both)));
+        auto loop = std::make_shared<io::event_loop>();
+        auto last_ts = std::make_shared<std::int64_t>(0);
+        auto extra = std::make_shared<std::uint64_t>(0);
+        auto seen = std::make_shared<std::uint64_t>(0);
+        auto reg = std::make_shared<io::registration>(io::on_edge_events(
+            *loop, *req, [last_ts, seen](std::span<const io::edge_event> evs, std::error_code) {
+                if (!evs.empty())
+                    *last_ts = static_cast<std::int64_t>(evs.back().timestamp_ns);
+                *seen += evs.size();
+            }));
+        keep.insert(keep.end(), {req, setter, loop, last_ts, reg, seen});
+        cs.push_back({"libio_event_loop", [=] {
+                          *value = next(*value);
+                          gpio_v2_line_values s{*value, 1};
+                          ::ioctl(setter->fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &s);
+                          *last_ts = 0;
+                          *seen = 0;
+                          std::error_code ec;
+                          while (*last_ts == 0)
+                              if (loop->run_once(2000ms, ec) == 0)
+                                  return std::int64_t{0};
+                          *extra += *seen - 1;
+                          return *last_ts;
+                      },
+                      extra});
+    }
+    return cs;
+}
+
+template <what W>
+void paired(benchmark::State& state) {
+    std::vector<std::shared_ptr<void>> keep;
+    auto cs = contenders(W, keep);
+    paired_loop(state, cs, W == what::edge);
 }
 
 // ---- event throughput: a writer thread toggles OUT0 while this thread
@@ -436,10 +761,10 @@ void edge_gpiodc(benchmark::State& state) {
 // a burst, so edges are never closer than the period.
 
 void toggle_run(benchmark::State& state, std::uint64_t toggles, std::uint64_t rate) {
+    fd_guard out{raw_request({the_card().out[0]}, true)};  // first: requesting it drives it
     io::chip c{the_card().path()};
     auto in = c.prepare_request().consumer("bench-tput").add(the_card().in[0], io::line_config::input(io::edge::both))
                   .event_buffer_size(1024).make();
-    fd_guard out{raw_request({the_card().out[0]}, true)};
     std::atomic<bool> done{false};
     std::uint64_t overruns = 0;
     std::int64_t t_last_toggle = 0;
@@ -572,6 +897,13 @@ void register_all() {
     reg("edge_latency/libio_event_loop", edge_libio_event_loop)->UseManualTime();
     reg("edge_latency/gpiod_cxx", edge_gpiodcxx)->UseManualTime();
     reg("edge_latency/gpiod_c", edge_gpiodc)->UseManualTime();
+    // The same comparisons, paired (every implementation in one loop): the
+    // report's ratios and targets come from these.
+    reg("paired/get", paired<what::get>);
+    reg("paired/set", paired<what::set>);
+    reg("paired/port_read", paired<what::port_read>);
+    reg("paired/port_write", paired<what::port_write>);
+    reg("paired/edge_latency", paired<what::edge>);
     const bool smoke = std::getenv("LIBIO_BENCH_SMOKE") != nullptr;
     bench::add("event_throughput/libio", event_throughput)->Arg(smoke ? 2000 : 20000)->Iterations(1)->UseManualTime();
     // The paced sweep: about half a second per rate at most (100 toggles in a

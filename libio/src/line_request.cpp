@@ -132,54 +132,34 @@ bool place(std::span<const unsigned> lines, const std::vector<unsigned>& offsets
 
 }  // namespace
 
-std::uint64_t line_request::get_bits(std::span<const unsigned> lines, std::error_code& ec) const noexcept {
-    ec.clear();
-    if (fd_ < 0) {
-        ec = detail::errno_code(EBADF);
-        return 0;
-    }
+namespace {
+
+// The hot paths, shared by the throwing and the error_code calls: 0 or an
+// errno, nothing else (no error_code, no allocation).
+int get_core(int fd, std::span<const unsigned> lines, const std::vector<unsigned>& offsets,
+             const std::array<std::uint8_t, 256>& index, std::uint64_t& out) noexcept {
     placement p;
-    if (!place(lines, offsets_, index_, p)) {
-        ec = detail::errno_code(EINVAL);
-        return 0;
-    }
+    if (!place(lines, offsets, index, p))
+        return EINVAL;
     gpio_v2_line_values v{};
     v.mask = p.mask;
-    if (detail::retry_eintr([&] { return detail::sys().ioctl(fd_, GPIO_V2_LINE_GET_VALUES_IOCTL, &v); }) < 0) {
-        ec = detail::errno_code(errno);
+    if (detail::retry_eintr([&] { return detail::sys().ioctl(fd, GPIO_V2_LINE_GET_VALUES_IOCTL, &v); }) < 0)
+        return errno;
+    if (p.shift >= 0) {
+        out = (v.bits & p.mask) >> p.shift;
         return 0;
     }
-    if (p.shift >= 0)
-        return (v.bits & p.mask) >> p.shift;
-    std::uint64_t out = 0;
+    out = 0;
     for (std::size_t i = 0; i < lines.size(); ++i)
         out |= ((v.bits >> p.pos[i]) & 1U) << i;
-    return out;
+    return 0;
 }
 
-std::uint64_t line_request::get_bits(std::span<const unsigned> lines) const {
-    check_usable("get");
-    std::error_code ec;
-    const auto bits = get_bits(lines, ec);
-    if (ec) {
-        if (ec.value() == EINVAL)
-            (void)mask_of(lines, "get");  // a clear message for lines outside the request
-        detail::throw_errno(ec.value(), "get lines of " + chip_path_);
-    }
-    return bits;
-}
-
-void line_request::set_bits(std::span<const unsigned> lines, std::uint64_t bits, std::error_code& ec) noexcept {
-    ec.clear();
-    if (fd_ < 0) {
-        ec = detail::errno_code(EBADF);
-        return;
-    }
+int set_core(int fd, std::span<const unsigned> lines, std::uint64_t bits, const std::vector<unsigned>& offsets,
+             const std::array<std::uint8_t, 256>& index) noexcept {
     placement p;
-    if (!place(lines, offsets_, index_, p)) {
-        ec = detail::errno_code(EINVAL);
-        return;
-    }
+    if (!place(lines, offsets, index, p))
+        return EINVAL;
     gpio_v2_line_values v{};
     v.mask = p.mask;
     if (p.shift >= 0) {
@@ -188,20 +168,44 @@ void line_request::set_bits(std::span<const unsigned> lines, std::uint64_t bits,
         for (std::size_t i = 0; i < lines.size(); ++i)
             v.bits |= ((bits >> i) & 1U) << p.pos[i];
     }
-    if (detail::retry_eintr([&] { return detail::sys().ioctl(fd_, GPIO_V2_LINE_SET_VALUES_IOCTL, &v); }) < 0)
-        ec = detail::errno_code(errno);
+    if (detail::retry_eintr([&] { return detail::sys().ioctl(fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v); }) < 0)
+        return errno;
+    return 0;
+}
+
+}  // namespace
+
+std::uint64_t line_request::get_bits(std::span<const unsigned> lines, std::error_code& ec) const noexcept {
+    std::uint64_t bits = 0;
+    const int err = fd_ < 0 ? EBADF : get_core(fd_, lines, offsets_, index_, bits);
+    ec = err != 0 ? detail::errno_code(err) : std::error_code{};
+    return err != 0 ? 0 : bits;
+}
+
+std::uint64_t line_request::get_bits(std::span<const unsigned> lines) const {
+    check_usable("get");
+    std::uint64_t bits = 0;
+    if (const int err = get_core(fd_, lines, offsets_, index_, bits); err != 0) {
+        if (err == EINVAL)
+            (void)mask_of(lines, "get");  // a clear message for lines outside the request
+        detail::throw_errno(err, "get lines of " + chip_path_);
+    }
+    return bits;
+}
+
+void line_request::set_bits(std::span<const unsigned> lines, std::uint64_t bits, std::error_code& ec) noexcept {
+    const int err = fd_ < 0 ? EBADF : set_core(fd_, lines, bits, offsets_, index_);
+    ec = err != 0 ? detail::errno_code(err) : std::error_code{};
 }
 
 void line_request::set_bits(std::span<const unsigned> lines, std::uint64_t bits) {
     check_usable("set");
-    std::error_code ec;
-    set_bits(lines, bits, ec);
-    if (ec) {
-        if (ec.value() == EINVAL)
+    if (const int err = set_core(fd_, lines, bits, offsets_, index_); err != 0) {
+        if (err == EINVAL)
             (void)mask_of(lines, "set");  // a clear message for lines outside the request
-        if (ec.value() == EPERM)
-            detail::throw_errno(ec.value(), "set lines of " + chip_path_ + " (only outputs can be set)");
-        detail::throw_errno(ec.value(), "set lines of " + chip_path_);
+        if (err == EPERM)
+            detail::throw_errno(err, "set lines of " + chip_path_ + " (only outputs can be set)");
+        detail::throw_errno(err, "set lines of " + chip_path_);
     }
 }
 

@@ -39,7 +39,8 @@ TEST_F(bench_smoke, gpio_cases_run_and_report) {
     for (const char* name : {"floor/null_ioctl", "get/raw_ioctl", "get/libio", "get/gpiod_cxx", "get/gpiod_c",
                              "set/libio", "port_read/libio", "port_write/libio", "edge_latency/raw_poll_read",
                              "edge_latency/libio_wait", "edge_latency/libio_event_loop", "event_throughput/libio",
-                             "event_rate/libio", "event_overflow/libio"})
+                             "event_rate/libio", "event_overflow/libio", "paired/get", "paired/set", "paired/port_read",
+                             "paired/port_write", "paired/edge_latency"})
         EXPECT_NE(r.out.find(std::string("\"name\": \"") + name), std::string::npos) << name << " missing:\n" << r.out;
     EXPECT_EQ(r.out.find("\"error_occurred\": true"), std::string::npos) << r.out;
 }
