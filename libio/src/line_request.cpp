@@ -143,7 +143,7 @@ int get_core(int fd, std::span<const unsigned> lines, const std::vector<unsigned
         return EINVAL;
     gpio_v2_line_values v{};
     v.mask = p.mask;
-    if (detail::retry_eintr([&] { return detail::sys().ioctl(fd, GPIO_V2_LINE_GET_VALUES_IOCTL, &v); }) < 0)
+    if (detail::retry_eintr([&] { return detail::fast_ioctl(fd, GPIO_V2_LINE_GET_VALUES_IOCTL, &v); }) < 0)
         return errno;
     if (p.shift >= 0) {
         out = (v.bits & p.mask) >> p.shift;
@@ -168,7 +168,7 @@ int set_core(int fd, std::span<const unsigned> lines, std::uint64_t bits, const 
         for (std::size_t i = 0; i < lines.size(); ++i)
             v.bits |= ((bits >> i) & 1U) << p.pos[i];
     }
-    if (detail::retry_eintr([&] { return detail::sys().ioctl(fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v); }) < 0)
+    if (detail::retry_eintr([&] { return detail::fast_ioctl(fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v); }) < 0)
         return errno;
     return 0;
 }

@@ -8,14 +8,15 @@
 #include <unistd.h>
 
 namespace io::detail {
+
+int kernel_ioctl(int fd, unsigned long request, void* arg) noexcept {
+    return ::ioctl(fd, request, arg);
+}
+
 namespace {
 
 int do_open(const char* path, int flags, mode_t mode) {
     return ::open(path, flags, mode);
-}
-
-int do_ioctl(int fd, unsigned long request, void* arg) {
-    return ::ioctl(fd, request, arg);
 }
 
 constexpr sys_calls kernel_calls{
@@ -23,7 +24,7 @@ constexpr sys_calls kernel_calls{
     .close = ::close,
     .read = ::read,
     .write = ::write,
-    .ioctl = do_ioctl,
+    .ioctl = kernel_ioctl,
     .poll = ::poll,
     .epoll_wait = ::epoll_wait,
     .ppoll = ::ppoll,

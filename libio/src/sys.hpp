@@ -57,6 +57,17 @@ private:
     sys_calls saved_;
 };
 
+/// The kernel's ioctl behind the table's entry (what real_sys().ioctl calls).
+int kernel_ioctl(int fd, unsigned long request, void* arg) noexcept;
+
+/// ioctl through the table, for the hot paths (line get/set): when the
+/// table holds the kernel's entry, a direct call instead of an indirect one
+/// (which costs most under emulation); a test's fake is called as ever.
+inline int fast_ioctl(int fd, unsigned long request, void* arg) noexcept {
+    const auto f = sys().ioctl;
+    return f == &kernel_ioctl ? kernel_ioctl(fd, request, arg) : f(fd, request, arg);
+}
+
 /// Calls fn until it stops failing with EINTR; a signal is never an error.
 template <typename Fn>
 auto retry_eintr(Fn&& fn) {
