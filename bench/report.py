@@ -58,7 +58,7 @@ def runs_by_case(gb):
     for b in gb.get("benchmarks", []):
         if b.get("run_type") != "iteration" or b.get("error_occurred"):
             continue
-        name = re.sub(r"/(manual_time|real_time|iterations:\d+|\d+)", "", b["run_name"] if "run_name" in b else b["name"])
+        name = re.sub(r"/(manual_time|real_time|iterations:\d+|min_time:[0-9.]+|\d+)", "", b["run_name"] if "run_name" in b else b["name"])
         out.setdefault(name, []).append(b)
     return out
 
