@@ -111,8 +111,11 @@ int main(int argc, char** argv) {
         std::signal(SIGTERM, on_signal);
 
         io::rt::latency_histogram wake, body;  // no allocation when recording
-        io::rt::periodic_timer tick{period};
         std::uint64_t last = in.read_port(in_port), changes = 0;
+        std::printf("running: %s -> %s every %lld us on %s\n", argv[2], argv[3],
+                    static_cast<long long>(period.count()), card.name.c_str());
+        std::fflush(stdout);
+        io::rt::periodic_timer tick{period};
         long n = 0;
         while (stop == 0 && (cycles == 0 || n < cycles)) {
             wake.record(tick.wait());

@@ -21,8 +21,12 @@ TEST_F(examples, cycle_copies_inputs_to_outputs_every_period_on_io_rt) {
     card.set_inputs("a5");  // IN0, IN2, IN5, IN7
     io::test::tool_process p{{EXAMPLE_CYCLE, card.name(), "IN", "OUT", "--cycles", "600", "--period-us", "1000",
                               "--cpu", "0"}};
-    std::this_thread::sleep_for(200ms);
-    card.set_inputs("5a");  // one change in mid-run
+    // Once the loop runs (start-up under TCG can take a while), one change.
+    const auto running = p.read_line(30s);
+    ASSERT_TRUE(running.has_value()) << "cycle did not start";
+    EXPECT_EQ(*running, "running: IN -> OUT every 1000 us on " + card.name());
+    std::this_thread::sleep_for(100ms);
+    card.set_inputs("5a");
     const auto r = p.wait(30s);
     ASSERT_EQ(r.status, 0) << r.out << r.err;
     EXPECT_TRUE(contains(r.out, "600 cycles of 1000 us on " + card.name() + " (cos32), SCHED_FIFO 80")) << r.out;
