@@ -229,7 +229,8 @@ int run_watch(const args& a) {
                            "  iotool watch --json --count 1 --timeout 30   # wait for one card to come or go\n"});
     if (!vm)
         return exit_ok;
-    const auto [json, counting, count, timeout] = parse_stream_options("watch", *vm);
+    const auto stream = parse_stream_options("watch", *vm);
+    const auto [json, counting, count, timeout] = stream;
 
     signal_fd signals{SIGINT, SIGTERM};
     io::card_monitor monitor;
@@ -257,7 +258,6 @@ int run_watch(const args& a) {
     }
 
     unsigned changes = 0;
-    bool timed_out = false;
     if (counting && count == 0)
         return exit_ok;
     io::event_loop loop;
@@ -270,18 +270,9 @@ int run_watch(const args& a) {
             }
         }
     });
-    auto on_signal = loop.watch(signals.fd(), io::ready::in, [&](io::readiness) {
-        (void)signals.take();
-        loop.stop();
-    });
-    io::registration on_timeout;
-    if (timeout)
-        on_timeout = loop.call_after(std::chrono::duration_cast<io::event_loop::clock::duration>(*timeout), [&] {
-            timed_out = true;
-            loop.stop();
-        });
+    const stream_stops stops{loop, signals, stream};
     loop.run();
-    if (timed_out && counting && changes < count) {
+    if (stops.timed_out() && counting && changes < count) {
         std::cerr << "iotool: watch: " << changes << " of " << count << " changes before the timeout\n";
         return exit_failure;
     }

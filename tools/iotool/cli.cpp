@@ -208,4 +208,16 @@ stream_options parse_stream_options(const std::string& command, const po::variab
     return o;
 }
 
+stream_stops::stream_stops(io::event_loop& loop, signal_fd& signals, const stream_options& o)
+    : on_signal_{loop.watch(signals.fd(), io::ready::in, [&loop, &signals](io::readiness) {
+          (void)signals.take();
+          loop.stop();
+      })} {
+    if (o.timeout)
+        on_timeout_ = loop.call_after(std::chrono::duration_cast<io::event_loop::clock::duration>(*o.timeout), [this, &loop] {
+            timed_out_ = true;
+            loop.stop();
+        });
+}
+
 }  // namespace io::tools::iotool

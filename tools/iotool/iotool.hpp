@@ -6,9 +6,11 @@
 
 #include "common/error.hpp"
 #include "common/json.hpp"
+#include "common/term.hpp"
 
 #include <io/card.hpp>
 #include <io/chip.hpp>
+#include <io/event_loop.hpp>
 #include <io/serial_settings.hpp>
 
 #include <boost/program_options.hpp>
@@ -82,6 +84,23 @@ struct stream_options {
 };
 /// Reads them from vm; tool_error exit_usage naming the command on a bad value.
 stream_options parse_stream_options(const std::string& command, const po::variables_map& vm);
+
+/// What ends a watch or monitor run besides its own count: SIGINT/SIGTERM
+/// (delivered through `signals`) and --timeout. Armed on the loop for the
+/// life of the object; both stop the loop.
+class stream_stops final {
+public:
+    stream_stops(io::event_loop& loop, signal_fd& signals, const stream_options& o);
+    stream_stops(const stream_stops&) = delete;
+    stream_stops& operator=(const stream_stops&) = delete;
+    /// Whether --timeout ended the run.
+    bool timed_out() const noexcept { return timed_out_; }
+
+private:
+    bool timed_out_ = false;
+    io::registration on_signal_;
+    io::registration on_timeout_;
+};
 
 /// Parses a line level: 0/1, low/high, off/on, false/true.
 bool parse_level(std::string_view text, std::string_view what);

@@ -52,7 +52,8 @@ int run_monitor(const args& a) {
         edges = io::edge::falling;
     else if (edges_text != "both")
         usage_failure("monitor: --edges must be rising, falling or both, not '" + edges_text + "'");
-    const auto [json, counting, count, timeout] = parse_stream_options("monitor", *vm);
+    const auto stream = parse_stream_options("monitor", *vm);
+    const auto [json, counting, count, timeout] = stream;
     if (vm->count("buffer") != 0 && (*vm)["buffer"].as<unsigned>() == 0)
         usage_failure("monitor: --buffer must be at least 1");
 
@@ -109,7 +110,6 @@ int run_monitor(const args& a) {
     io::event_loop loop;
     std::uint64_t seen = 0;
     std::uint64_t lost_total = 0;
-    bool timed_out = false;
     std::vector<io::registration> watches;
     std::vector<std::uint64_t> lost_before(requests.size(), 0);
     std::array<io::edge_event, 64> buffer{};
@@ -163,21 +163,12 @@ int run_monitor(const args& a) {
             std::cout.flush();
         }));
     }
-    auto on_signal = loop.watch(signals.fd(), io::ready::in, [&](io::readiness) {
-        (void)signals.take();
-        loop.stop();
-    });
-    io::registration on_timeout;
-    if (timeout)
-        on_timeout = loop.call_after(std::chrono::duration_cast<io::event_loop::clock::duration>(*timeout), [&] {
-            timed_out = true;
-            loop.stop();
-        });
+    const stream_stops stops{loop, signals, stream};
     if (!counting || count > 0)
         loop.run();
     if (!json && is_terminal(2))
         std::cerr << seen << " event(s), " << lost_total << " lost\n";
-    if (timed_out && counting && seen < count) {
+    if (stops.timed_out() && counting && seen < count) {
         std::cerr << "iotool: monitor: " << seen << " of " << count << " events before the timeout\n";
         return exit_failure;
     }
