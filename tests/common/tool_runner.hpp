@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -148,6 +149,20 @@ inline tool_result run_tool(const std::vector<std::string>& argv, const std::str
 }
 
 /// Whether text contains part.
+/// Waits (up to 5 s) until process pid has `path` open: a tool started on a
+/// tty is then listening on it.
+inline void wait_open(pid_t pid, const std::string& path) {
+    for (int i = 0; i < 500; ++i) {
+        for (int fd = 3; fd < 16; ++fd) {
+            char link[256] = {};
+            const auto proc = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+            if (::readlink(proc.c_str(), link, sizeof link - 1) > 0 && path == link)
+                return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+}
+
 inline bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }

@@ -207,18 +207,6 @@ protected:
             echo_.join();
     }
 
-    /// Waits until the child has the pty open (it is listening).
-    static void wait_open(pid_t pid, const std::string& path) {
-        for (int i = 0; i < 500; ++i) {
-            for (int fd = 3; fd < 16; ++fd) {
-                char link[256] = {};
-                const auto proc = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
-                if (::readlink(proc.c_str(), link, sizeof link - 1) > 0 && path == link)
-                    return;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds{10});
-        }
-    }
 
     int master_ = -1;
     int slave_ = -1;
@@ -269,7 +257,7 @@ TEST_F(iotool_pty, send_text_with_escapes_and_hex) {
 
 TEST_F(iotool_pty, recv_stops_at_count_line_or_timeout) {
     io::test::tool_process p{{iotool, "serial", path_, "recv", "--count", "5", "--timeout", "10s"}};
-    wait_open(p.pid(), path_);
+    io::test::wait_open(p.pid(), path_);
     std::this_thread::sleep_for(std::chrono::milliseconds{100});
     write_master("abcde");
     auto r = p.wait();
@@ -277,7 +265,7 @@ TEST_F(iotool_pty, recv_stops_at_count_line_or_timeout) {
     EXPECT_EQ(r.out, "abcde");
 
     io::test::tool_process line{{iotool, "serial", path_, "recv", "--line", "--hex"}};
-    wait_open(line.pid(), path_);
+    io::test::wait_open(line.pid(), path_);
     std::this_thread::sleep_for(std::chrono::milliseconds{100});
     write_master("ok\nmore");
     r = line.wait();

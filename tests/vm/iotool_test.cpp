@@ -326,18 +326,6 @@ std::string uart(unsigned n) {
     return io::find_card("qemu-pci-serial-4x").serial_ports.at(n).path;
 }
 
-void wait_open(pid_t pid, const std::string& path) {
-    for (int i = 0; i < 500; ++i) {
-        for (int fd = 3; fd < 16; ++fd) {
-            char link[256] = {};
-            const auto proc = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
-            if (::readlink(proc.c_str(), link, sizeof link - 1) > 0 && path == link)
-                return;
-        }
-        std::this_thread::sleep_for(10ms);
-    }
-}
-
 TEST_F(iotool_vm, serial_show_and_set_like_stty) {
     const auto tty = uart(1);
     auto r = run({"serial", "qemu-pci-serial-4x@1", "show"});
@@ -370,7 +358,7 @@ TEST_F(iotool_vm, serial_send_and_recv_across_the_cable) {
     EXPECT_EQ(cable.order("hear uart0 5000"), "ok hello from iotool");
 
     io::test::tool_process p{cmd({"serial", tty, "recv", "--line", "--timeout", "20"})};
-    wait_open(p.pid(), tty);
+    io::test::wait_open(p.pid(), tty);
     std::this_thread::sleep_for(200ms);
     cable.order("say uart0 hi there");
     r = p.wait(30s);
