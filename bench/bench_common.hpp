@@ -4,6 +4,8 @@
 // Benchmark (as counters) and to the report (as a JSON file per case).
 #pragma once
 
+#include "hist_json.hpp"
+
 #include <io/rt.hpp>
 
 #include <benchmark/benchmark.h>
@@ -76,21 +78,9 @@ inline void write_histograms() {
     std::fprintf(f, "{");
     bool first = true;
     for (const auto& [name, h] : all_histograms()) {
-        const auto s = h.summarize();
-        std::fprintf(f,
-                     "%s\n  \"%s\": {\"n\": %llu, \"min\": %lld, \"p50\": %lld, \"p90\": %lld, \"p99\": %lld, "
-                     "\"p999\": %lld, \"max\": %lld, \"mean\": %.1f, \"buckets\": [",
-                     first ? "" : ",", name.c_str(), static_cast<unsigned long long>(s.n),
-                     static_cast<long long>(s.min), static_cast<long long>(s.p50), static_cast<long long>(s.p90),
-                     static_cast<long long>(s.p99), static_cast<long long>(s.p999), static_cast<long long>(s.max),
-                     s.mean);
-        bool fb = true;
-        for (const auto& b : h.buckets()) {
-            std::fprintf(f, "%s[%lld, %lld, %llu]", fb ? "" : ", ", static_cast<long long>(b.lower),
-                         static_cast<long long>(b.upper), static_cast<unsigned long long>(b.count));
-            fb = false;
-        }
-        std::fprintf(f, "]}");
+        std::fprintf(f, "%s\n  \"%s\": {", first ? "" : ",", name.c_str());
+        write_histogram_members(f, h);
+        std::fprintf(f, "}");
         first = false;
     }
     std::fprintf(f, "\n}\n");

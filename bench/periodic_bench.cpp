@@ -9,6 +9,8 @@
 // built on the event loop would run it.
 //
 //   bench_periodic --loops=N --interval-us=1000 --priority=80 --cpu=0 [--loop=rt|event] --json=FILE
+#include "hist_json.hpp"
+
 #include <io/event_loop.hpp>
 #include <io/rt.hpp>
 
@@ -126,21 +128,11 @@ int main(int argc, char** argv) {
         }
         std::fprintf(f,
                      "{\"tool\": \"%s\", \"interval_us\": %ld, \"loops\": %ld, \"scheduling\": \"%s\", "
-                     "\"cpu_latency_limit\": \"%s\", "
-                     "\"cpu\": %ld, \"overruns\": %llu, \"n\": %llu, \"min\": %lld, \"p50\": %lld, \"p90\": %lld, "
-                     "\"p99\": %lld, \"p999\": %lld, \"max\": %lld, \"mean\": %.1f, \"buckets\": [",
+                     "\"cpu_latency_limit\": \"%s\", \"cpu\": %ld, \"overruns\": %llu, ",
                      mode == "rt" ? "io::rt" : "io::event_loop", interval, loops, sched.c_str(),
-                     awake ? "0 us" : "none", cpu, static_cast<unsigned long long>(overruns),
-                     static_cast<unsigned long long>(s.n), static_cast<long long>(s.min),
-                     static_cast<long long>(s.p50), static_cast<long long>(s.p90), static_cast<long long>(s.p99),
-                     static_cast<long long>(s.p999), static_cast<long long>(s.max), s.mean);
-        bool first = true;
-        for (const auto& b : h.buckets()) {
-            std::fprintf(f, "%s[%lld, %lld, %llu]", first ? "" : ", ", static_cast<long long>(b.lower),
-                         static_cast<long long>(b.upper), static_cast<unsigned long long>(b.count));
-            first = false;
-        }
-        std::fprintf(f, "]}\n");
+                     awake ? "0 us" : "none", cpu, static_cast<unsigned long long>(overruns));
+        bench::write_histogram_members(f, h);
+        std::fprintf(f, "}\n");
         std::fclose(f);
     }
     if (s.n != static_cast<unsigned long long>(loops)) {
