@@ -541,14 +541,24 @@ std::vector<contender> contenders(what w, std::vector<std::shared_ptr<void>>& ke
     // Each implementation drives the same sequence of values (edges: its
     // card's OUT0 toggles every time).
     auto next = [port](std::uint64_t v) { return port ? (v + 0x9e3779b9ULL) & 0xffffffffULL : v ^ 1U; };
+    // Edges: each card's OUT0 setter, requested before the receiver's lines
+    // (requesting an output drives it, an edge of its own); toggle() flips
+    // it, an edge on IN0.
+    auto setter_of = [edge](const card& cd) {
+        return std::make_shared<fd_guard>(fd_guard{edge ? raw_request_on(cd, {cd.out[0]}, true) : -1});
+    };
+    auto toggle = [next](const fd_guard& setter, std::uint64_t& v) {
+        v = next(v);
+        gpio_v2_line_values s{v, 1};
+        ::ioctl(setter.fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &s);
+    };
     std::vector<contender> cs;
 
     // raw GPIO v2 ioctl (edges: poll + read)
     {
         const card& cd = card_of(0);
         auto value = std::make_shared<std::uint64_t>(0);
-        // (the setter first: requesting an output drives it, an edge of its own)
-        auto setter = std::make_shared<fd_guard>(fd_guard{edge ? raw_request_on(cd, {cd.out[0]}, true) : -1});
+        auto setter = setter_of(cd);
         auto fd = std::make_shared<fd_guard>(fd_guard{raw_request_on(cd, lines_of(cd), out, edge)});
         auto raw_evs = std::make_shared<std::array<gpio_v2_line_event, 16>>();
         auto extra = std::make_shared<std::uint64_t>(0);
@@ -556,9 +566,7 @@ std::vector<contender> contenders(what w, std::vector<std::shared_ptr<void>>& ke
         cs.push_back({"raw_ioctl", [=] {
                           gpio_v2_line_values v{out ? *value : 0, all};
                           if (edge) {
-                              *value = next(*value);  // toggle OUT0: an edge on IN0
-                              gpio_v2_line_values s{*value, 1};
-                              ::ioctl(setter->fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &s);
+                              toggle(*setter, *value);
                               pollfd p{fd->fd, POLLIN, 0};
                               if (::poll(&p, 1, 2000) != 1)
                                   return std::int64_t{0};
@@ -582,7 +590,7 @@ std::vector<contender> contenders(what w, std::vector<std::shared_ptr<void>>& ke
         auto value = std::make_shared<std::uint64_t>(0);
         io::chip chip{cd.path()};
         const auto p = std::make_shared<io::port>(chip.find_port(out ? "OUT" : "IN"));
-        auto setter = std::make_shared<fd_guard>(fd_guard{edge ? raw_request_on(cd, {cd.out[0]}, true) : -1});
+        auto setter = setter_of(cd);
         auto req = std::make_shared<io::line_request>(
             libio_request_on(cd, lines_of(cd), edge ? io::line_config::input(io::edge::both)
                                                     : out ? io::line_config::output() : io::line_config::input()));
@@ -592,9 +600,7 @@ std::vector<contender> contenders(what w, std::vector<std::shared_ptr<void>>& ke
         const unsigned line = lines_of(cd)[0];
         cs.push_back({"libio", [=] {
                           if (edge) {
-                              *value = next(*value);
-                              gpio_v2_line_values s{*value, 1};
-                              ::ioctl(setter->fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &s);
+                              toggle(*setter, *value);
                               std::error_code ec;
                               if (!req->wait_edge_events(2s, ec))
                                   return std::int64_t{0};
@@ -621,7 +627,7 @@ std::vector<contender> contenders(what w, std::vector<std::shared_ptr<void>>& ke
     {
         const card& cd = card_of(2);
         auto value = std::make_shared<std::uint64_t>(0);
-        auto setter = std::make_shared<fd_guard>(fd_guard{edge ? raw_request_on(cd, {cd.out[0]}, true) : -1});
+        auto setter = setter_of(cd);
         auto req = std::make_shared<gpiod::line_request>(gpiodcxx_on(cd, lines_of(cd), out, edge));
         const auto lines = lines_of(cd);
         auto offs = std::make_shared<gpiod::line::offsets>(lines.begin(), lines.end());
@@ -631,9 +637,7 @@ std::vector<contender> contenders(what w, std::vector<std::shared_ptr<void>>& ke
         keep.insert(keep.end(), {req, offs, vals, buf, setter});
         cs.push_back({"gpiod_cxx", [=] {
                           if (edge) {
-                              *value = next(*value);
-                              gpio_v2_line_values s{*value, 1};
-                              ::ioctl(setter->fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &s);
+                              toggle(*setter, *value);
                               if (!req->wait_edge_events(2s))
                                   return std::int64_t{0};
                               const auto n = req->read_edge_events(*buf);
@@ -665,7 +669,7 @@ std::vector<contender> contenders(what w, std::vector<std::shared_ptr<void>>& ke
     {
         const card& cd = card_of(3);
         auto value = std::make_shared<std::uint64_t>(0);
-        auto setter = std::make_shared<fd_guard>(fd_guard{edge ? raw_request_on(cd, {cd.out[0]}, true) : -1});
+        auto setter = setter_of(cd);
         auto offs = std::make_shared<std::vector<unsigned>>(lines_of(cd));
         auto req = std::make_shared<gpiod_c_request>(*offs, out, edge, cd.path());
         auto vals = std::make_shared<std::vector<gpiod_line_value>>(offs->size());
@@ -674,9 +678,7 @@ std::vector<contender> contenders(what w, std::vector<std::shared_ptr<void>>& ke
         keep.insert(keep.end(), {offs, req, vals, buf, setter});
         cs.push_back({"gpiod_c", [=] {
                           if (edge) {
-                              *value = next(*value);
-                              gpio_v2_line_values s{*value, 1};
-                              ::ioctl(setter->fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &s);
+                              toggle(*setter, *value);
                               if (gpiod_line_request_wait_edge_events(req->req, 2'000'000'000) != 1)
                                   return std::int64_t{0};
                               const int n = gpiod_line_request_read_edge_events(req->req, buf.get(), 16);
@@ -709,7 +711,7 @@ std::vector<contender> contenders(what w, std::vector<std::shared_ptr<void>>& ke
     if (edge) {
         const card& cd = card_of(4);
         auto value = std::make_shared<std::uint64_t>(0);
-        auto setter = std::make_shared<fd_guard>(fd_guard{raw_request_on(cd, {cd.out[0]}, true)});
+        auto setter = setter_of(cd);
         auto req = std::make_shared<io::line_request>(
             libio_request_on(cd, {cd.in[0]}, io::line_config::input(io::edge::both)));
         auto loop = std::make_shared<io::event_loop>();
@@ -724,9 +726,7 @@ std::vector<contender> contenders(what w, std::vector<std::shared_ptr<void>>& ke
             }));
         keep.insert(keep.end(), {req, setter, loop, last_ts, reg, seen});
         cs.push_back({"libio_event_loop", [=] {
-                          *value = next(*value);
-                          gpio_v2_line_values s{*value, 1};
-                          ::ioctl(setter->fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &s);
+                          toggle(*setter, *value);
                           *last_ts = 0;
                           *seen = 0;
                           std::error_code ec;
