@@ -66,26 +66,6 @@ void line_request::check_usable(const char* what) const {
         throw usage_error(std::string(what) + " on a released line request of " + chip_path_);
 }
 
-std::uint64_t line_request::mask_of(std::span<const unsigned> lines, const char* what) const {
-    if (lines.size() > 64)
-        throw invalid_argument(std::string(what) + ": at most 64 lines at once, got " + std::to_string(lines.size()));
-    std::uint64_t mask = 0;
-    for (auto off : lines) {
-        std::size_t i = off < index_.size() ? index_[off] : 0xff;
-        if (i == 0xff) {
-            i = offsets_.size();
-            for (std::size_t k = 0; k < offsets_.size(); ++k)
-                if (offsets_[k] == off)
-                    i = k;
-        }
-        if (i >= offsets_.size())
-            throw invalid_argument(std::string(what) + ": line " + std::to_string(off) + " of " + chip_path_ +
-                                   " is not in this request");
-        mask |= std::uint64_t{1} << i;
-    }
-    return mask;
-}
-
 namespace {
 
 // Where the caller's lines sit in the request. When they are a run of the
@@ -131,6 +111,20 @@ bool place(std::span<const unsigned> lines, const std::vector<unsigned>& offsets
 }
 
 }  // namespace
+
+std::uint64_t line_request::mask_of(std::span<const unsigned> lines, const char* what) const {
+    if (lines.size() > 64)
+        throw invalid_argument(std::string(what) + ": at most 64 lines at once, got " + std::to_string(lines.size()));
+    std::uint64_t mask = 0;
+    for (auto off : lines) {
+        const std::size_t i = position(off, offsets_, index_);
+        if (i >= offsets_.size())
+            throw invalid_argument(std::string(what) + ": line " + std::to_string(off) + " of " + chip_path_ +
+                                   " is not in this request");
+        mask |= std::uint64_t{1} << i;
+    }
+    return mask;
+}
 
 namespace {
 
