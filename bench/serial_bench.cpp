@@ -42,26 +42,33 @@ struct pty {
     ~pty() { ::close(master); }
 };
 
-bool wait_in(int fd) {
-    pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, 2000) == 1;
-}
-
-// Reads exactly n bytes from a non-blocking fd.
-bool read_n(int fd, std::byte* buf, std::size_t n) {
-    std::size_t got = 0;
-    while (got < n) {
-        const auto r = ::read(fd, buf + got, n - got);
+// Moves exactly n bytes through a non-blocking fd: io(done) makes one read or
+// write call for the bytes from `done` on; EAGAIN waits (2 s at most) for
+// `ready`.
+template <typename Io>
+bool transfer_all(int fd, short ready, std::size_t n, Io&& io) {
+    std::size_t done = 0;
+    while (done < n) {
+        const auto r = io(done);
         if (r > 0) {
-            got += static_cast<std::size_t>(r);
+            done += static_cast<std::size_t>(r);
         } else if (r < 0 && errno == EAGAIN) {
-            if (!wait_in(fd))
+            pollfd p{fd, ready, 0};
+            if (::poll(&p, 1, 2000) != 1)
                 return false;
         } else if (!(r < 0 && errno == EINTR)) {
             return false;
         }
     }
     return true;
+}
+
+bool read_n(int fd, std::byte* buf, std::size_t n) {
+    return transfer_all(fd, POLLIN, n, [&](std::size_t done) { return ::read(fd, buf + done, n - done); });
+}
+
+bool write_all(int fd, const std::byte* buf, std::size_t n) {
+    return transfer_all(fd, POLLOUT, n, [&](std::size_t done) { return ::write(fd, buf + done, n - done); });
 }
 
 int raw_open(const std::string& path) {
@@ -133,16 +140,9 @@ void bulk_loop(benchmark::State& state, int far, Read&& read4k) {
     std::uint64_t allocs = 0;
     std::int64_t n = 0;
     for (auto _ : state) {
-        std::size_t put = 0;
-        while (put < out.size()) {
-            const auto r = ::write(far, out.data() + put, out.size() - put);
-            if (r > 0)
-                put += static_cast<std::size_t>(r);
-            else if (r < 0 && errno != EAGAIN && errno != EINTR)
-                break;
-        }
+        const bool put = write_all(far, out.data(), out.size());
         const auto a0 = bench::allocations();
-        if (put != out.size() || !read4k()) {
+        if (!put || !read4k()) {
             state.SkipWithError("bulk transfer failed");
             break;
         }
@@ -203,23 +203,6 @@ int raw_open_uart() {
     return fd;
 }
 
-
-bool write_all(int fd, const std::byte* p, std::size_t n) {
-    std::size_t put = 0;
-    while (put < n) {
-        const auto r = ::write(fd, p + put, n - put);
-        if (r > 0) {
-            put += static_cast<std::size_t>(r);
-        } else if (r < 0 && errno == EAGAIN) {
-            pollfd q{fd, POLLOUT, 0};
-            if (::poll(&q, 1, 2000) != 1)
-                return false;
-        } else if (!(r < 0 && errno == EINTR)) {
-            return false;
-        }
-    }
-    return true;
-}
 
 // The code under test writes `out` and reads it back through the UART.
 // Latency per iteration; allocations counted around the read.
