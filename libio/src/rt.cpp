@@ -3,6 +3,7 @@
 #include <io/rt.hpp>
 
 #include "error.hpp"
+#include "files.hpp"
 #include "sys.hpp"
 
 #include <algorithm>
@@ -63,13 +64,6 @@ std::vector<unsigned> parse_cpu_list(const std::string& text) {
     return cpus;
 }
 
-std::string first_line(const std::string& path) {
-    std::ifstream f{path};
-    std::string line;
-    std::getline(f, line);
-    return line;
-}
-
 // The CPUs of this process's cpuset: the effective CPUs of its cgroup (v2
 // cpuset.cpus.effective, or v1 cpuset.effective_cpus), from the nearest
 // ancestor that has the file; else the online CPUs.
@@ -92,14 +86,14 @@ std::vector<unsigned> cpuset_cpus() {
             continue;
         }
         for (std::string dir = line.substr(colon2 + 1);;) {
-            if (auto cpus = parse_cpu_list(first_line(base + dir + file)); !cpus.empty())
+            if (auto cpus = parse_cpu_list(detail::first_line(base + dir + file)); !cpus.empty())
                 return cpus;
             if (dir.empty() || dir == "/")
                 break;
             dir = dir.substr(0, dir.rfind('/'));
         }
     }
-    return parse_cpu_list(first_line("/sys/devices/system/cpu/online"));
+    return parse_cpu_list(detail::first_line("/sys/devices/system/cpu/online"));
 }
 
 std::string limit_text(int resource) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "serial_device.hpp"
 
+#include "files.hpp"
 #include "sys.hpp"
 
 #include <cerrno>
@@ -18,13 +19,6 @@ namespace fs = std::filesystem;
 
 namespace io::detail {
 namespace {
-
-std::string first_line(const fs::path& p) {
-    std::ifstream f{p};
-    std::string s;
-    std::getline(f, s);
-    return s;
-}
 
 std::string describe(const std::set<long>& pids) {
     std::string out;
