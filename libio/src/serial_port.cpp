@@ -52,9 +52,10 @@ clock_type::time_point deadline_after(std::chrono::microseconds d, clock_type::t
     return from + std::max(d, std::chrono::microseconds{0});
 }
 
-/// Waits until fd is ready for `events` or deadline passes: 1 ready (or hung
-/// up, which the next read or write reports), 0 timed out, -1 with errno.
-int wait_ready(int fd, short events, clock_type::time_point deadline) noexcept {
+/// Waits until fd is ready for `events` or deadline passes: true when ready
+/// (or hung up, which the next read or write reports); false when the
+/// deadline passed (ec clear) or the wait failed (ec says why).
+bool wait_ready(int fd, short events, clock_type::time_point deadline, std::error_code& ec) noexcept {
     for (;;) {
         pollfd p{fd, events, 0};
         timespec ts{};
@@ -69,18 +70,20 @@ int wait_ready(int fd, short events, clock_type::time_point deadline) noexcept {
         const int r = detail::sys().ppoll(&p, 1, limit, nullptr);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0)
-            return -1;
+        if (r < 0) {
+            ec = detail::errno_code(errno);
+            return false;
+        }
         if (r == 0) {
             if (clock_type::now() >= deadline)
-                return 0;
+                return false;
             continue;
         }
         if ((p.revents & POLLNVAL) != 0) {
-            errno = EBADF;
-            return -1;
+            ec = detail::errno_code(EBADF);
+            return false;
         }
-        return 1;
+        return true;
     }
 }
 
@@ -614,12 +617,7 @@ std::size_t serial_port::read_some(std::span<std::byte> buf, std::chrono::micros
             ec = detail::errno_code(errno);
             return 0;
         }
-        const int r = wait_ready(fd, POLLIN, deadline);
-        if (r < 0) {
-            ec = detail::errno_code(errno);
-            return 0;
-        }
-        if (r == 0)
+        if (!wait_ready(fd, POLLIN, deadline, ec))
             return 0;
     }
 }
@@ -664,12 +662,7 @@ std::size_t serial_port::read(std::span<std::byte> buf, const read_timeouts& t, 
         auto end = total_end;
         if (got > 0 && gap)
             end = std::min(end, deadline_after(t.inter_byte, last));
-        const int r = wait_ready(fd, POLLIN, end);
-        if (r < 0) {
-            ec = detail::errno_code(errno);
-            return got;
-        }
-        if (r == 0)
+        if (!wait_ready(fd, POLLIN, end, ec))
             return got;
     }
     return got;
@@ -707,12 +700,7 @@ std::size_t serial_port::write(std::span<const std::byte> data, std::chrono::mic
             ec = detail::errno_code(errno);
             return done;
         }
-        const int r = wait_ready(fd, POLLOUT, deadline);
-        if (r < 0) {
-            ec = detail::errno_code(errno);
-            return done;
-        }
-        if (r == 0)
+        if (!wait_ready(fd, POLLOUT, deadline, ec))
             return done;
     }
     return done;
