@@ -6,6 +6,9 @@
 #   make demo       show the stack working, in the test VM
 #   make bench      benchmarks natively and in the test VM; BUILD/bench/report.md
 #   make deps       install build and test dependencies (Debian 12/13, as root)
+#
+# Every target works as the first command on a fresh machine: each installs
+# what is missing first (debian/deps.sh --if-missing is quick when nothing is).
 #   make deb        build the Debian packages into $(DEB_DIR) and lintian them
 
 BUILD      ?= build
@@ -15,16 +18,19 @@ CMAKE_ARGS ?=
 CTEST_ARGS ?=
 DEB_DIR    ?= $(BUILD)/deb
 
-.PHONY: all deps configure check check-native check-asan check-vm demo bench deb clean
+.PHONY: all deps deps-if-missing configure check check-native check-asan check-vm demo bench deb clean
 
-all: configure
+all: deps-if-missing configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 deps:
 	debian/deps.sh
 
+deps-if-missing:
+	@debian/deps.sh --if-missing
+
 configure: $(BUILD)/build.ninja
-$(BUILD)/build.ninja:
+$(BUILD)/build.ninja: | deps-if-missing
 	cmake -S . -B $(BUILD) -G Ninja -DLIBIO_WERROR=ON $(CMAKE_ARGS)
 
 $(BUILD_ASAN)/build.ninja:
@@ -54,7 +60,7 @@ demo: all
 	tests/vm/demo $(BUILD)
 
 # dpkg-buildpackage -us -uc -b on a copy of the tree; .debs and lintian's verdict in $(DEB_DIR).
-deb:
+deb: deps-if-missing
 	DEB_BUILD_OPTIONS="parallel=$(JOBS) $(DEB_BUILD_OPTIONS)" debian/build-debs $(DEB_DIR)
 
 bench: all

@@ -4,8 +4,21 @@
 # The list lives in one place, debian/control's Build-Depends; this script
 # makes it installable: on Debian 12 it enables bookworm-backports (on the
 # mirror the machine already uses) and takes libgpiod 2 from there.
+#
+#   deps.sh               apt-get update, then install what is missing
+#   deps.sh --if-missing  the same, only when a Build-Depends is unmet (quick
+#                         and needs no root when everything is there)
 set -eu
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = --if-missing ]; then
+	shift
+	# Build profiles are off: the test dependencies count too.
+	if dpkg-checkbuilddeps debian/control 2>/dev/null; then
+		exit 0
+	fi
+	echo "deps: Build-Depends not all installed; installing them (debian/deps.sh)" >&2
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	if command -v sudo >/dev/null; then
