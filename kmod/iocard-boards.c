@@ -3,7 +3,9 @@
  * iocard: board table and register models.
  *
  * One entry per board. The PCI ID table points at an entry through
- * driver_data. Each register model below names the public document it was
+ * driver_data. An entry points at its register model, the table of
+ * functions through which the core drives the board (struct iocard_model).
+ * Each model's register map in iocard.h names the public document it was
  * written from.
  */
 
@@ -15,63 +17,26 @@
 #include "iocard.h"
 
 /*
- * Intel 8255A Programmable Peripheral Interface, mode 0 only.
- * Source: Intel 8255A/8255A-5 data sheet (order number 231308), "Mode
- * Definition Format" and "Basic Mode 0 Operation".
- *
- *   +0  port A      8 lines, one direction
- *   +1  port B      8 lines, one direction
- *   +2  port C      bits 7..4 (C upper) and 3..0 (C lower), one direction
- *                   per half
- *   +3  control     write only
- *
- * Control word with D7 = 1 (mode set):
- *   D7     1 = mode set flag
- *   D6..5  group A mode, 00 = mode 0
- *   D4     port A:        1 = input, 0 = output
- *   D3     port C upper:  1 = input, 0 = output
- *   D2     group B mode,  0 = mode 0
- *   D1     port B:        1 = input, 0 = output
- *   D0     port C lower:  1 = input, 0 = output
- * Control word with D7 = 0: set/reset one bit of port C (D3..1 bit, D0
- * value); not used by iocard.
- *
+ * Intel 8255 PPI, mode 0 (register map and control word in iocard.h).
  * A mode set clears every output latch of the PPI. The core restores the
  * latches right after it (a glitch of a few bus cycles on the other output
  * ports of the same PPI, documented in ABI.md). The control register
  * cannot be read back: at probe every port is set to input, the chip's
  * reset state.
  */
-#define I8255_CW_MODE_SET	BIT(7)
-#define I8255_CW_A_IN		BIT(4)
-#define I8255_CW_CU_IN		BIT(3)
-#define I8255_CW_B_IN		BIT(1)
-#define I8255_CW_CL_IN		BIT(0)
-#define I8255_CW_ALL_IN		(I8255_CW_MODE_SET | I8255_CW_A_IN | \
-				 I8255_CW_CU_IN | I8255_CW_B_IN | \
-				 I8255_CW_CL_IN)
 
 /* Port order inside one PPI, which is also the gpio offset order. */
 enum { I8255_A, I8255_B, I8255_CL, I8255_CH, I8255_NPORTS };
 
 /*
- * COS32: iocard's change-of-state board model. No public PCI board with a
- * documented COS register map and without a mainline driver was found (the
- * ACCES PCI-IDIO-16 has one, and gpio-pci-idio-16 drives it), so this model
- * is iocard's own, defined here and in ABI.md, and exists only as a
- * virtual card. It follows the usual shape of isolated-input boards:
- *
- *   0x00 IN    R    input levels, bit n = line INn
- *   0x04 OUT   RW   output latch, reads back, bit n = line OUTn
- *   0x08 EN    RW   COS enable per input
- *   0x0c RISE  RW   latch a rising edge of input n
- *   0x10 FALL  RW   latch a falling edge of input n (RISE|FALL = both)
- *   0x14 STAT  R    latched changes; the interrupt is asserted while
- *                   STAT & EN is not zero
- *   0x18 ACK   W    write 1 to clear STAT bits
- *   0x1c ID    R    0x10c05032
- *
- * All registers are 32 bits wide. Lines 0..31 are IN0..IN31, 32..63 are
+ * COS32: iocard's change-of-state board model (register map in iocard.h).
+ * No public PCI board with a documented COS register map and without a
+ * mainline driver was found (the ACCES PCI-IDIO-16 has one, and
+ * gpio-pci-idio-16 drives it), so this model is iocard's own, defined in
+ * iocard.h and ABI.md, and exists only as a virtual card. It follows the
+ * usual shape of isolated-input boards: per-line COS enable, rising and
+ * falling selects, a latched status with write-1-to-clear acknowledge, an
+ * output latch that reads back. Lines 0..31 are IN0..IN31, 32..63 are
  * OUT0..OUT31.
  */
 
@@ -111,27 +76,27 @@ const struct iocard_board iocard_boards[] = {
 	 */
 	[BOARD_MCC_PCI_DIO24] = {
 		.name = "mcc-pci-dio24", .vendor = "Measurement Computing",
-		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 2, .reg_width = 1,
 		.chips = 1,
 	},
 	[BOARD_MCC_PCI_DIO24H] = {
 		.name = "mcc-pci-dio24h", .vendor = "Measurement Computing",
-		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 2, .reg_width = 1,
 		.chips = 1,
 	},
 	[BOARD_MCC_PCI_DIO48H_OLD] = {
 		.name = "mcc-pci-dio48h", .vendor = "Measurement Computing",
-		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 1, .reg_width = 1,
 		.chips = 2,
 	},
 	[BOARD_MCC_PCI_DIO48H] = {
 		.name = "mcc-pci-dio48h", .vendor = "Measurement Computing",
-		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 2, .reg_width = 1,
 		.chips = 2,
 	},
 	[BOARD_MCC_PCI_DIO96H] = {
 		.name = "mcc-pci-dio96h", .vendor = "Measurement Computing",
-		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 2, .reg_width = 1,
 		.chips = 4,
 	},
 	/*
@@ -140,17 +105,17 @@ const struct iocard_board iocard_boards[] = {
 	 */
 	[BOARD_ADLINK_PCI_7224] = {
 		.name = "adlink-pci-7224", .vendor = "ADLINK",
-		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 2, .reg_width = 1,
 		.chips = 1,
 	},
 	[BOARD_ADLINK_PCI_7248] = {
 		.name = "adlink-pci-7248", .vendor = "ADLINK",
-		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 2, .reg_width = 1,
 		.chips = 2,
 	},
 	[BOARD_ADLINK_PCI_7296] = {
 		.name = "adlink-pci-7296", .vendor = "ADLINK",
-		.model = IOCARD_MODEL_I8255, .bar = 2, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 2, .reg_width = 1,
 		.chips = 4,
 	},
 	/*
@@ -162,37 +127,37 @@ const struct iocard_board iocard_boards[] = {
 	 */
 	[BOARD_NI_PCI_6503] = {
 		.name = "ni-pci-6503", .vendor = "National Instruments",
-		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 1, .reg_width = 1,
 		.chips = 1, .mite = true,
 	},
 	[BOARD_NI_PCI_6503B] = {
 		.name = "ni-pci-6503b", .vendor = "National Instruments",
-		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 1, .reg_width = 1,
 		.chips = 1, .mite = true,
 	},
 	[BOARD_NI_PCI_6503X] = {
 		.name = "ni-pci-6503x", .vendor = "National Instruments",
-		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 1, .reg_width = 1,
 		.chips = 1, .mite = true,
 	},
 	[BOARD_NI_PXI_6503] = {
 		.name = "ni-pxi-6503", .vendor = "National Instruments",
-		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 1, .reg_width = 1,
 		.chips = 1, .mite = true,
 	},
 	[BOARD_NI_PCI_DIO_96] = {
 		.name = "ni-pci-dio-96", .vendor = "National Instruments",
-		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 1, .reg_width = 1,
 		.chips = 4, .mite = true,
 	},
 	[BOARD_NI_PCI_DIO_96B] = {
 		.name = "ni-pci-dio-96b", .vendor = "National Instruments",
-		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 1, .reg_width = 1,
 		.chips = 4, .mite = true,
 	},
 	[BOARD_NI_PXI_6508] = {
 		.name = "ni-pxi-6508", .vendor = "National Instruments",
-		.model = IOCARD_MODEL_I8255, .bar = 1, .reg_width = 1,
+		.model = &iocard_i8255_model, .bar = 1, .reg_width = 1,
 		.chips = 4, .mite = true,
 	},
 	/*
@@ -201,12 +166,12 @@ const struct iocard_board iocard_boards[] = {
 	 */
 	[BOARD_VIRTUAL_DIO120] = {
 		.name = "dio120", .vendor = "virtual",
-		.model = IOCARD_MODEL_I8255, .reg_width = 1, .chips = 5,
+		.model = &iocard_i8255_model, .reg_width = 1, .chips = 5,
 	},
 	/* Virtual only: the COS32 model described above. */
 	[BOARD_VIRTUAL_COS32] = {
 		.name = "cos32", .vendor = "virtual",
-		.model = IOCARD_MODEL_COS32, .reg_width = 4,
+		.model = &iocard_cos32_model, .reg_width = 4,
 	},
 };
 
@@ -274,51 +239,35 @@ static struct iocard_port *iocard_add_port(struct iocard *card,
 	return port;
 }
 
-/**
- * iocard_model_layout() - fill in the ports of a card from its board
- * @card: card with ->board set and no ports yet
- *
- * Return: 0, or -EINVAL for a board the model cannot describe.
- */
-int iocard_model_layout(struct iocard *card)
+/* --- 8255 ---------------------------------------------------------------- */
+
+/* Four ports per PPI; multi-PPI boards name them P1A.., P2A.. */
+static int i8255_layout(struct iocard *card)
 {
 	const struct iocard_board *board = card->board;
 	char prefix[8] = "";
 	unsigned int i;
 	u8 base;
 
-	switch (board->model) {
-	case IOCARD_MODEL_I8255:
-		if (!board->chips ||
-		    board->chips * I8255_NPORTS > IOCARD_MAX_PORTS ||
-		    board->chips * I8255_SIZE > IOCARD_REG_SPACE)
-			return -EINVAL;
-		for (i = 0; i < board->chips; i++) {
-			/* Multi-PPI boards name ports P1A.., P2A.. */
-			if (board->chips > 1)
-				snprintf(prefix, sizeof(prefix), "P%u", i + 1);
-			base = i * I8255_SIZE;
-			iocard_add_port(card, prefix, "A", base + I8255_PORT_A,
-					0, 8, IOCARD_IO);
-			iocard_add_port(card, prefix, "B", base + I8255_PORT_B,
-					0, 8, IOCARD_IO);
-			iocard_add_port(card, prefix, "CL", base + I8255_PORT_C,
-					0, 4, IOCARD_IO);
-			iocard_add_port(card, prefix, "CH", base + I8255_PORT_C,
-					4, 4, IOCARD_IO);
-		}
-		card->cos_hw = false;
-		return 0;
-	case IOCARD_MODEL_COS32:
-		iocard_add_port(card, "", "IN", COS32_IN, 0, COS32_LINES,
-				IOCARD_IN);
-		iocard_add_port(card, "", "OUT", COS32_OUT, 0, COS32_LINES,
-				IOCARD_OUT);
-		card->cos_hw = true;
-		card->cos_port = 0;
-		return 0;
+	if (!board->chips ||
+	    board->chips * I8255_NPORTS > IOCARD_MAX_PORTS ||
+	    board->chips * I8255_SIZE > IOCARD_REG_SPACE)
+		return -EINVAL;
+	for (i = 0; i < board->chips; i++) {
+		if (board->chips > 1)
+			snprintf(prefix, sizeof(prefix), "P%u", i + 1);
+		base = i * I8255_SIZE;
+		iocard_add_port(card, prefix, "A", base + I8255_PORT_A,
+				0, 8, IOCARD_IO);
+		iocard_add_port(card, prefix, "B", base + I8255_PORT_B,
+				0, 8, IOCARD_IO);
+		iocard_add_port(card, prefix, "CL", base + I8255_PORT_C,
+				0, 4, IOCARD_IO);
+		iocard_add_port(card, prefix, "CH", base + I8255_PORT_C,
+				4, 4, IOCARD_IO);
 	}
-	return -EINVAL;
+	card->cos_hw = false;
+	return 0;
 }
 
 /* Write the control word of one PPI, then restore its output latches. */
@@ -332,41 +281,18 @@ static void i8255_write_ctrl(struct iocard *card, unsigned int chip)
 	iocard_write(card, base + I8255_PORT_C, card->shadow[base + I8255_PORT_C]);
 }
 
-/**
- * iocard_model_hw_init() - put a card into its start state
- * @card: card with its layout; called with &iocard.lock held
- *
- * 8255: every port input (the chip's reset state), latches zero.
- * COS32: COS off and acknowledged, output latch read back and kept.
- */
-void iocard_model_hw_init(struct iocard *card)
+/* Every port input (the chip's reset state), latches zero. */
+static void i8255_hw_init(struct iocard *card)
 {
 	unsigned int i;
 
-	switch (card->board->model) {
-	case IOCARD_MODEL_I8255:
-		for (i = 0; i < card->board->chips; i++) {
-			card->ctrl[i] = I8255_CW_ALL_IN;
-			i8255_write_ctrl(card, i);
-		}
-		break;
-	case IOCARD_MODEL_COS32:
-		iocard_write(card, COS32_EN, 0);
-		iocard_write(card, COS32_RISE, 0);
-		iocard_write(card, COS32_FALL, 0);
-		iocard_write(card, COS32_ACK, U32_MAX);
-		card->shadow[COS32_OUT] = iocard_read(card, COS32_OUT);
-		break;
+	for (i = 0; i < card->board->chips; i++) {
+		card->ctrl[i] = I8255_CW_ALL_IN;
+		i8255_write_ctrl(card, i);
 	}
 }
 
-/**
- * iocard_model_set_port_dir() - switch the direction of an I/O port
- * @card: the card; called with &iocard.lock held
- * @port: index of a port with IOCARD_IO capability
- * @out: true for output
- */
-void iocard_model_set_port_dir(struct iocard *card, unsigned int port,
+static void i8255_set_port_dir(struct iocard *card, unsigned int port,
 			       bool out)
 {
 	static const u8 in_bit[I8255_NPORTS] = {
@@ -378,8 +304,6 @@ void iocard_model_set_port_dir(struct iocard *card, unsigned int port,
 	unsigned int chip = port / I8255_NPORTS;
 	u8 bit = in_bit[port % I8255_NPORTS];
 
-	if (card->board->model != IOCARD_MODEL_I8255)
-		return;
 	if (out)
 		card->ctrl[chip] &= ~bit;
 	else
@@ -389,48 +313,53 @@ void iocard_model_set_port_dir(struct iocard *card, unsigned int port,
 	i8255_write_ctrl(card, chip);
 }
 
-static u32 iocard_bits32(const unsigned long *map, unsigned int first)
-{
-	u32 val = 0;
-	unsigned int i;
+const struct iocard_model iocard_i8255_model = {
+	.layout = i8255_layout,
+	.hw_init = i8255_hw_init,
+	.set_port_dir = i8255_set_port_dir,
+};
 
-	for (i = 0; i < 32; i++)
-		if (test_bit(first + i, map))
-			val |= BIT(i);
-	return val;
+/* --- COS32 --------------------------------------------------------------- */
+
+static int cos32_layout(struct iocard *card)
+{
+	iocard_add_port(card, "", "IN", COS32_IN, 0, COS32_LINES, IOCARD_IN);
+	iocard_add_port(card, "", "OUT", COS32_OUT, 0, COS32_LINES,
+			IOCARD_OUT);
+	card->cos_hw = true;
+	card->cos_port = 0;
+	return 0;
 }
 
-/**
- * iocard_model_cos_program() - load the COS registers from the irq masks
- * @card: a card with cos_hw; called with &iocard.lock held
- */
-void iocard_model_cos_program(struct iocard *card)
+/* COS off and acknowledged, output latch read back and kept. */
+static void cos32_hw_init(struct iocard *card)
+{
+	iocard_write(card, COS32_EN, 0);
+	iocard_write(card, COS32_RISE, 0);
+	iocard_write(card, COS32_FALL, 0);
+	iocard_write(card, COS32_ACK, U32_MAX);
+	card->shadow[COS32_OUT] = iocard_read(card, COS32_OUT);
+}
+
+static void cos32_cos_program(struct iocard *card)
 {
 	unsigned int first = card->ports[card->cos_port].first;
-	u32 en = card->dying ? 0 : iocard_bits32(card->irq_enabled, first);
+	u32 en = card->dying ? 0 :
+		 iocard_map_get(card->irq_enabled, first, COS32_LINES);
 
-	iocard_write(card, COS32_RISE, iocard_bits32(card->irq_rise, first));
-	iocard_write(card, COS32_FALL, iocard_bits32(card->irq_fall, first));
+	iocard_write(card, COS32_RISE,
+		     iocard_map_get(card->irq_rise, first, COS32_LINES));
+	iocard_write(card, COS32_FALL,
+		     iocard_map_get(card->irq_fall, first, COS32_LINES));
 	iocard_write(card, COS32_EN, en);
 }
 
-/**
- * iocard_model_cos_ack() - drop latched changes of some lines
- * @card: a card with cos_hw; called with &iocard.lock held
- * @bits: bit n for line n of the COS port
- */
-void iocard_model_cos_ack(struct iocard *card, u32 bits)
+static void cos32_cos_ack(struct iocard *card, u32 bits)
 {
 	iocard_write(card, COS32_ACK, bits);
 }
 
-/**
- * iocard_model_cos_status_ack() - read and acknowledge latched changes
- * @card: a card with cos_hw; called with &iocard.lock held
- *
- * Return: the status bits that were set, bit n for line n of the COS port.
- */
-u32 iocard_model_cos_status_ack(struct iocard *card)
+static u32 cos32_cos_status_ack(struct iocard *card)
 {
 	u32 stat = iocard_read(card, COS32_STAT);
 
@@ -438,3 +367,11 @@ u32 iocard_model_cos_status_ack(struct iocard *card)
 		iocard_write(card, COS32_ACK, stat);
 	return stat;
 }
+
+const struct iocard_model iocard_cos32_model = {
+	.layout = cos32_layout,
+	.hw_init = cos32_hw_init,
+	.cos_program = cos32_cos_program,
+	.cos_ack = cos32_cos_ack,
+	.cos_status_ack = cos32_cos_status_ack,
+};

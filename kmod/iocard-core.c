@@ -3,8 +3,11 @@
  * iocard: digital I/O cards as gpiochips - core.
  *
  * The gpio_chip, the irq_chip, the software change-of-state scanner, the
- * sysfs class "iocard" and the lifetime of a card. Bus glue (iocard-pci.c,
- * iocard-sim.c) supplies register accessors and calls, in this order:
+ * sysfs class "iocard" and the lifetime of a card: a library for the bus
+ * glue (iocard-pci.c, iocard-sim.c), which it never calls; the module's
+ * init (iocard-main.c) brings them together. The board's register model
+ * (struct iocard_model, iocard-boards.c) says how to drive its registers.
+ * Bus glue supplies register accessors and calls, in this order:
  *
  *   iocard_alloc()        layout from the board table, card number
  *   iocard_publish()      class device, parent of the gpiochip
@@ -38,7 +41,7 @@
 #include "iocard.h"
 #include "iocard-compat.h"
 
-unsigned int iocard_default_scan_us = IOCARD_SCAN_DEFAULT_US;
+static unsigned int iocard_default_scan_us = IOCARD_SCAN_DEFAULT_US;
 module_param_named(scan_period_us, iocard_default_scan_us, uint, 0444);
 MODULE_PARM_DESC(scan_period_us,
 		 "Default software scan period in us for cards without COS interrupt (100..1000000, default 1000)");
@@ -139,7 +142,7 @@ static int iocard_port_set_dir(struct iocard *card, unsigned int offset,
 		    gpiochip_line_is_irq(&card->gc, i))
 			return -EBUSY;
 	}
-	iocard_model_set_port_dir(card, pidx, out);
+	card->board->model->set_port_dir(card, pidx, out);
 	return 0;
 }
 
@@ -198,19 +201,6 @@ static int iocard_gpio_get(struct gpio_chip *gc, unsigned int offset)
 	val = iocard_port_bits(port, iocard_read(card, port->reg));
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 	return !!(val & BIT(offset - port->first));
-}
-
-/* Bits first..first+width-1 of @map as an integer. */
-static u32 iocard_map_get(const unsigned long *map, unsigned int first,
-			  unsigned int width)
-{
-	unsigned int i;
-	u32 val = 0;
-
-	for (i = 0; i < width; i++)
-		if (test_bit(first + i, map))
-			val |= BIT(i);
-	return val;
 }
 
 /* One register read per register, whatever the number of ports in it. */
@@ -312,7 +302,7 @@ static void iocard_irq_mask(struct irq_data *d)
 	raw_spin_lock_irqsave(&card->lock, flags);
 	__clear_bit(hwirq, card->irq_enabled);
 	if (card->cos_hw)
-		iocard_model_cos_program(card);
+		card->board->model->cos_program(card);
 	/* An idle scanner notices the empty mask and stops by itself. */
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 	gpiochip_disable_irq(gc, hwirq);
@@ -332,8 +322,8 @@ static void iocard_irq_unmask(struct irq_data *d)
 	__set_bit(hwirq, card->irq_enabled);
 	if (card->cos_hw) {
 		/* A change latched for an earlier user is no edge for this one. */
-		iocard_model_cos_ack(card, BIT(hwirq - port->first));
-		iocard_model_cos_program(card);
+		card->board->model->cos_ack(card, BIT(hwirq - port->first));
+		card->board->model->cos_program(card);
 	} else {
 		/* The reference level: changes count from now on. */
 		val = iocard_port_bits(port, iocard_read(card, port->reg));
@@ -373,7 +363,7 @@ static int iocard_irq_set_type(struct irq_data *d, unsigned int type)
 	__assign_bit(hwirq, card->irq_rise, rise);
 	__assign_bit(hwirq, card->irq_fall, fall);
 	if (card->cos_hw)
-		iocard_model_cos_program(card);
+		card->board->model->cos_program(card);
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 	return 0;
 }
@@ -476,7 +466,7 @@ irqreturn_t iocard_cos_irq(struct iocard *card)
 	u32 stat;
 
 	raw_spin_lock_irqsave(&card->lock, flags);
-	stat = iocard_model_cos_status_ack(card);
+	stat = card->board->model->cos_status_ack(card);
 	dying = card->dying;
 	first = card->ports[card->cos_port].first;
 	raw_spin_unlock_irqrestore(&card->lock, flags);
@@ -575,7 +565,7 @@ struct iocard *iocard_alloc(struct device *dev,
 	iocard_hrtimer_setup(&card->scan_timer, iocard_scan, CLOCK_MONOTONIC,
 			     HRTIMER_MODE_REL_HARD);
 
-	ret = iocard_model_layout(card);
+	ret = board->model->layout(card);
 	if (ret)
 		return ERR_PTR(dev_err_probe(dev, ret, "bad board layout\n"));
 
@@ -690,8 +680,8 @@ static void iocard_quiesce(void *data)
 	raw_spin_lock_irqsave(&card->lock, flags);
 	card->dying = true;
 	if (card->cos_hw) {
-		iocard_model_cos_program(card);
-		iocard_model_cos_status_ack(card);
+		card->board->model->cos_program(card);
+		card->board->model->cos_status_ack(card);
 	}
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 	hrtimer_cancel(&card->scan_timer);
@@ -738,7 +728,7 @@ int iocard_add_gpiochip(struct iocard *card)
 	girq->init_valid_mask = iocard_irq_init_valid_mask;
 
 	raw_spin_lock_irqsave(&card->lock, flags);
-	iocard_model_hw_init(card);
+	card->board->model->hw_init(card);
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 
 	ret = devm_add_action_or_reset(dev, iocard_apply_safe_state, card);
@@ -968,36 +958,9 @@ static const struct attribute_group iocard_card_group = {
 	.is_visible = iocard_card_attr_visible,
 };
 
-static ssize_t new_sim_store(IOCARD_CLASS_CONST struct class *class,
-			     IOCARD_CLASS_CONST struct class_attribute *attr,
-			     const char *buf, size_t count)
-{
-	int ret = iocard_sim_new(buf, count);
-
-	return ret < 0 ? ret : count;
-}
-static CLASS_ATTR_WO(new_sim);
-
-static ssize_t delete_sim_store(IOCARD_CLASS_CONST struct class *class,
-				IOCARD_CLASS_CONST struct class_attribute *attr,
-				const char *buf, size_t count)
-{
-	int ret = iocard_sim_delete(buf, count);
-
-	return ret < 0 ? ret : count;
-}
-static CLASS_ATTR_WO(delete_sim);
-
-static struct attribute *iocard_class_attrs[] = {
-	&class_attr_new_sim.attr,
-	&class_attr_delete_sim.attr,
-	NULL
-};
-ATTRIBUTE_GROUPS(iocard_class);
-
+/* Registered by iocard_core_init(), with the module's class attributes. */
 static struct class iocard_class = {
 	.name = "iocard",
-	.class_groups = iocard_class_groups,
 };
 
 static void iocard_unpublish(void *data)
@@ -1059,10 +1022,13 @@ int iocard_start(struct iocard *card)
 
 /* --- module -------------------------------------------------------------- */
 
-static int __init iocard_init(void)
+/**
+ * iocard_core_check_param() - validate the core's module parameters
+ *
+ * Return: 0, or -EINVAL after saying what is wrong.
+ */
+int iocard_core_check_param(void)
 {
-	int ret;
-
 	if (iocard_default_scan_us < IOCARD_SCAN_MIN_US ||
 	    iocard_default_scan_us > IOCARD_SCAN_MAX_US) {
 		pr_err("scan_period_us=%u out of range %u..%u\n",
@@ -1070,39 +1036,28 @@ static int __init iocard_init(void)
 		       IOCARD_SCAN_MAX_US);
 		return -EINVAL;
 	}
-	ret = iocard_sim_check_param();
-	if (ret)
-		return ret;
-
-	ret = class_register(&iocard_class);
-	if (ret)
-		return ret;
-	ret = iocard_pci_init();
-	if (ret)
-		goto err_class;
-	ret = iocard_sim_init();
-	if (ret)
-		goto err_pci;
 	return 0;
-
-err_pci:
-	iocard_pci_exit();
-err_class:
-	class_unregister(&iocard_class);
-	return ret;
 }
-module_init(iocard_init);
 
-static void __exit iocard_exit(void)
+/**
+ * iocard_core_init() - register the class "iocard"
+ * @class_groups: attribute groups of /sys/class/iocard itself, or NULL
+ *
+ * Called once at module load, before any card is published.
+ *
+ * Return: 0 or a negative errno.
+ */
+int iocard_core_init(const struct attribute_group **class_groups)
 {
-	iocard_sim_exit();
-	iocard_pci_exit();
+	iocard_class.class_groups = class_groups;
+	return class_register(&iocard_class);
+}
+
+/**
+ * iocard_core_exit() - unregister the class, once every card is gone
+ */
+void iocard_core_exit(void)
+{
 	class_unregister(&iocard_class);
 	ida_destroy(&iocard_ida);
 }
-module_exit(iocard_exit);
-
-MODULE_DESCRIPTION("Digital I/O cards (8255 PCI boards, virtual cards) as gpiochips with change-of-state events");
-MODULE_AUTHOR("libio project");
-MODULE_LICENSE("GPL");
-MODULE_VERSION(IOCARD_VERSION);

@@ -21,6 +21,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bitfield.h>
 #include <linux/bitmap.h>
 #include <linux/ctype.h>
 #include <linux/irq_work.h>
@@ -90,24 +91,19 @@ static u8 sim_8255_outmask(struct iocard_sim *sim, unsigned int chip,
 
 	switch (idx) {
 	case I8255_PORT_A:
-		return cw & BIT(4) ? 0 : 0xff;
+		return cw & I8255_CW_A_IN ? 0 : 0xff;
 	case I8255_PORT_B:
-		return cw & BIT(1) ? 0 : 0xff;
+		return cw & I8255_CW_B_IN ? 0 : 0xff;
 	default:
-		return (cw & BIT(3) ? 0 : 0xf0) | (cw & BIT(0) ? 0 : 0x0f);
+		return (cw & I8255_CW_CU_IN ? 0 : 0xf0) |
+		       (cw & I8255_CW_CL_IN ? 0 : 0x0f);
 	}
 }
 
-static u8 sim_8255_ext(struct iocard_sim *sim, unsigned int chip,
-		       unsigned int idx)
+/* gpio offset of the first line of data port @idx of PPI @chip. */
+static unsigned int sim_8255_line(unsigned int chip, unsigned int idx)
 {
-	unsigned int first = chip * 24 + idx * 8, i;
-	u8 v = 0;
-
-	for (i = 0; i < 8; i++)
-		if (test_bit(first + i, sim->ext))
-			v |= BIT(i);
-	return v;
+	return chip * 24 + idx * 8;
 }
 
 /* Levels on the pins of one data port. */
@@ -116,6 +112,7 @@ static u8 sim_8255_pins(struct iocard_sim *sim, unsigned int chip,
 {
 	u8 m = sim_8255_outmask(sim, chip, idx);
 	u8 d = sim->latch[chip][idx];
+	u8 ext = iocard_map_get(sim->ext, sim_8255_line(chip, idx), 8);
 	u8 pm = 0, pd = 0;
 
 	if (sim->loopback) {
@@ -127,8 +124,7 @@ static u8 sim_8255_pins(struct iocard_sim *sim, unsigned int chip,
 			pd = sim->latch[chip][idx ^ 1];
 		}
 	}
-	return (d & m) | (pd & pm & ~m) |
-		(sim_8255_ext(sim, chip, idx) & ~m & ~pm);
+	return (d & m) | (pd & pm & ~m) | (ext & ~m & ~pm);
 }
 
 static u32 sim_8255_read(struct iocard_sim *sim, unsigned int reg)
@@ -148,34 +144,32 @@ static void sim_8255_write(struct iocard_sim *sim, unsigned int reg, u8 val)
 		return;
 	if (idx != I8255_CTRL) {
 		sim->latch[chip][idx] = val;
-	} else if (val & BIT(7)) {
+	} else if (val & I8255_CW_MODE_SET) {
 		/* Mode set clears all output latches, as on the chip. */
 		sim->cw[chip] = val;
 		memset(sim->latch[chip], 0, sizeof(sim->latch[chip]));
-	} else if (val & BIT(0)) {
-		sim->latch[chip][I8255_PORT_C] |= BIT((val >> 1) & 7);
+	} else if (val & I8255_CW_BSR_SET) {
+		sim->latch[chip][I8255_PORT_C] |=
+			BIT(FIELD_GET(I8255_CW_BSR_BIT, val));
 	} else {
-		sim->latch[chip][I8255_PORT_C] &= ~BIT((val >> 1) & 7);
+		sim->latch[chip][I8255_PORT_C] &=
+			~BIT(FIELD_GET(I8255_CW_BSR_BIT, val));
 	}
 }
 
 /* --- COS32 model --------------------------------------------------------- */
 
-static u32 sim_cos_ext(struct iocard_sim *sim)
+/* The model is COS32, not 8255. */
+static bool sim_is_cos32(const struct iocard_sim *sim)
 {
-	unsigned int i;
-	u32 v = 0;
-
-	for (i = 0; i < COS32_LINES; i++)
-		if (test_bit(i, sim->ext))
-			v |= BIT(i);
-	return v;
+	return sim->board->model == &iocard_cos32_model;
 }
 
 /* Recompute the inputs, latch changes, raise the interrupt. */
 static void sim_cos_update(struct iocard_sim *sim)
 {
-	u32 now = sim->loopback ? sim->out : sim_cos_ext(sim);
+	u32 now = sim->loopback ? sim->out :
+		  iocard_map_get(sim->ext, 0, COS32_LINES);
 	u32 changed = now ^ sim->pins;
 
 	sim->stat |= ((changed & now & sim->rise) |
@@ -240,7 +234,7 @@ static u32 iocard_sim_read(struct iocard *card, unsigned int reg)
 	u32 val;
 
 	raw_spin_lock_irqsave(&sim->lock, flags);
-	if (sim->board->model == IOCARD_MODEL_COS32)
+	if (sim_is_cos32(sim))
 		val = sim_cos_read(sim, reg);
 	else
 		val = sim_8255_read(sim, reg);
@@ -254,7 +248,7 @@ static void iocard_sim_write(struct iocard *card, unsigned int reg, u32 val)
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&sim->lock, flags);
-	if (sim->board->model == IOCARD_MODEL_COS32)
+	if (sim_is_cos32(sim))
 		sim_cos_write(sim, reg, val);
 	else
 		sim_8255_write(sim, reg, val);
@@ -326,7 +320,7 @@ static ssize_t sim_inputs_store(struct device *dev,
 	}
 	raw_spin_lock_irqsave(&sim->lock, flags);
 	bitmap_copy(sim->ext, ext, IOCARD_MAX_LINES);
-	if (sim->board->model == IOCARD_MODEL_COS32)
+	if (sim_is_cos32(sim))
 		sim_cos_update(sim);
 	raw_spin_unlock_irqrestore(&sim->lock, flags);
 	return count;
@@ -343,7 +337,7 @@ static ssize_t sim_outputs_show(struct device *dev,
 
 	bitmap_zero(out, IOCARD_MAX_LINES);
 	raw_spin_lock_irqsave(&sim->lock, flags);
-	if (sim->board->model == IOCARD_MODEL_COS32) {
+	if (sim_is_cos32(sim)) {
 		for (i = 0; i < COS32_LINES; i++)
 			__assign_bit(COS32_LINES + i, out, sim->out & BIT(i));
 	} else {
@@ -353,7 +347,7 @@ static ssize_t sim_outputs_show(struct device *dev,
 				       sim_8255_outmask(sim, chip, idx);
 
 				for (i = 0; i < 8; i++)
-					__assign_bit(chip * 24 + idx * 8 + i,
+					__assign_bit(sim_8255_line(chip, idx) + i,
 						     out, v & BIT(i));
 			}
 		}
@@ -388,7 +382,7 @@ static ssize_t sim_loopback_store(struct device *dev,
 		return -EINVAL;
 	raw_spin_lock_irqsave(&sim->lock, flags);
 	WRITE_ONCE(sim->loopback, on);
-	if (sim->board->model == IOCARD_MODEL_COS32)
+	if (sim_is_cos32(sim))
 		sim_cos_update(sim);
 	raw_spin_unlock_irqrestore(&sim->lock, flags);
 	return count;
@@ -427,7 +421,7 @@ static int iocard_sim_probe(struct platform_device *pdev)
 	sim->board = &iocard_boards[*board_idx];
 	sim->irq_work = IRQ_WORK_INIT_HARD(iocard_sim_irq);
 	for (i = 0; i < I8255_MAX_CHIPS; i++)
-		sim->cw[i] = 0x9b;	/* 8255 reset state: all input */
+		sim->cw[i] = I8255_CW_ALL_IN;	/* the 8255's reset state */
 	/*
 	 * No irq_work_sync() of its own: the irq_work is queued only while
 	 * STAT & EN is set, EN is 0 until a line interrupt is unmasked on

@@ -13,6 +13,7 @@
 #define IOCARD_H
 
 #include <linux/bitmap.h>
+#include <linux/bits.h>
 #include <linux/device.h>
 #include <linux/gpio/driver.h>
 #include <linux/hrtimer.h>
@@ -38,22 +39,13 @@
 #define IOCARD_IO		(IOCARD_IN | IOCARD_OUT)
 
 struct iocard;
-
-/**
- * enum iocard_model_id - register models
- * @IOCARD_MODEL_I8255: one or more Intel 8255 PPIs in mode 0
- * @IOCARD_MODEL_COS32: iocard's change-of-state model (see iocard-boards.c)
- */
-enum iocard_model_id {
-	IOCARD_MODEL_I8255,
-	IOCARD_MODEL_COS32,
-};
+struct iocard_model;
 
 /**
  * struct iocard_board - one entry of the board table
  * @name: model name, shown in sysfs and used by the sim= parameter
  * @vendor: manufacturer, or "virtual" for a model without real hardware
- * @model: register model
+ * @model: register model, how the core drives the board
  * @bar: PCI BAR holding the registers
  * @reg_width: register width in bytes (1 or 4)
  * @chips: number of 8255 PPIs (I8255 model only)
@@ -62,7 +54,7 @@ enum iocard_model_id {
 struct iocard_board {
 	const char *name;
 	const char *vendor;
-	enum iocard_model_id model;
+	const struct iocard_model *model;
 	u8 bar;
 	u8 reg_width;
 	u8 chips;
@@ -83,6 +75,35 @@ struct iocard_ops {
 	u32 (*read)(struct iocard *card, unsigned int reg);
 	void (*write)(struct iocard *card, unsigned int reg, u32 val);
 	void (*quiesce)(struct iocard *card);
+};
+
+/**
+ * struct iocard_model - register model: how the core drives a kind of board
+ * @layout: fill in the ports of a card (with &iocard.board set and no
+ *	ports yet) from its board table entry, and &iocard.cos_hw and
+ *	&iocard.cos_port. Returns 0, or -EINVAL for a board the model cannot
+ *	describe.
+ * @hw_init: put the card into its start state
+ * @set_port_dir: switch the direction of an IOCARD_IO port (index into
+ *	&iocard.ports), true for output; updates the port's &iocard_port.out.
+ *	Needed by models whose layout has IOCARD_IO ports, NULL otherwise.
+ * @cos_program: load the COS registers from the irq masks (enable off once
+ *	the card is dying); models with COS interrupts (&iocard.cos_hw) only,
+ *	as are the next two
+ * @cos_ack: drop latched changes of some lines, bit n for line n of the
+ *	COS port
+ * @cos_status_ack: read and acknowledge latched changes; returns the
+ *	status bits that were set, bit n for line n of the COS port
+ *
+ * All but @layout are called with &iocard.lock held and must not sleep.
+ */
+struct iocard_model {
+	int (*layout)(struct iocard *card);
+	void (*hw_init)(struct iocard *card);
+	void (*set_port_dir)(struct iocard *card, unsigned int port, bool out);
+	void (*cos_program)(struct iocard *card);
+	void (*cos_ack)(struct iocard *card, u32 bits);
+	u32 (*cos_status_ack)(struct iocard *card);
 };
 
 /**
@@ -180,20 +201,72 @@ struct iocard {
 	const struct attribute_group *groups[3];
 };
 
-/* iocard-boards.c */
+/* iocard-boards.c: the board table and the register models */
 extern const struct iocard_board iocard_boards[];
 extern const unsigned int iocard_nboards;
 extern const struct pci_device_id iocard_pci_ids[];
+extern const struct iocard_model iocard_i8255_model;
+extern const struct iocard_model iocard_cos32_model;
 const struct iocard_board *iocard_board_by_name(const char *name, size_t len);
-int iocard_model_layout(struct iocard *card);
-void iocard_model_hw_init(struct iocard *card);
-void iocard_model_set_port_dir(struct iocard *card, unsigned int port,
-			       bool out);
-void iocard_model_cos_program(struct iocard *card);
-void iocard_model_cos_ack(struct iocard *card, u32 bits);
-u32 iocard_model_cos_status_ack(struct iocard *card);
 
-/* Register offsets of the COS32 model, shared by the core and the model. */
+/*
+ * Intel 8255A Programmable Peripheral Interface, mode 0 only.
+ * Source: Intel 8255A/8255A-5 data sheet (order number 231308), "Mode
+ * Definition Format", "Bit Set/Reset Format" and "Basic Mode 0 Operation".
+ * Four registers per PPI, used by the model (iocard-boards.c) and the
+ * virtual card (iocard-sim.c):
+ *
+ *   +0  port A      8 lines, one direction
+ *   +1  port B      8 lines, one direction
+ *   +2  port C      bits 7..4 (C upper) and 3..0 (C lower), one direction
+ *                   per half
+ *   +3  control     write only
+ *
+ * Control word with D7 = 1 (mode set):
+ *   D7     1 = mode set flag
+ *   D6..5  group A mode, 00 = mode 0
+ *   D4     port A:        1 = input, 0 = output
+ *   D3     port C upper:  1 = input, 0 = output
+ *   D2     group B mode,  0 = mode 0
+ *   D1     port B:        1 = input, 0 = output
+ *   D0     port C lower:  1 = input, 0 = output
+ * Control word with D7 = 0 (bit set/reset of port C):
+ *   D3..1  bit of port C
+ *   D0     1 = set, 0 = reset
+ */
+#define I8255_SIZE		4
+#define I8255_PORT_A		0
+#define I8255_PORT_B		1
+#define I8255_PORT_C		2
+#define I8255_CTRL		3
+
+#define I8255_CW_MODE_SET	BIT(7)
+#define I8255_CW_A_IN		BIT(4)
+#define I8255_CW_CU_IN		BIT(3)
+#define I8255_CW_B_IN		BIT(1)
+#define I8255_CW_CL_IN		BIT(0)
+/* Every port input, mode 0: the chip's reset state. */
+#define I8255_CW_ALL_IN		(I8255_CW_MODE_SET | I8255_CW_A_IN | \
+				 I8255_CW_CU_IN | I8255_CW_B_IN | \
+				 I8255_CW_CL_IN)
+#define I8255_CW_BSR_BIT	GENMASK(3, 1)
+#define I8255_CW_BSR_SET	BIT(0)
+
+/*
+ * COS32: iocard's change-of-state board model (why it is iocard's own:
+ * iocard-boards.c; ABI.md). Used by the model (iocard-boards.c) and the
+ * virtual card (iocard-sim.c). All registers are 32 bits wide:
+ *
+ *   0x00 IN    R    input levels, bit n = line INn
+ *   0x04 OUT   RW   output latch, reads back, bit n = line OUTn
+ *   0x08 EN    RW   COS enable per input
+ *   0x0c RISE  RW   latch a rising edge of input n
+ *   0x10 FALL  RW   latch a falling edge of input n (RISE|FALL = both)
+ *   0x14 STAT  R    latched changes; the interrupt is asserted while
+ *                   STAT & EN is not zero
+ *   0x18 ACK   W    write 1 to clear STAT bits
+ *   0x1c ID    R    0x10c05032
+ */
 #define COS32_IN		0x00
 #define COS32_OUT		0x04
 #define COS32_EN		0x08
@@ -205,15 +278,7 @@ u32 iocard_model_cos_status_ack(struct iocard *card);
 #define COS32_ID_VALUE		0x10c05032
 #define COS32_LINES		32
 
-/* 8255: four registers per PPI. */
-#define I8255_SIZE		4
-#define I8255_PORT_A		0
-#define I8255_PORT_B		1
-#define I8255_PORT_C		2
-#define I8255_CTRL		3
-
-/* iocard-core.c */
-extern unsigned int iocard_default_scan_us;
+/* iocard-core.c: the library the bus parts build cards with */
 struct iocard *iocard_alloc(struct device *dev,
 			    const struct iocard_board *board,
 			    const struct iocard_ops *ops, void *priv, int id);
@@ -227,17 +292,40 @@ int iocard_parse_bitmap(const char *buf, size_t count, unsigned long *map,
 			unsigned int nbits);
 int iocard_id_get(int want);
 void iocard_id_put(int id);
+/* For the module's init and exit (iocard-main.c). */
+int iocard_core_check_param(void);
+int iocard_core_init(const struct attribute_group **class_groups);
+void iocard_core_exit(void);
 
-/* iocard-pci.c */
+/* iocard-pci.c and iocard-sim.c: for iocard-main.c */
 int iocard_pci_init(void);
 void iocard_pci_exit(void);
-
-/* iocard-sim.c */
 int iocard_sim_check_param(void);
 int iocard_sim_init(void);
 void iocard_sim_exit(void);
 int iocard_sim_new(const char *buf, size_t len);
 int iocard_sim_delete(const char *buf, size_t len);
+
+/**
+ * iocard_map_get() - a slice of a bitmap as an integer
+ * @map: the bitmap
+ * @first: bit of @map that becomes bit 0 of the result
+ * @width: number of bits, 1..32; bits @first..@first + @width - 1 must lie
+ *	inside @map
+ *
+ * Return: bits @first..@first + @width - 1 of @map as bits 0..@width - 1.
+ */
+static inline u32 iocard_map_get(const unsigned long *map, unsigned int first,
+				 unsigned int width)
+{
+	unsigned int i;
+	u32 val = 0;
+
+	for (i = 0; i < width; i++)
+		if (test_bit(first + i, map))
+			val |= BIT(i);
+	return val;
+}
 
 static inline u32 iocard_read(struct iocard *card, unsigned int reg)
 {
