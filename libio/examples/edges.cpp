@@ -3,7 +3,7 @@
 //   edges CARD LINE... [--count N]      e.g. edges bench B0 B1 --count 10
 #include <io/io.hpp>
 
-#include <array>
+#include <cstdint>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -31,22 +31,33 @@ int main(int argc, char** argv) {
         auto lines = builder.make();
 
         io::event_loop loop;
-        std::array<io::edge_event, 64> events{};  // read into this buffer; no allocation per event
         unsigned long seen = 0;
-        auto watch = loop.watch(lines.fd(), io::ready::in, [&](io::readiness) {
-            const auto n = lines.read_edge_events(events);
-            for (std::size_t i = 0; i < n; ++i) {
-                const auto& e = events[i];
+        std::uint64_t lost = 0;
+        int rc = 0;
+        // Events arrive in batches read into one buffer (no allocation per event).
+        auto watch = io::on_edge_events(loop, lines, [&](std::span<const io::edge_event> events, std::error_code ec) {
+            if (ec) {
+                std::cerr << "edges: " << ec.message() << "\n";
+                rc = 1;
+                loop.stop();
+                return;
+            }
+            if (lines.lost_events() != lost) {  // dropped by the kernel: said, never silent
+                lost = lines.lost_events();
+                std::cout << "lost " << lost << " events so far\n";
+            }
+            for (const auto& e : events) {
                 std::cout << e.timestamp_ns << " " << chip.info(e.line).name << " " << io::to_string(e.kind)
                           << " seq " << e.seqno << "\n";
-                if (count != 0 && ++seen == count)
+                if (count != 0 && ++seen == count) {
                     loop.stop();
+                    break;
+                }
             }
-            if (lines.lost_events() != 0)
-                std::cout << "lost " << lines.lost_events() << " events so far\n";
             std::cout.flush();
         });
         loop.run();
+        return rc;
     } catch (const std::exception& e) {
         std::cerr << "edges: " << e.what() << "\n";
         return 1;

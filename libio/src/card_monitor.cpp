@@ -3,6 +3,7 @@
 
 #include "card_scan.hpp"
 #include "error.hpp"
+#include "event_loop_access.hpp"
 #include "udev.hpp"
 
 #include <algorithm>
@@ -127,6 +128,23 @@ std::vector<card_event> card_monitor::read_events() {
     if (ec)
         detail::throw_errno(ec.value(), "card monitor: read udev events");
     return events;
+}
+
+registration on_card_events(event_loop& loop, card_monitor& monitor,
+                            std::function<void(std::span<const card_event>, std::error_code)> cb) {
+    if (!cb)
+        throw invalid_argument("on_card_events: the callback is empty");
+    return loop.watch(monitor.fd(), ready::in, [&loop, &monitor, cb = std::move(cb)](readiness) {
+        std::error_code ec;
+        const auto changes = monitor.read_events(ec);
+        if (!changes.empty()) {
+            cb(changes, {});
+            if (!detail::event_loop_access::keep_calling(loop))
+                return;  // a lasting error comes again with the next wake-up
+        }
+        if (ec)
+            cb({}, ec);
+    });
 }
 
 }  // namespace io

@@ -28,8 +28,9 @@ using request_config_ptr =
     std::unique_ptr<gpiod_request_config, deleter<gpiod_request_config, gpiod_request_config_free>>;
 using request_ptr = std::unique_ptr<gpiod_line_request, deleter<gpiod_line_request, gpiod_line_request_release>>;
 
-/// Splits "CH7" into ("CH", 7); nullopt when the name has no trailing number.
-std::optional<std::pair<std::string, unsigned>> split_name(std::string_view name) {
+}  // namespace
+
+std::optional<std::pair<std::string, unsigned>> split_line_name(std::string_view name) {
     auto digits = name.find_last_not_of("0123456789");
     if (digits == std::string_view::npos || digits + 1 == name.size())
         return std::nullopt;
@@ -39,8 +40,6 @@ std::optional<std::pair<std::string, unsigned>> split_name(std::string_view name
         return std::nullopt;
     return std::pair{std::string(name.substr(0, digits + 1)), n};
 }
-
-}  // namespace
 
 struct chip::impl {
     gpiod_chip* c = nullptr;
@@ -129,7 +128,7 @@ std::vector<port> chip::ports() const {
     std::vector<std::string> order;
     const auto n = num_lines();
     for (unsigned off = 0; off < n; ++off) {
-        const auto s = split_name(info(off).name);
+        const auto s = split_line_name(info(off).name);
         if (!s)
             continue;
         auto [it, fresh] = groups.try_emplace(s->first);

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
-#include <io/card_monitor.hpp>
 #include <io/event_loop.hpp>
-#include <io/line_request.hpp>
-#include <io/serial_port.hpp>
 
 #include "error.hpp"
+#include "event_loop_access.hpp"
 #include "sys.hpp"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <string>
@@ -16,6 +16,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace io {
@@ -51,6 +52,8 @@ struct event_loop::impl {
         int fd;
         std::unique_ptr<unique_fd> timer;  // owned timerfd, for timers
         bool once = false;
+        bool removed = false;  // its registration was removed
+        bool dormant = false;  // no longer in the epoll set (unwatch_current)
         fd_callback on_fd;
         timer_callback on_timer;
     };
@@ -59,7 +62,23 @@ struct event_loop::impl {
     unique_fd wake{::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
     std::unordered_map<std::uint64_t, std::shared_ptr<entry>> entries;
     std::uint64_t next_id = 1;
-    bool stopping = false;
+    // Set by stop() (any thread, signal handlers); checked before every
+    // callback, so a stop takes effect before the next callback runs.
+    std::atomic<bool> stop_requested{false};
+    entry* current = nullptr;  // the entry whose callback is running
+
+    /// Consumes a pending stop: true if there was one.
+    bool take_stop() noexcept {
+        if (!stop_requested.exchange(false, std::memory_order_acq_rel))
+            return false;
+        std::uint64_t v;
+        (void)detail::sys().read(wake.get(), &v, sizeof v);  // its wake-up is spent too
+        return true;
+    }
+
+    bool stop_pending() const noexcept { return stop_requested.load(std::memory_order_acquire); }
+
+    std::size_t dispatch(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
 
     std::uint64_t add(int fd, std::uint32_t events, std::shared_ptr<entry> e) {
         const auto id = next_id++;
@@ -137,11 +156,10 @@ registration event_loop::call_every(clock::duration period, clock::time_point fi
     return impl_->arm_timer(this, first, period, std::move(cb));
 }
 
-std::size_t event_loop::run_once(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
-    ec.clear();
+std::size_t event_loop::impl::dispatch(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
     std::array<epoll_event, 32> evs{};
     const int ms = timeout.count() < 0 ? -1 : static_cast<int>(std::min<std::int64_t>(timeout.count(), INT32_MAX));
-    const int n = detail::sys().epoll_wait(impl_->epoll.get(), evs.data(), static_cast<int>(evs.size()), ms);
+    const int n = detail::sys().epoll_wait(epoll.get(), evs.data(), static_cast<int>(evs.size()), ms);
     if (n < 0) {
         if (errno != EINTR)  // a signal only cuts the wait short
             ec = detail::errno_code(errno);
@@ -149,30 +167,52 @@ std::size_t event_loop::run_once(std::chrono::milliseconds timeout, std::error_c
     }
     std::size_t ran = 0;
     for (int i = 0; i < n; ++i) {
+        // A stop (from a callback of this batch, another thread or a signal
+        // handler) ends the batch here. What is left is level-triggered (fds,
+        // and timers whose expirations are still unread), so the next run
+        // sees it again: nothing is lost by stopping.
+        if (stop_pending())
+            break;
         const auto& ev = evs[static_cast<std::size_t>(i)];
         if (ev.data.u64 == stop_id) {
             std::uint64_t v;
-            (void)detail::sys().read(impl_->wake.get(), &v, sizeof v);
-            impl_->stopping = true;
+            (void)detail::sys().read(wake.get(), &v, sizeof v);
             continue;
         }
         // Looked up afresh: an earlier callback of this batch may have removed it.
-        const auto it = impl_->entries.find(ev.data.u64);
-        if (it == impl_->entries.end())
+        const auto it = entries.find(ev.data.u64);
+        if (it == entries.end())
             continue;
         const auto e = it->second;  // keeps the callback alive if it removes itself
         if (e->timer) {
             std::uint64_t expirations;
             if (detail::sys().read(e->fd, &expirations, sizeof expirations) != sizeof expirations)
                 continue;  // spurious: the timer was re-armed or read already
-            if (e->once)
-                impl_->entries.erase(ev.data.u64);
-            e->on_timer();
-        } else {
-            e->on_fd(readiness{ev.events});
+            if (e->once) {
+                e->removed = true;
+                entries.erase(ev.data.u64);
+            }
         }
+        struct running {
+            entry*& slot;
+            entry* saved;
+            ~running() { slot = saved; }
+        } guard{current, std::exchange(current, e.get())};
+        if (e->timer)
+            e->on_timer();
+        else
+            e->on_fd(readiness{ev.events});
         ++ran;
     }
+    return ran;
+}
+
+std::size_t event_loop::run_once(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+    ec.clear();
+    if (impl_->take_stop())
+        return 0;
+    const auto ran = impl_->dispatch(timeout, ec);
+    impl_->take_stop();  // a stop during this run ends this run
     return ran;
 }
 
@@ -185,12 +225,17 @@ std::size_t event_loop::run_once(std::chrono::milliseconds timeout) {
 }
 
 void event_loop::run() {
-    while (!impl_->stopping)
-        run_once(std::chrono::milliseconds{-1});
-    impl_->stopping = false;
+    while (!impl_->take_stop()) {
+        std::error_code ec;
+        impl_->dispatch(std::chrono::milliseconds{-1}, ec);
+        if (ec)
+            detail::throw_errno(ec.value(), "event loop: epoll_wait");
+    }
 }
 
 void event_loop::stop() noexcept {
+    impl_->stop_requested.store(true, std::memory_order_release);
+    // Wakes a wait in progress (on another thread, or a nesting loop).
     const std::uint64_t one = 1;
     (void)!::write(impl_->wake.get(), &one, sizeof one);
 }
@@ -203,10 +248,35 @@ void event_loop::remove(std::uint64_t id) noexcept {
     const auto it = impl_->entries.find(id);
     if (it == impl_->entries.end())
         return;
-    // The fd may already be closed by its owner; then epoll dropped it itself.
-    (void)::epoll_ctl(impl_->epoll.get(), EPOLL_CTL_DEL, it->second->fd, nullptr);
+    auto& e = *it->second;
+    // The fd may already be closed by its owner; then epoll dropped it itself,
+    // and its number may since belong to a newer registration's fd, which a
+    // delete by number would take out of the set. A newer entry with the
+    // same number means exactly that (epoll refuses a live fd twice).
+    const bool reused = std::any_of(impl_->entries.begin(), impl_->entries.end(),
+                                    [&](const auto& o) { return o.first > id && o.second->fd == e.fd; });
+    if (!e.dormant && !reused)
+        (void)::epoll_ctl(impl_->epoll.get(), EPOLL_CTL_DEL, e.fd, nullptr);
+    e.removed = true;
     impl_->entries.erase(it);
 }
+
+namespace detail {
+
+bool event_loop_access::keep_calling(const event_loop& loop) noexcept {
+    const auto* e = loop.impl_->current;
+    return e != nullptr && !e->removed && !loop.impl_->stop_pending();
+}
+
+void event_loop_access::unwatch_current(event_loop& loop) noexcept {
+    auto* e = loop.impl_->current;
+    if (e == nullptr || e->removed || e->dormant)
+        return;
+    (void)::epoll_ctl(loop.impl_->epoll.get(), EPOLL_CTL_DEL, e->fd, nullptr);
+    e->dormant = true;
+}
+
+}  // namespace detail
 
 registration::~registration() {
     reset();
@@ -230,89 +300,6 @@ void registration::reset() noexcept {
     if (loop_ != nullptr)
         loop_->remove(id_);
     loop_ = nullptr;
-}
-
-registration on_edge_events(event_loop& loop, line_request& request,
-                            std::function<void(std::span<const edge_event>, std::error_code)> cb,
-                            std::size_t batch) {
-    if (!cb)
-        throw invalid_argument("on_edge_events: the callback is empty");
-    if (batch == 0)
-        throw invalid_argument("on_edge_events: the batch must hold at least one event");
-    auto buffer = std::make_shared<std::vector<edge_event>>(batch);
-    const int epfd = loop.fd();
-    return loop.watch(request.fd(), ready::in, [&request, buffer, epfd, cb = std::move(cb)](readiness r) {
-        std::error_code ec;
-        const int fd = request.fd();
-        const auto n = request.read_edge_events(*buffer, ec);
-        if (n > 0)
-            cb(std::span<const edge_event>(buffer->data(), n), {});
-        if (!ec && n == 0 && r.hangup())
-            ec = detail::errno_code(ENODEV);
-        if (ec) {
-            // A failed request stays failed: stop watching it rather than
-            // wake for it forever; the registration is left for the owner.
-            (void)::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
-            cb({}, ec);
-        }
-    });
-}
-
-registration on_card_events(event_loop& loop, card_monitor& monitor,
-                            std::function<void(const card_event*, std::error_code)> cb) {
-    if (!cb)
-        throw invalid_argument("on_card_events: the callback is empty");
-    return loop.watch(monitor.fd(), ready::in, [&monitor, cb = std::move(cb)](readiness) {
-        std::error_code ec;
-        const auto events = monitor.read_events(ec);
-        for (const auto& e : events)
-            cb(&e, {});
-        if (ec)
-            cb(nullptr, ec);
-    });
-}
-
-registration on_serial_data(event_loop& loop, serial_port& port, std::function<void(std::error_code)> cb) {
-    if (!cb)
-        throw invalid_argument("on_serial_data: the callback is empty");
-    const int epfd = loop.fd();
-    const int fd = port.fd();
-    return loop.watch(fd, ready::in, [epfd, fd, cb = std::move(cb)](readiness r) {
-        if (r.hangup()) {  // a tty hangs up when its device goes away
-            (void)::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
-            cb(detail::errno_code(ENODEV));
-            return;
-        }
-        cb({});
-    });
-}
-
-registration on_modem_change(event_loop& loop, serial_port& port, std::chrono::milliseconds period,
-                             std::function<void(const modem_lines&, std::error_code)> cb) {
-    if (!cb)
-        throw invalid_argument("on_modem_change: the callback is empty");
-    if (period.count() <= 0)
-        throw invalid_argument("on_modem_change: the sampling period must be positive");
-    struct state {
-        modem_lines last;
-        bool failed = false;
-    };
-    auto st = std::make_shared<state>();
-    st->last = port.modem();
-    return loop.call_every(period, [&port, st, cb = std::move(cb)] {
-        if (st->failed)
-            return;
-        try {
-            const auto now = port.modem();
-            if (!(now == st->last)) {
-                st->last = now;
-                cb(now, {});
-            }
-        } catch (const std::system_error& e) {
-            st->failed = true;
-            cb(st->last, e.code());
-        }
-    });
 }
 
 }  // namespace io

@@ -4,6 +4,7 @@
 #include <io/line_request.hpp>
 
 #include "error.hpp"
+#include "event_loop_access.hpp"
 #include "sys.hpp"
 
 #include <linux/gpio.h>
@@ -12,6 +13,8 @@
 #include <array>
 #include <cerrno>
 #include <fcntl.h>
+#include <functional>
+#include <memory>
 #include <poll.h>
 
 namespace io {
@@ -327,6 +330,36 @@ std::size_t line_request::read_edge_events(std::span<edge_event> out) {
     if (ec && n == 0)
         detail::throw_errno(ec.value(), "read edge events of " + chip_path_);
     return n;
+}
+
+registration on_edge_events(event_loop& loop, line_request& request,
+                            std::function<void(std::span<const edge_event>, std::error_code)> cb,
+                            std::size_t batch) {
+    if (!cb)
+        throw invalid_argument("on_edge_events: the callback is empty");
+    if (batch == 0)
+        throw invalid_argument("on_edge_events: the batch must hold at least one event");
+    auto buffer = std::make_shared<std::vector<edge_event>>(batch);
+    return loop.watch(request.fd(), ready::in, [&loop, &request, buffer, cb = std::move(cb)](readiness r) {
+        std::error_code ec;
+        const auto n = request.read_edge_events(*buffer, ec);
+        if (n > 0) {
+            cb(std::span<const edge_event>(buffer->data(), n), {});
+            // cb may have released the request, removed the registration or
+            // stopped the loop: an error read before then is the next
+            // wake-up's to report (a failed request stays readable).
+            if (!detail::event_loop_access::keep_calling(loop) || request.released())
+                return;
+        }
+        if (!ec && n == 0 && r.hangup())
+            ec = detail::errno_code(ENODEV);
+        if (ec) {
+            // A failed request stays failed: stop watching it rather than
+            // wake for it forever; the registration is left for the owner.
+            detail::event_loop_access::unwatch_current(loop);
+            cb({}, ec);
+        }
+    });
 }
 
 }  // namespace io

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <io/card.hpp>
+#include <io/chip.hpp>
 #include <io/error.hpp>
 
 #include <gtest/gtest.h>
@@ -66,7 +67,7 @@ TEST(find_card, ambiguous_model_is_refused) {
     try {
         (void)io::find_card("dio120", sample());
         FAIL();
-    } catch (const io::invalid_argument& e) {
+    } catch (const io::ambiguous_card& e) {
         const std::string w = e.what();
         EXPECT_NE(w.find("ambiguous"), std::string::npos) << w;
         EXPECT_NE(w.find("dio120#1 (sim-1)"), std::string::npos) << w;
@@ -83,6 +84,35 @@ TEST(find_card, unknown_key_lists_the_cards) {
                   "ttyS4 (qemu-pci-serial-4x#0 at pci-0000:00:05.0)");
     }
     EXPECT_THROW((void)io::find_card("x", {}), io::invalid_argument);
+    try {
+        (void)io::find_card("dio12", sample());
+        FAIL();
+    } catch (const io::ambiguous_card&) {
+        FAIL() << "a key that matches nothing is not ambiguous";
+    } catch (const io::invalid_argument&) {
+    }
+}
+
+TEST(port_of, finds_the_port_of_an_offset_through_the_layout) {
+    io::card_info c;
+    c.ports = io::parse_port_layout("A:8:io B:8:in CL:4:out");
+    ASSERT_NE(io::port_of(c, 0), nullptr);
+    EXPECT_EQ(io::port_of(c, 0)->name, "A");
+    EXPECT_EQ(io::port_of(c, 7)->name, "A");
+    EXPECT_EQ(io::port_of(c, 8)->name, "B");
+    EXPECT_EQ(io::port_of(c, 19)->name, "CL");
+    EXPECT_EQ(io::port_of(c, 20), nullptr) << "past the last port";
+    EXPECT_EQ(io::port_of(io::card_info{}, 0), nullptr) << "no layout";
+}
+
+TEST(split_line_name, gives_the_port_and_number_that_ports_are_formed_from) {
+    using split = std::optional<std::pair<std::string, unsigned>>;
+    EXPECT_EQ(io::split_line_name("CH7"), split({"CH", 7}));
+    EXPECT_EQ(io::split_line_name("P1A12"), split({"P1A", 12}));
+    EXPECT_EQ(io::split_line_name("7"), std::nullopt) << "a number alone names no port";
+    EXPECT_EQ(io::split_line_name("RESET"), std::nullopt);
+    EXPECT_EQ(io::split_line_name(""), std::nullopt);
+    EXPECT_EQ(io::split_line_name("A99999999999"), std::nullopt) << "too large for unsigned";
 }
 
 }  // namespace

@@ -6,8 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <functional>
 #include <fcntl.h>
 #include <poll.h>
 #include <thread>
@@ -280,6 +283,146 @@ TEST(event_loop, wait_errors_reach_the_caller) {
         EXPECT_EQ(e.code().value(), EBADF);
         EXPECT_EQ(std::string(e.what()).rfind("event loop: epoll_wait", 0), 0U) << e.what();
     }
+}
+
+// --- stop() against the batch: the kernel's epoll_wait behind the seam, with
+// the ready events of each call put in the order that makes the race happen.
+// The loop tags each registration's epoll data with a number counting up
+// from 1 in the order they were made, and its own wake-up with 0, so the
+// fake puts registrations in the order they were made and the wake-up last.
+struct shaped_batches {
+    int calls = 0;
+    std::vector<int> sizes;                 // events returned by each call
+    std::function<void(int call)> before;   // runs as the wait begins (a stop "from elsewhere")
+    std::function<std::size_t(int call)> at_least = [](int) { return std::size_t{0}; };
+} shaped;
+
+int shaped_wait(int epfd, epoll_event* evs, int max, int timeout_ms) {
+    const int call = ++shaped.calls;
+    if (shaped.before)
+        shaped.before(call);
+    // Level-triggered: asking again returns the same ready set, and more as
+    // they become due. Wait (bounded) until the batch the test needs is ready.
+    const auto want = static_cast<int>(shaped.at_least(call));
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    int n = 0;
+    for (;;) {
+        n = io::detail::real_sys().epoll_wait(epfd, evs, max, want > 0 ? 10 : timeout_ms);
+        if (n < 0 || n >= want || std::chrono::steady_clock::now() > until)
+            break;
+    }
+    if (n > 0)
+        std::sort(evs, evs + n, [](const epoll_event& a, const epoll_event& b) {
+            const auto key = [](std::uint64_t id) { return id == 0 ? UINT64_MAX : id; };
+            return key(a.data.u64) < key(b.data.u64);
+        });
+    shaped.sizes.push_back(n);
+    return n;
+}
+
+class event_loop_stop : public ::testing::Test {
+protected:
+    event_loop_stop() : guard_{fake()} { shaped = shaped_batches{}; }
+    static io::detail::sys_calls fake() {
+        auto f = io::detail::real_sys();
+        f.epoll_wait = shaped_wait;
+        return f;
+    }
+    io::detail::sys_override guard_;
+};
+
+TEST_F(event_loop_stop, a_stop_in_a_callback_skips_the_rest_of_its_batch) {
+    io::event_loop loop;
+    pipe_pair p;
+    int watch_calls = 0, timer_calls = 0;
+    auto w = loop.watch(p.r, io::ready::in, [&](io::readiness) {
+        ++watch_calls;
+        loop.stop();
+    });
+    auto t = loop.call_after(0ms, [&] { ++timer_calls; });
+    p.put();
+    shaped.at_least = [](int) { return std::size_t{2}; };  // the watch, then the timer, in one batch
+    loop.run();
+    ASSERT_EQ(shaped.sizes, std::vector<int>{2}) << "one wait, returning both";
+    EXPECT_EQ(watch_calls, 1);
+    EXPECT_EQ(timer_calls, 0) << "the timer after the stopping callback ran in the same batch";
+
+    // Nothing was lost: the timer's expiry is still pending for the next run.
+    p.take();
+    shaped.at_least = [](int) { return std::size_t{1}; };
+    EXPECT_EQ(loop.run_once(1000ms), 1U);
+    EXPECT_EQ(timer_calls, 1);
+    EXPECT_EQ(watch_calls, 1);
+}
+
+TEST_F(event_loop_stop, a_timer_due_with_the_wake_up_of_a_stop_does_not_run) {
+    io::event_loop loop;
+    pipe_pair p;
+    int timer_calls = 0;
+    io::registration t;
+    auto w = loop.watch(p.r, io::ready::in, [&](io::readiness) {
+        p.take();
+        t = loop.call_after(0ms, [&] { ++timer_calls; });  // due at once: in the next wait
+        loop.stop();
+    });
+    p.put();
+    // Were there a next wait, it would return the timer before the wake-up.
+    shaped.at_least = [](int call) { return std::size_t(call == 1 ? 1 : 2); };
+    loop.run();
+    EXPECT_EQ(timer_calls, 0) << "a callback ran after stop() was called on the loop's thread";
+    EXPECT_EQ(shaped.calls, 1) << "run() waited again after the stop";
+    shaped.at_least = [](int) { return std::size_t{1}; };
+    EXPECT_EQ(loop.run_once(1000ms), 1U) << "the timer is run by the next run";
+    EXPECT_EQ(timer_calls, 1);
+}
+
+TEST_F(event_loop_stop, a_stop_during_the_wait_beats_a_timer_in_the_same_batch) {
+    io::event_loop loop;
+    int timer_calls = 0;
+    auto t = loop.call_after(0ms, [&] { ++timer_calls; });
+    // Another thread (or a signal handler) stops the loop while it waits, and
+    // the wait returns the timer first, then the wake-up.
+    shaped.before = [&](int call) {
+        if (call == 1)
+            loop.stop();
+    };
+    shaped.at_least = [](int call) { return std::size_t(call == 1 ? 2 : 1); };
+    loop.run();
+    ASSERT_EQ(shaped.sizes, std::vector<int>{2});
+    EXPECT_EQ(timer_calls, 0) << "the timer ran after stop() returned";
+    shaped.at_least = [](int) { return std::size_t{1}; };
+    EXPECT_EQ(loop.run_once(1000ms), 1U);
+    EXPECT_EQ(timer_calls, 1);
+}
+
+TEST_F(event_loop_stop, a_stop_outside_run_once_ends_the_next_one_only) {
+    io::event_loop loop;
+    pipe_pair p;
+    int calls = 0;
+    auto w = loop.watch(p.r, io::ready::in, [&](io::readiness) { ++calls; });
+    p.put();
+    loop.stop();
+    EXPECT_EQ(loop.run_once(1000ms), 0U) << "the pending stop ends it before any callback";
+    EXPECT_EQ(shaped.calls, 0) << "and before any wait";
+    EXPECT_EQ(loop.run_once(1000ms), 1U) << "the stop was used up";
+    EXPECT_EQ(calls, 1);
+}
+
+TEST(event_loop, removing_a_registration_whose_fd_was_closed_spares_the_fd_that_took_its_number) {
+    io::event_loop loop;
+    pipe_pair old_pipe, new_pipe;
+    int old_calls = 0, new_calls = 0;
+    auto stale = loop.watch(old_pipe.r, io::ready::in, [&](io::readiness) { ++old_calls; });
+    // The owner closes its fd without removing the registration, and the
+    // number goes to another file that is then watched.
+    const int number = old_pipe.r;
+    ASSERT_EQ(::dup2(new_pipe.r, number), number);
+    auto fresh = loop.watch(number, io::ready::in, [&](io::readiness) { ++new_calls; });
+    stale.reset();
+    new_pipe.put();
+    EXPECT_EQ(loop.run_once(1000ms), 1U) << "the stale removal took the new fd out of the loop";
+    EXPECT_EQ(new_calls, 1);
+    EXPECT_EQ(old_calls, 0);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // answers the GPIO v2 ioctls and reads, so every error path can be reached.
 #include <io/chip.hpp>
 #include <io/error.hpp>
+#include <io/event_loop.hpp>
 #include <io/line_request.hpp>
 
 #include "line_request_access.hpp"
@@ -339,6 +340,71 @@ TEST_F(line_request_fake, moving_keeps_one_owner) {
     EXPECT_FALSE(b.released());
     k.levels = 1;
     EXPECT_TRUE(b.get(3));
+}
+
+// --- on_edge_events: the request's fd is a pipe with a byte in it (always
+// readable, as a request with events queued is), and the fake kernel's
+// reads give the events and errors.
+struct readable_fd {
+    int r = -1, w = -1;
+    readable_fd() {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0)
+            throw std::system_error(errno, std::system_category(), "pipe2");
+        r = fds[0];
+        w = fds[1];
+        if (::write(w, "x", 1) != 1)
+            throw std::system_error(errno, std::system_category(), "write");
+    }
+    ~readable_fd() {
+        ::close(r);
+        ::close(w);
+    }
+};
+
+TEST_F(line_request_fake, edge_callback_that_releases_its_request_is_not_called_again) {
+    readable_fd fd;
+    auto r = io::detail::line_request_access::make(fd.r, "/dev/gpiochip9", {0});
+    io::event_loop loop;
+    // One read gives two events, the next finds the chip gone: both in one wake-up.
+    k.reads.push_back(events({ev(0, true, 1, 1, 1), ev(0, false, 2, 2, 2)}));
+    k.read_errno_when_empty = ENODEV;
+    int calls = 0;
+    io::registration reg;
+    reg = io::on_edge_events(loop, r, [&](std::span<const io::edge_event> evs, std::error_code ec) {
+        ++calls;
+        EXPECT_EQ(evs.size(), 2U);
+        EXPECT_FALSE(ec);
+        r.release();  // done with the lines: the application lets go of both
+        reg.reset();
+    });
+    EXPECT_EQ(loop.run_once(1000ms), 1U);
+    EXPECT_EQ(calls, 1) << "called again (with the error) after it released the request and its registration";
+}
+
+TEST_F(line_request_fake, edge_error_after_a_stop_waits_for_the_next_run_and_comes_once) {
+    readable_fd fd;
+    auto r = io::detail::line_request_access::make(fd.r, "/dev/gpiochip9", {0});
+    io::event_loop loop;
+    k.reads.push_back(events({ev(0, true, 1, 1, 1)}));
+    k.read_errno_when_empty = ENODEV;
+    std::vector<std::error_code> errors;
+    std::size_t edges = 0;
+    auto reg = io::on_edge_events(loop, r, [&](std::span<const io::edge_event> evs, std::error_code ec) {
+        edges += evs.size();
+        if (ec)
+            errors.push_back(ec);
+        else
+            loop.stop();  // enough: the first edge is what the application waited for
+    });
+    loop.run();
+    EXPECT_EQ(edges, 1U);
+    EXPECT_TRUE(errors.empty()) << "a callback ran after stop()";
+    EXPECT_EQ(loop.run_once(1000ms), 1U);
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_TRUE(io::is_device_removed(errors[0])) << errors[0].message();
+    EXPECT_EQ(loop.run_once(0ms), 0U) << "a failed request is not watched any more";
+    EXPECT_EQ(errors.size(), 1U);
 }
 
 }  // namespace

@@ -328,9 +328,10 @@ TEST_F(digital, one_event_loop_serves_hotplug_edges_and_timers) {
     io::event_loop loop;
     io::card_monitor mon;
     std::vector<std::string> arrived, left;
-    auto hotplug = io::on_card_events(loop, mon, [&](const io::card_event* e, std::error_code ec) {
+    auto hotplug = io::on_card_events(loop, mon, [&](std::span<const io::card_event> changes, std::error_code ec) {
         ASSERT_FALSE(ec) << ec.message();
-        (e->change == io::card_event::kind::added ? arrived : left).push_back(e->card.name);
+        for (const auto& e : changes)
+            (e.change == io::card_event::kind::added ? arrived : left).push_back(e.card.name);
     });
     auto card = std::make_unique<sim_card>("cos32");
     card->loopback(true);

@@ -137,7 +137,7 @@ int run_info(const args& a) {
         write_card(j, card);
         j.key("lines").begin_array();
         for (const auto& l : lines) {
-            const auto* p = layout_of(card, l.offset);
+            const auto* p = io::port_of(card, l.offset);
             j.begin_object().member("offset", l.offset).member("name", l.name);
             j.key("port");
             if (p != nullptr)
@@ -184,7 +184,7 @@ int run_info(const args& a) {
         out << "\n";
         std::vector<std::vector<std::string>> rows{{"LINE", "NAME", "PORT", "DIRECTION", "USED", "CONSUMER"}};
         for (const auto& l : lines) {
-            const auto* p = layout_of(card, l.offset);
+            const auto* p = io::port_of(card, l.offset);
             std::string dir{io::to_string(l.dir)};
             if (l.dir == io::direction::input && l.edges != io::edge::none)
                 dir += " (" + std::string(io::to_string(l.edges)) + " edges)";
@@ -257,14 +257,16 @@ int run_watch(const args& a) {
         std::cerr << "watching for cards; Ctrl-C ends\n";
     }
 
-    unsigned changes = 0;
+    unsigned changes_seen = 0;
     if (counting && count == 0)
         return exit_ok;
     io::event_loop loop;
-    auto on_cards = loop.watch(monitor.fd(), io::ready::in, [&](io::readiness) {
-        for (const auto& e : monitor.read_events()) {
+    auto on_cards = io::on_card_events(loop, monitor, [&](std::span<const io::card_event> changes, std::error_code ec) {
+        if (ec)
+            throw std::system_error(ec, "read udev events");
+        for (const auto& e : changes) {
             emit(e.change == io::card_event::kind::added ? "added" : "removed", e.card);
-            if (counting && ++changes >= count) {
+            if (counting && ++changes_seen >= count) {
                 loop.stop();
                 return;
             }
@@ -272,8 +274,8 @@ int run_watch(const args& a) {
     });
     const stream_stops stops{loop, signals, stream};
     loop.run();
-    if (stops.timed_out() && counting && changes < count) {
-        std::cerr << "iotool: watch: " << changes << " of " << count << " changes before the timeout\n";
+    if (stops.timed_out() && counting && changes_seen < count) {
+        std::cerr << "iotool: watch: " << changes_seen << " of " << count << " changes before the timeout\n";
         return exit_failure;
     }
     return exit_ok;

@@ -3,9 +3,9 @@
 
 #include "common/term.hpp"
 
+#include <io/chip.hpp>
 #include <io/error.hpp>
 
-#include <cctype>
 #include <functional>
 #include <iostream>
 #include <sstream>
@@ -41,11 +41,10 @@ io::card_info find_card(std::string_view key) {
     const auto cards = io::enumerate();
     try {
         return io::find_card(key, cards);
+    } catch (const io::ambiguous_card& e) {
+        usage_failure(e.what());
     } catch (const io::invalid_argument& e) {
-        const std::string msg = e.what();
-        if (msg.find("ambiguous") != std::string::npos)
-            usage_failure(msg);
-        not_found(msg);
+        not_found(e.what());
     }
 }
 
@@ -58,16 +57,6 @@ io::card_info find_digital_card(std::string_view key) {
 
 namespace {
 
-/// Splits "P1A7" into ("P1A", 7); number -1 when the name ends in no digit.
-std::pair<std::string, long> split_name(const std::string& name) {
-    std::size_t i = name.size();
-    while (i > 0 && std::isdigit(static_cast<unsigned char>(name[i - 1])) != 0)
-        --i;
-    if (i == name.size() || name.size() - i > 6)
-        return {name, -1};
-    return {name.substr(0, i), std::stol(name.substr(i))};
-}
-
 std::string ranges(const io::chip& chip, const std::function<bool(unsigned)>& keep) {
     std::vector<std::string> out;
     const unsigned n = chip.num_lines();
@@ -78,13 +67,13 @@ std::string ranges(const io::chip& chip, const std::function<bool(unsigned)>& ke
             continue;
         }
         const auto first = line_name(chip, i);
-        const auto [prefix, number] = split_name(first);
+        const auto split = io::split_line_name(first);
         unsigned j = i + 1;
         std::string last = first;
-        while (number >= 0 && j < n && keep(j)) {
+        while (split && j < n && keep(j)) {
             const auto next = line_name(chip, j);
-            const auto [p2, n2] = split_name(next);
-            if (p2 != prefix || n2 != number + static_cast<long>(j - i))
+            const auto s2 = io::split_line_name(next);
+            if (!s2 || s2->first != split->first || s2->second != split->second + (j - i))
                 break;
             last = next;
             ++j;
@@ -132,23 +121,13 @@ unsigned find_line(const io::chip& chip, const io::card_info& card, std::string_
               "); its lines are " + line_ranges(chip));
 }
 
-const io::port_layout* layout_of(const io::card_info& card, unsigned offset) {
-    unsigned first = 0;
-    for (const auto& p : card.ports) {
-        if (offset < first + p.width)
-            return &p;
-        first += p.width;
-    }
-    return nullptr;
-}
-
 bool can_output(const io::card_info& card, unsigned offset) {
-    const auto* p = layout_of(card, offset);
+    const auto* p = io::port_of(card, offset);
     return p == nullptr || p->output;
 }
 
 bool can_input(const io::card_info& card, unsigned offset) {
-    const auto* p = layout_of(card, offset);
+    const auto* p = io::port_of(card, offset);
     return p == nullptr || p->input;
 }
 

@@ -8,7 +8,7 @@
 #include <io/event_loop.hpp>
 #include <io/line_request.hpp>
 
-#include <array>
+#include <span>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -112,12 +112,9 @@ int run_monitor(const args& a) {
     std::uint64_t lost_total = 0;
     std::vector<io::registration> watches;
     std::vector<std::uint64_t> lost_before(requests.size(), 0);
-    std::array<io::edge_event, 64> buffer{};
     for (std::size_t r = 0; r < requests.size(); ++r) {
-        watches.push_back(loop.watch(requests[r].fd(), io::ready::in, [&, r](io::readiness) {
-            auto& req = requests[r];
-            std::error_code ec;
-            const auto n = req.read_edge_events(buffer, ec);
+        auto& req = requests[r];
+        watches.push_back(io::on_edge_events(loop, req, [&, r](std::span<const io::edge_event> events, std::error_code ec) {
             if (ec)
                 throw std::system_error(ec, "read edge events of " + card.name);
             if (req.lost_events() != lost_before[r]) {
@@ -132,8 +129,7 @@ int run_monitor(const args& a) {
                               << " lost in all; try --buffer)" << std::endl;
                 }
             }
-            for (std::size_t i = 0; i < n; ++i) {
-                const auto& e = buffer[i];
+            for (const auto& e : events) {
                 if (json) {
                     json_writer j{std::cout};
                     j.begin_object()

@@ -48,9 +48,14 @@ LIBIO_EXPORT std::vector<card_info> enumerate();
 /// The card that `key` names, tried in this order: label, location, kernel
 /// name, gpiochip path, serial port path, "MODEL#INDEX", and MODEL when only
 /// one card has it. Throws io::invalid_argument listing the cards present
-/// when none or several match.
+/// when none matches, io::ambiguous_card (a kind of it) when several do.
 LIBIO_EXPORT card_info find_card(std::string_view key);
 LIBIO_EXPORT card_info find_card(std::string_view key, const std::vector<card_info>& cards);
+
+/// The port of the card's layout that holds the line at `offset` (lines are
+/// numbered through the ports in order); nullptr when the layout is unknown
+/// or ends before it.
+LIBIO_EXPORT const port_layout* port_of(const card_info& card, unsigned offset) noexcept;
 
 /// Parses a port layout as iocard.ko and the hwdb write it:
 /// "A:8:io B:8:in ..." (NAME:WIDTH:in|out|io). Throws io::invalid_argument.

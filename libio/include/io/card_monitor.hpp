@@ -2,9 +2,12 @@
 #pragma once
 
 #include <io/card.hpp>
+#include <io/event_loop.hpp>
 #include <io/export.hpp>
 
+#include <functional>
 #include <memory>
+#include <span>
 #include <system_error>
 #include <vector>
 
@@ -54,5 +57,13 @@ private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
+
+/// Calls cb from the loop with the cards that arrived or left, in the order
+/// read_events() gives them (a batch per wake-up, never empty). Errors
+/// reading udev reach cb as an error code with no changes, after the
+/// changes read before the error (unless cb removed the registration or
+/// stopped the loop meanwhile). The monitor must outlive the registration.
+LIBIO_EXPORT registration on_card_events(event_loop& loop, card_monitor& monitor,
+                                         std::function<void(std::span<const card_event>, std::error_code)> cb);
 
 }  // namespace io

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace io {
@@ -32,6 +33,11 @@ struct port {
     std::string name;
     std::vector<unsigned> lines;  ///< offsets, in bit order
 };
+
+/// Splits a line name into its port and number, as ports are formed:
+/// "CH7" gives ("CH", 7), "P1A12" ("P1A", 12); nullopt when the name ends
+/// in no number (or one too large for unsigned), like "RESET" or "".
+LIBIO_EXPORT std::optional<std::pair<std::string, unsigned>> split_line_name(std::string_view name);
 
 class chip;
 

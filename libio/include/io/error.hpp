@@ -25,6 +25,14 @@ public:
     using std::invalid_argument::invalid_argument;
 };
 
+/// Thrown by io::find_card when a key matches several cards; the message
+/// lists them and how to name one. A kind of io::invalid_argument, so code
+/// that treats every bad key alike needs no change.
+class LIBIO_EXPORT ambiguous_card : public invalid_argument {
+public:
+    using invalid_argument::invalid_argument;
+};
+
 /// True when an error means the device is gone (unplugged, card removed,
 /// driver unbound): ENODEV, ENXIO, ESHUTDOWN, and EIO on a hung-up tty.
 LIBIO_EXPORT bool is_device_removed(std::error_code ec) noexcept;

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <io/export.hpp>
-#include <io/line_config.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -33,11 +32,9 @@ struct readiness {
 };
 
 class event_loop;
-class line_request;
-class card_monitor;
-struct card_event;
-class serial_port;
-struct modem_lines;
+namespace detail {
+struct event_loop_access;
+}
 
 /// Keeps a watch or timer registered; destroying or reset()ting it removes
 /// the registration. Move-only. It must not outlive its loop.
@@ -64,9 +61,16 @@ private:
 /// A single-threaded event loop on epoll.
 ///
 /// Callbacks run on the thread that calls run() or run_once(), one at a time.
-/// A callback may add or remove registrations, including its own. stop() is
-/// the one member that may be called from another thread. The loop's own
-/// fd() lets it nest in another loop (it is readable when work is pending).
+/// A callback may add or remove registrations, including its own; a
+/// registration removed while its event waits in the current batch is not
+/// called. stop() is the one member that may be called from another thread.
+/// The loop's own fd() lets it nest in another loop (it is readable when
+/// work is pending).
+///
+/// The adapters that put libio's objects on a loop live beside them:
+/// on_edge_events (io/line_request.hpp), on_card_events
+/// (io/card_monitor.hpp), on_serial_data and on_modem_change
+/// (io/serial_port.hpp).
 class LIBIO_EXPORT event_loop final {
 public:
     using clock = std::chrono::steady_clock;
@@ -101,6 +105,8 @@ public:
 
     /// Waits up to timeout for events and runs their callbacks; returns how
     /// many callbacks ran (0 on timeout). A negative timeout waits forever.
+    /// A stop() ends it after the callback running then (a stop before it
+    /// makes it return 0 at once); either way that stop is used up.
     std::size_t run_once(std::chrono::milliseconds timeout);
     /// Same, reporting errors in ec instead of throwing.
     std::size_t run_once(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
@@ -108,9 +114,12 @@ public:
     /// Runs callbacks until stop() is called.
     void run();
 
-    /// Makes run() return after the callback running now; callable from any
-    /// thread and from signal handlers. A stop before run() makes the next
-    /// run() return at once.
+    /// Makes run() (or run_once()) return after the callback running now:
+    /// no further callback starts, not the rest of the current batch, nor a
+    /// timer due at the same time; their events stay pending for the next
+    /// run. Callable from a callback, from any thread (it wakes the loop)
+    /// and from signal handlers. A stop while the loop is not running makes
+    /// the next run() return at once.
     void stop() noexcept;
 
     /// The epoll descriptor, for nesting this loop in another.
@@ -118,38 +127,10 @@ public:
 
 private:
     friend class registration;
+    friend struct detail::event_loop_access;
     struct impl;
     void remove(std::uint64_t id) noexcept;
     std::unique_ptr<impl> impl_;
 };
-
-/// Calls cb from the loop with each batch of edge events of the request,
-/// read into a buffer of `batch` events made once here (no allocation per
-/// event). When reading fails (for example the card was removed), cb gets
-/// the error with no events, once: the request is not watched any more.
-/// The request must outlive the registration.
-LIBIO_EXPORT registration on_edge_events(event_loop& loop, line_request& request,
-                                         std::function<void(std::span<const edge_event>, std::error_code)> cb,
-                                         std::size_t batch = 64);
-
-/// Calls cb from the loop for each card that arrives or leaves. Errors
-/// reading udev reach cb as an error code with no event.
-/// The monitor must outlive the registration.
-LIBIO_EXPORT registration on_card_events(event_loop& loop, card_monitor& monitor,
-                                         std::function<void(const card_event*, std::error_code)> cb);
-
-/// Calls cb from the loop whenever the port has received data (read it in
-/// cb with read_some(); data left unread calls again). When the port fails
-/// (device removed), cb gets the error once and the port is not watched
-/// any more. The port must outlive the registration.
-LIBIO_EXPORT registration on_serial_data(event_loop& loop, serial_port& port, std::function<void(std::error_code)> cb);
-
-/// Calls cb from the loop when the port's modem lines change. The kernel's
-/// TIOCMIWAIT blocks and cannot be polled, so the lines are sampled every
-/// `period` (a change shorter than the period may be missed; use
-/// serial_port::wait_modem_change in a thread of its own to see every one).
-/// Errors reach cb once, with the last known lines, and sampling stops.
-LIBIO_EXPORT registration on_modem_change(event_loop& loop, serial_port& port, std::chrono::milliseconds period,
-                                          std::function<void(const modem_lines&, std::error_code)> cb);
 
 }  // namespace io

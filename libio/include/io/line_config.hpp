@@ -4,7 +4,6 @@
 #include <io/export.hpp>
 
 #include <chrono>
-#include <cstdint>
 #include <string_view>
 
 namespace io {
@@ -46,15 +45,6 @@ struct line_config {
         c.initial = level;
         return c;
     }
-};
-
-/// One change of state on an input line, as the kernel timestamped it.
-struct edge_event {
-    unsigned line;               ///< offset of the line on its chip
-    edge kind;                   ///< edge::rising or edge::falling
-    std::uint64_t timestamp_ns;  ///< CLOCK_MONOTONIC, taken in the interrupt
-    std::uint64_t seqno;         ///< position among all events of the request, from 1
-    std::uint64_t line_seqno;    ///< position among the events of this line, from 1
 };
 
 /// "input", "output", "rising", ... for messages and tools.

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <io/event_loop.hpp>
 #include <io/export.hpp>
 #include <io/line_config.hpp>
 
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -19,6 +21,15 @@ struct port;
 namespace detail {
 struct line_request_access;
 }
+
+/// One change of state on an input line, as the kernel timestamped it.
+struct edge_event {
+    unsigned line;               ///< offset of the line on its chip
+    edge kind;                   ///< edge::rising or edge::falling
+    std::uint64_t timestamp_ns;  ///< CLOCK_MONOTONIC, taken in the interrupt
+    std::uint64_t seqno;         ///< position among all events of the request, from 1
+    std::uint64_t line_seqno;    ///< position among the events of this line, from 1
+};
 
 /// Lines held from the kernel: read, drive and watch them. Move-only; the
 /// lines are released when it is destroyed or release()d, and outputs keep
@@ -93,5 +104,17 @@ private:
     std::uint64_t last_seqno_ = 0;
     std::uint64_t lost_ = 0;
 };
+
+/// Calls cb from the loop with each batch of edge events of the request,
+/// read into a buffer of `batch` events made once here (no allocation per
+/// event). Events the kernel dropped show in request.lost_events(), which cb
+/// may read. When reading fails (for example the card was removed), cb gets
+/// the error with no events, once: the request is not watched any more.
+/// Once cb removes the registration or stops the loop, it is not called
+/// again for the same wake-up. The request must outlive the registration;
+/// releasing it inside cb is allowed (remove the registration too).
+LIBIO_EXPORT registration on_edge_events(event_loop& loop, line_request& request,
+                                         std::function<void(std::span<const edge_event>, std::error_code)> cb,
+                                         std::size_t batch = 64);
 
 }  // namespace io
