@@ -17,6 +17,13 @@ struct card_monitor::impl {
     detail::udev_owner<udev_monitor> mon;
     std::vector<card_info> cards;
     unsigned resyncs = 0;
+    // Devices udev said were removed, by syspath and by device node, until
+    // sysfs forgets them too or they are added again. udev may announce a
+    // removal while sysfs still shows the device (the kernel sends the event
+    // before it unlinks the directory); a scan in between must not bring
+    // the card back.
+    std::set<std::string> dead_syspaths;
+    std::set<std::string> dead_nodes;
 };
 
 namespace {
@@ -95,10 +102,18 @@ std::vector<card_event> card_monitor::read_events(std::error_code& ec) {
         }
         changed = true;
         const char* action = udev_device_get_action(d.get());
-        if (action != nullptr && std::string_view(action) == "remove")
+        const std::string syspath = udev_device_get_syspath(d.get());
+        const std::string node = "/dev/" + std::string(udev_device_get_sysname(d.get()));
+        if (action != nullptr && std::string_view(action) == "remove") {
             for (const auto& c : impl_->cards)
                 if (belongs(c, d.get()))
                     gone.insert(key_of(c));
+            impl_->dead_syspaths.insert(syspath);
+            impl_->dead_nodes.insert(node);
+        } else if (action != nullptr && std::string_view(action) == "add") {
+            impl_->dead_syspaths.erase(syspath);
+            impl_->dead_nodes.erase(node);
+        }
     }
     std::vector<card_event> events;
     if (!changed && !overflow)
@@ -106,6 +121,21 @@ std::vector<card_event> card_monitor::read_events(std::error_code& ec) {
     if (overflow)
         ++impl_->resyncs;
     auto now = detail::scan_cards(impl_->u.get());
+    // What sysfs no longer shows is not dead-but-visible any more.
+    std::set<std::string> seen_syspaths, seen_nodes;
+    for (const auto& c : now) {
+        seen_syspaths.insert(c.syspath);
+        seen_nodes.insert(c.gpiochip);
+        for (const auto& p : c.serial_ports)
+            seen_nodes.insert(p.path);
+    }
+    std::erase_if(impl_->dead_syspaths, [&](const std::string& p) { return !seen_syspaths.count(p); });
+    std::erase_if(impl_->dead_nodes, [&](const std::string& n) { return !seen_nodes.count(n); });
+    std::erase_if(now, [&](const card_info& c) {
+        return impl_->dead_syspaths.count(c.syspath) != 0 || impl_->dead_nodes.count(c.gpiochip) != 0 ||
+               std::any_of(c.serial_ports.begin(), c.serial_ports.end(),
+                           [&](const serial_port_info& p) { return impl_->dead_nodes.count(p.path) != 0; });
+    });
     std::set<std::string> now_keys;
     for (const auto& c : now)
         now_keys.insert(key_of(c));
