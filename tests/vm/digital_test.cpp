@@ -295,6 +295,18 @@ TEST_F(digital, the_monitor_sees_cards_arrive_and_leave) {
     card.reset();
     ASSERT_TRUE(wait_for(io::card_event::kind::removed)) << "no 'removed' for " << name;
     EXPECT_EQ(mon.cards().size(), before);
+    // Once udev has handled every event of the card (its class device, its
+    // gpiochip, in whatever batches they came), the card came once and left
+    // once: no second 'removed', no 'added' of a card on its way out.
+    settle();
+    for (pollfd p{mon.fd(), POLLIN, 0}; ::poll(&p, 1, 200) > 0;)
+        for (auto& e : mon.read_events())
+            events.push_back(e);
+    std::string seq;
+    for (const auto& e : events)
+        if (e.card.name == name)
+            seq += e.change == io::card_event::kind::added ? "added " : "removed ";
+    EXPECT_EQ(seq, "added removed ");
 }
 
 TEST_F(digital, a_monitor_that_overflowed_resyncs_without_losing_a_card) {
