@@ -78,7 +78,7 @@ struct event_loop::impl {
 
     bool stop_pending() const noexcept { return stop_requested.load(std::memory_order_acquire); }
 
-    std::size_t dispatch(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
+    std::size_t dispatch(std::chrono::milliseconds timeout, std::error_code& ec);
 
     std::uint64_t add(int fd, std::uint32_t events, std::shared_ptr<entry> e) {
         const auto id = next_id++;
@@ -156,7 +156,7 @@ registration event_loop::call_every(clock::duration period, clock::time_point fi
     return impl_->arm_timer(this, first, period, std::move(cb));
 }
 
-std::size_t event_loop::impl::dispatch(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+std::size_t event_loop::impl::dispatch(std::chrono::milliseconds timeout, std::error_code& ec) {
     std::array<epoll_event, 32> evs{};
     const int ms = timeout.count() < 0 ? -1 : static_cast<int>(std::min<std::int64_t>(timeout.count(), INT32_MAX));
     const int n = detail::sys().epoll_wait(epoll.get(), evs.data(), static_cast<int>(evs.size()), ms);
@@ -207,7 +207,7 @@ std::size_t event_loop::impl::dispatch(std::chrono::milliseconds timeout, std::e
     return ran;
 }
 
-std::size_t event_loop::run_once(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+std::size_t event_loop::run_once(std::chrono::milliseconds timeout, std::error_code& ec) {
     ec.clear();
     if (impl_->take_stop())
         return 0;

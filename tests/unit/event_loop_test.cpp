@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <functional>
+#include <stdexcept>
 #include <fcntl.h>
 #include <poll.h>
 #include <thread>
@@ -235,6 +236,23 @@ TEST(event_loop, stop_from_a_callback_ends_run_after_it) {
     });
     loop.run();
     EXPECT_EQ(calls, 3);
+}
+
+TEST(event_loop, an_exception_from_a_callback_reaches_the_caller_and_the_loop_goes_on) {
+    io::event_loop loop;
+    pipe_pair p;
+    int calls = 0;
+    auto reg = loop.watch(p.r, io::ready::in, [&](io::readiness) {
+        p.take();
+        if (++calls == 1)
+            throw std::runtime_error("from the callback");
+    });
+    p.put();
+    std::error_code ec;
+    EXPECT_THROW(loop.run_once(1000ms, ec), std::runtime_error) << "not swallowed, not std::terminate";
+    p.put();
+    EXPECT_EQ(loop.run_once(1000ms), 1U);
+    EXPECT_EQ(calls, 2);
 }
 
 TEST(event_loop, its_fd_nests_in_another_loop) {

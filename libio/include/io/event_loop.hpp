@@ -108,8 +108,10 @@ public:
     /// A stop() ends it after the callback running then (a stop before it
     /// makes it return 0 at once); either way that stop is used up.
     std::size_t run_once(std::chrono::milliseconds timeout);
-    /// Same, reporting errors in ec instead of throwing.
-    std::size_t run_once(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
+    /// Same, reporting the wait's errors in ec instead of throwing. (An
+    /// exception thrown by a callback passes through either; the loop stays
+    /// usable.)
+    std::size_t run_once(std::chrono::milliseconds timeout, std::error_code& ec);
 
     /// Runs callbacks until stop() is called.
     void run();
