@@ -113,6 +113,16 @@ serial_settings decode_termios(const termios2& t, serial_settings s) noexcept {
     return s;
 }
 
+termios2 keep_line_settings(termios2 restored, const termios2& now) noexcept {
+    constexpr auto cflags = bits(CBAUD | CIBAUD | CSIZE | PARENB | PARODD | CMSPAR | CSTOPB | CRTSCTS);
+    constexpr auto iflags = bits(IXON | IXOFF | IXANY);
+    restored.c_cflag = (restored.c_cflag & ~cflags) | (now.c_cflag & cflags);
+    restored.c_iflag = (restored.c_iflag & ~iflags) | (now.c_iflag & iflags);
+    restored.c_ispeed = now.c_ispeed;
+    restored.c_ospeed = now.c_ospeed;
+    return restored;
+}
+
 serial_rs485 encode_rs485(const serial_settings& s) noexcept {
     serial_rs485 r{};
     switch (s.mode()) {

@@ -48,6 +48,11 @@ LIBIO_EXPORT std::uint32_t decode_baud(const termios2& t) noexcept;
 /// control); s's mode fields are kept.
 LIBIO_EXPORT serial_settings decode_termios(const termios2& t, serial_settings s) noexcept;
 
+/// `restored` with the line settings of `now` (speed, data bits, parity,
+/// stop bits, CRTSCTS, IXON/IXOFF/IXANY); its other flags, as a restore
+/// puts them back, stay. What serial_port::keep_settings_on_close keeps.
+LIBIO_EXPORT termios2 keep_line_settings(termios2 restored, const termios2& now) noexcept;
+
 /// The TIOCSRS485 request for s's mode fields.
 LIBIO_EXPORT serial_rs485 encode_rs485(const serial_settings& s) noexcept;
 

@@ -87,6 +87,79 @@ bool wait_ready(int fd, short events, clock_type::time_point deadline, std::erro
     }
 }
 
+modem_lines decode_modem(int m) noexcept {
+    modem_lines l;
+    l.dtr = (m & TIOCM_DTR) != 0;
+    l.rts = (m & TIOCM_RTS) != 0;
+    l.cts = (m & TIOCM_CTS) != 0;
+    l.dsr = (m & TIOCM_DSR) != 0;
+    l.dcd = (m & TIOCM_CAR) != 0;
+    l.ri = (m & TIOCM_RNG) != 0;
+    return l;
+}
+
+serial_counters decode_counters(const serial_icounter_struct& ic) noexcept {
+    const auto u = [](int v) { return static_cast<std::uint64_t>(static_cast<unsigned>(v)); };
+    serial_counters c;
+    c.rx = u(ic.rx);
+    c.tx = u(ic.tx);
+    c.overrun = u(ic.overrun) + u(ic.buf_overrun);
+    c.parity = u(ic.parity);
+    c.framing = u(ic.frame);
+    c.breaks = u(ic.brk);
+    c.cts = u(ic.cts);
+    c.dsr = u(ic.dsr);
+    c.dcd = u(ic.dcd);
+    c.ri = u(ic.rng);
+    return c;
+}
+
+/// The settings t and r describe, read back as they are (no range checks).
+serial_settings decode_settings(const termios2& t, const std::optional<serial_rs485>& r) noexcept {
+    return detail::decode_rs485(r.value_or(serial_rs485{}), detail::decode_termios(t, {}));
+}
+
+[[noreturn]] void throw_busy(const std::filesystem::path& path, const std::string& holders) {
+    detail::throw_errno(EBUSY, "open " + path.string() + ": in use by " +
+                                   (holders.empty() ? std::string("another process") : holders));
+}
+
+/// An open tty: its descriptor (closed with the object unless released),
+/// device numbers and termios as found.
+struct tty_fd {
+    int fd = -1;
+    struct stat st {};
+    termios2 termios{};
+
+    tty_fd() = default;
+    tty_fd(const tty_fd&) = delete;
+    tty_fd& operator=(const tty_fd&) = delete;
+    ~tty_fd() {
+        if (fd >= 0)
+            detail::sys().close(fd);
+    }
+    int release() noexcept { return std::exchange(fd, -1); }
+};
+
+/// Opens path non-blocking, without becoming its controlling terminal.
+/// Throws "open PATH: in use by ..." (EBUSY), "open PATH: not a serial port".
+void open_tty(const std::filesystem::path& path, tty_fd& tty) {
+    const int fd = detail::retry_eintr(
+        [&] { return detail::sys().open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0); });
+    if (fd < 0) {
+        const int err = errno;
+        struct stat st {};
+        if (err == EBUSY && ::stat(path.c_str(), &st) == 0)
+            throw_busy(path, detail::open_holders(st.st_rdev));
+        detail::throw_errno(err, "open " + path.string());
+    }
+    tty.fd = fd;
+    if (detail::sys().fstat(fd, &tty.st) != 0 || xioctl(fd, TCGETS2, &tty.termios) != 0) {
+        const int err = errno;
+        detail::throw_errno(err, "open " + path.string() + ": not a serial port");
+    }
+}
+
 }  // namespace
 
 struct serial_port::impl {
@@ -102,6 +175,7 @@ struct serial_port::impl {
     bool rs485_changed = false;
     std::optional<int> saved_serial_flags;
     long saved_latency_timer = -1;
+    bool keep_settings = false;  // keep_settings_on_close()
 
     std::string where() const { return path.string(); }
 
@@ -223,8 +297,15 @@ struct serial_port::impl {
                 first = errno;
         };
         auto t = saved_termios;
+        if (keep_settings) {
+            termios2 now{};
+            if (xioctl(fd, TCGETS2, &now) == 0)
+                t = detail::keep_line_settings(saved_termios, now);
+            else
+                note(-1);
+        }
         note(xioctl(fd, TCSETS2, &t));
-        if (rs485_changed && saved_rs485) {
+        if (rs485_changed && saved_rs485 && !keep_settings) {
             auto r = *saved_rs485;
             note(xioctl(fd, TIOCSRS485, &r));
         }
@@ -251,15 +332,6 @@ struct serial_port::impl {
     }
 };
 
-namespace {
-
-[[noreturn]] void throw_busy(const std::filesystem::path& path, const std::string& holders) {
-    detail::throw_errno(EBUSY, "open " + path.string() + ": in use by " +
-                                   (holders.empty() ? std::string("another process") : holders));
-}
-
-}  // namespace
-
 serial_port::serial_port(const std::filesystem::path& path, const serial_settings& settings, serial_access access) {
     settings.validate();
     auto p = std::make_unique<impl>();
@@ -267,28 +339,17 @@ serial_port::serial_port(const std::filesystem::path& path, const serial_setting
     p->access = access;
     p->name = detail::tty_name(path);
 
-    const int fd = detail::retry_eintr(
-        [&] { return detail::sys().open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0); });
-    if (fd < 0) {
-        const int err = errno;
-        struct stat st {};
-        if (err == EBUSY && ::stat(path.c_str(), &st) == 0)
-            throw_busy(path, detail::open_holders(st.st_rdev));
-        detail::throw_errno(err, "open " + path.string());
-    }
+    tty_fd tty;
+    open_tty(path, tty);
+    const auto& st = tty.st;
+    p->driver = detail::tty_driver(p->name, st.st_rdev);
+    p->saved_termios = tty.termios;
+    const int fd = tty.release();
     p->fd = fd;
     const auto give_up = [&p] {
         detail::sys().close(p->fd);
         p->fd = -1;
     };
-
-    struct stat st {};
-    if (detail::sys().fstat(fd, &st) != 0 || xioctl(fd, TCGETS2, &p->saved_termios) != 0) {
-        const int err = errno;
-        give_up();
-        detail::throw_errno(err, "open " + path.string() + ": not a serial port");
-    }
-    p->driver = detail::tty_driver(p->name, st.st_rdev);
 
     if (access == serial_access::exclusive) {
         // TIOCEXCL set by another holder does not stop root's open: ask.
@@ -331,22 +392,29 @@ serial_port::~serial_port() {
     }
 }
 
-namespace {
-
-std::filesystem::path port_of(const card_info& card, unsigned index) {
-    if (index < card.serial_ports.size())
-        return card.serial_ports[index].path;
+std::filesystem::path serial_port_path(const card_info& card, unsigned index) {
+    for (const auto& p : card.serial_ports)
+        if (p.index == index)
+            return p.path;
+    // The indexes as udev numbered them: usually 0..N-1, with gaps where a
+    // port went away.
+    std::string have;
+    for (std::size_t i = 0; i < card.serial_ports.size(); ++i) {
+        const auto first = card.serial_ports[i].index;
+        auto last = first;
+        while (i + 1 < card.serial_ports.size() && card.serial_ports[i + 1].index == last + 1)
+            last = card.serial_ports[++i].index;
+        have += (have.empty() ? "" : ", ") + std::to_string(first) +
+                (last != first ? ".." + std::to_string(last) : std::string{});
+    }
     throw invalid_argument("card " + card.label + " (" + card.model + " at " + card.location + ") has " +
-                           (card.serial_ports.empty() ? std::string("no serial ports")
-                                                      : "serial ports 0.." + std::to_string(card.serial_ports.size() - 1)) +
-                           "; port " + std::to_string(index) + " does not exist");
+                           (have.empty() ? std::string("no serial ports") : "serial ports " + have) + "; port " +
+                           std::to_string(index) + " does not exist");
 }
-
-}  // namespace
 
 serial_port::serial_port(const card_info& card, unsigned index, const serial_settings& settings,
                          serial_access access)
-    : serial_port(port_of(card, index), settings, access) {}
+    : serial_port(serial_port_path(card, index), settings, access) {}
 
 serial_port::serial_port(serial_port&& other) noexcept = default;
 
@@ -377,6 +445,10 @@ void serial_port::close() {
         detail::throw_errno(err, "restore the previous settings of " + impl_->where());
 }
 
+void serial_port::keep_settings_on_close(bool keep) {
+    state().keep_settings = keep;
+}
+
 bool serial_port::is_open() const noexcept {
     return impl_ && impl_->fd >= 0;
 }
@@ -399,8 +471,7 @@ serial_settings serial_port::apply(const serial_settings& s) {
 
 serial_settings serial_port::settings() const {
     auto& st = state();
-    const auto t = st.get_termios();
-    return detail::decode_rs485(st.get_rs485().value_or(serial_rs485{}), detail::decode_termios(t, {}));
+    return decode_settings(st.get_termios(), st.get_rs485());
 }
 
 void serial_port::set_low_latency(bool on) {
@@ -450,14 +521,7 @@ modem_lines serial_port::modem() const {
     int m = 0;
     if (xioctl(st.fd, TIOCMGET, &m) != 0)
         st.fail(errno, "get modem lines of");
-    modem_lines l;
-    l.dtr = (m & TIOCM_DTR) != 0;
-    l.rts = (m & TIOCM_RTS) != 0;
-    l.cts = (m & TIOCM_CTS) != 0;
-    l.dsr = (m & TIOCM_DSR) != 0;
-    l.dcd = (m & TIOCM_CAR) != 0;
-    l.ri = (m & TIOCM_RNG) != 0;
-    return l;
+    return decode_modem(m);
 }
 
 void serial_port::set_dtr(bool on) {
@@ -515,14 +579,7 @@ modem_lines serial_port::wait_modem_change(const modem_lines& which, std::error_
         ec = detail::errno_code(errno);
         return {};
     }
-    modem_lines l;
-    l.dtr = (m & TIOCM_DTR) != 0;
-    l.rts = (m & TIOCM_RTS) != 0;
-    l.cts = (m & TIOCM_CTS) != 0;
-    l.dsr = (m & TIOCM_DSR) != 0;
-    l.dcd = (m & TIOCM_CAR) != 0;
-    l.ri = (m & TIOCM_RNG) != 0;
-    return l;
+    return decode_modem(m);
 }
 
 void serial_port::send_break(std::chrono::milliseconds duration) {
@@ -568,19 +625,7 @@ serial_counters serial_port::counters() const {
             detail::throw_errno(err, "error counters not supported by driver " + st.driver + " on " + st.where());
         st.fail(err, "get the counters of");
     }
-    const auto u = [](int v) { return static_cast<std::uint64_t>(static_cast<unsigned>(v)); };
-    serial_counters c;
-    c.rx = u(ic.rx);
-    c.tx = u(ic.tx);
-    c.overrun = u(ic.overrun) + u(ic.buf_overrun);
-    c.parity = u(ic.parity);
-    c.framing = u(ic.frame);
-    c.breaks = u(ic.brk);
-    c.cts = u(ic.cts);
-    c.dsr = u(ic.dsr);
-    c.dcd = u(ic.dcd);
-    c.ri = u(ic.rng);
-    return c;
+    return decode_counters(ic);
 }
 
 std::size_t serial_port::read_some(std::span<std::byte> buf, std::chrono::microseconds timeout) {
@@ -704,6 +749,40 @@ std::size_t serial_port::write(std::span<const std::byte> data, std::chrono::mic
             return done;
     }
     return done;
+}
+
+serial_status inspect_serial(const std::filesystem::path& path) {
+    tty_fd tty;
+    open_tty(path, tty);
+    const int fd = tty.fd;
+    serial_status out;
+    out.path = path;
+    const auto name = detail::tty_name(path);
+    out.driver = detail::tty_driver(name, tty.st.st_rdev);
+
+    std::optional<serial_rs485> rs485;
+    if (serial_rs485 r{}; xioctl(fd, TIOCGRS485, &r) == 0)
+        rs485 = r;
+    const auto settings = decode_settings(tty.termios, rs485);
+    if (settings.baud() == 0) {
+        out.settings_error = "baud rate 0 (hang-up)";
+    } else {
+        try {
+            settings.validate();
+            out.settings = settings;
+        } catch (const invalid_argument& e) {
+            out.settings_error = e.what();
+        }
+    }
+    if (int m = 0; xioctl(fd, TIOCMGET, &m) == 0)
+        out.modem = decode_modem(m);
+    if (serial_icounter_struct ic{}; xioctl(fd, TIOCGICOUNT, &ic) == 0)
+        out.counters = decode_counters(ic);
+    if (serial_struct ss{}; xioctl(fd, TIOCGSERIAL, &ss) == 0)
+        out.low_latency = (ss.flags & static_cast<int>(ASYNC_LOW_LATENCY)) != 0;
+    if (const auto attr = detail::tty_attribute(name, "latency_timer"))
+        out.latency_timer = static_cast<int>(detail::read_attribute(*attr));  // -1 when unreadable
+    return out;
 }
 
 }  // namespace io

@@ -256,6 +256,177 @@ TEST_F(serial_port_pty, previous_termios_is_restored_on_close) {
     ::close(fd);
 }
 
+/// Sets the pty slave through fd to a cooked 4800 baud, 2 stop bits,
+/// XON/XOFF, echo and line editing on: unlike anything libio sets.
+termios make_cooked(int fd) {
+    termios t{};
+    EXPECT_EQ(::tcgetattr(fd, &t), 0);
+    t.c_lflag |= ICANON | ECHO | ISIG;
+    t.c_oflag |= OPOST;
+    t.c_iflag |= IXON | IXOFF | ICRNL;
+    t.c_cflag = (t.c_cflag & ~static_cast<tcflag_t>(CSIZE | CLOCAL)) | CS8 | CSTOPB | HUPCL;
+    ::cfsetspeed(&t, B4800);
+    EXPECT_EQ(::tcsetattr(fd, TCSANOW, &t), 0);
+    EXPECT_EQ(::tcgetattr(fd, &t), 0);
+    return t;
+}
+
+bool same_termios(const termios& a, const termios& b) {
+    return a.c_iflag == b.c_iflag && a.c_oflag == b.c_oflag && a.c_cflag == b.c_cflag && a.c_lflag == b.c_lflag &&
+           ::cfgetispeed(&a) == ::cfgetispeed(&b) && ::cfgetospeed(&a) == ::cfgetospeed(&b) &&
+           std::equal(std::begin(a.c_cc), std::end(a.c_cc), b.c_cc);
+}
+
+TEST_F(serial_port_pty, inspection_reads_the_port_and_changes_nothing) {
+    const int fd = ::open(pty_.slave().c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    const auto before = make_cooked(fd);
+
+    const auto st = io::inspect_serial(pty_.slave());
+    termios after{};
+    ASSERT_EQ(::tcgetattr(fd, &after), 0);
+    EXPECT_TRUE(same_termios(before, after)) << "inspection sets nothing";
+
+    EXPECT_EQ(st.path, pty_.slave());
+    EXPECT_EQ(st.driver, "pty");
+    ASSERT_TRUE(st.settings.has_value()) << st.settings_error;
+    EXPECT_EQ(st.settings_error, "");
+    EXPECT_EQ(*st.settings, serial_settings{}
+                                .set_baud(4800)
+                                .set_stop_bits(io::stop_bits::two)
+                                .set_flow_control(io::flow_control::xon_xoff));
+    // A pty has no modem lines, counters, serial_struct or FTDI timer.
+    EXPECT_FALSE(st.modem.has_value());
+    EXPECT_FALSE(st.counters.has_value());
+    EXPECT_FALSE(st.low_latency.has_value());
+    EXPECT_EQ(st.latency_timer, -1);
+
+    // Nor does it touch a port that libio holds (shared, so that the open is
+    // not refused), and the holder's settings read back as it set them.
+    const auto held = serial_settings{}.set_baud(230400);
+    serial_port port{pty_.slave(), held, io::serial_access::shared};
+    termios during{};
+    ASSERT_EQ(::tcgetattr(fd, &during), 0);
+    EXPECT_EQ(io::inspect_serial(pty_.slave()).settings, held);
+    termios still{};
+    ASSERT_EQ(::tcgetattr(fd, &still), 0);
+    EXPECT_TRUE(same_termios(during, still));
+    port.close();
+    ::close(fd);
+}
+
+TEST_F(serial_port_pty, settings_outside_libios_range_are_reported_not_thrown) {
+    const int fd = ::open(pty_.slave().c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    termios t{};
+    ASSERT_EQ(::tcgetattr(fd, &t), 0);
+    ::cfsetospeed(&t, B0);  // the hang-up rate
+    ASSERT_EQ(::tcsetattr(fd, TCSANOW, &t), 0);
+    const auto st = io::inspect_serial(pty_.slave());
+    EXPECT_FALSE(st.settings.has_value());
+    EXPECT_EQ(st.settings_error, "baud rate 0 (hang-up)");
+    EXPECT_EQ(st.driver, "pty") << "the rest is read all the same";
+    ::close(fd);
+}
+
+TEST(serial_port, inspecting_what_is_not_a_serial_port_names_the_path) {
+    const auto not_tty = caught([] { (void)io::inspect_serial("/dev/null"); });
+    EXPECT_EQ(not_tty.code(), std::error_code(ENOTTY, std::system_category()));
+    EXPECT_STREQ(not_tty.what(), "open /dev/null: not a serial port: Inappropriate ioctl for device");
+    const auto missing = caught([] { (void)io::inspect_serial("/nonexistent/ttyX"); });
+    EXPECT_EQ(missing.code(), std::error_code(ENOENT, std::system_category()));
+    EXPECT_TRUE(contains(missing.what(), "open /nonexistent/ttyX")) << missing.what();
+}
+
+namespace seam {
+int opens = 0, closes = 0, ioctls = 0;
+int open(const char* p, int f, mode_t m) {
+    ++opens;
+    return io::detail::real_sys().open(p, f, m);
+}
+int close(int fd) {
+    ++closes;
+    return io::detail::real_sys().close(fd);
+}
+int ioctl(int fd, unsigned long r, void* a) {
+    ++ioctls;
+    return io::detail::real_sys().ioctl(fd, r, a);
+}
+int ioctl_gone(int, unsigned long, void*) {
+    errno = ENODEV;
+    return -1;
+}
+}  // namespace seam
+
+TEST_F(serial_port_pty, inspection_goes_through_the_seam_and_closes_what_it_opened) {
+    auto calls = io::detail::real_sys();
+    calls.open = seam::open;
+    calls.close = seam::close;
+    calls.ioctl = seam::ioctl;
+    {
+        io::detail::sys_override guard{calls};
+        (void)io::inspect_serial(pty_.slave());
+        EXPECT_EQ(seam::opens, 1);
+        EXPECT_EQ(seam::closes, 1);
+        EXPECT_GE(seam::ioctls, 5) << "termios, RS-485, modem lines, counters, serial_struct";
+        (void)caught([] { (void)io::inspect_serial("/dev/null"); });
+        EXPECT_EQ(seam::opens, 2);
+        EXPECT_EQ(seam::closes, 2) << "closed after a failure too";
+    }
+    calls.ioctl = seam::ioctl_gone;
+    io::detail::sys_override guard{calls};
+    const auto e = caught([&] { (void)io::inspect_serial(pty_.slave()); });
+    EXPECT_TRUE(io::is_device_removed(e.code()));
+    EXPECT_TRUE(contains(e.what(), "open " + pty_.slave() + ": not a serial port: device removed")) << e.what();
+}
+
+TEST_F(serial_port_pty, kept_settings_outlive_the_port_and_raw_mode_does_not) {
+    const int fd = ::open(pty_.slave().c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    const auto orig = make_cooked(fd);
+    const auto now = [fd] {
+        termios t{};
+        EXPECT_EQ(::tcgetattr(fd, &t), 0);
+        return t;
+    };
+    {
+        serial_port port{pty_.slave(), serial_settings{}.set_baud(57600).set_stop_bits(io::stop_bits::one)};
+        port.keep_settings_on_close();
+        port.close();
+    }
+    auto t = now();
+    EXPECT_EQ(::cfgetospeed(&t), static_cast<speed_t>(B57600));
+    EXPECT_EQ(t.c_cflag & CSTOPB, 0U) << "one stop bit, as set";
+    EXPECT_EQ(t.c_iflag & (IXON | IXOFF), 0U) << "no flow control, as set";
+    EXPECT_EQ(t.c_lflag, orig.c_lflag) << "echo and line editing come back";
+    EXPECT_EQ(t.c_oflag, orig.c_oflag);
+    EXPECT_EQ(t.c_cflag & CLOCAL, 0U) << "raw mode's CLOCAL is undone";
+    EXPECT_TRUE(std::equal(std::begin(t.c_cc), std::end(t.c_cc), orig.c_cc));
+    EXPECT_EQ(io::inspect_serial(pty_.slave()).settings, serial_settings{}.set_baud(57600));
+
+    {  // the destructor keeps them too
+        serial_port port{pty_.slave(), serial_settings{}.set_baud(1200).set_flow_control(io::flow_control::xon_xoff)};
+        port.keep_settings_on_close();
+    }
+    t = now();
+    EXPECT_EQ(::cfgetospeed(&t), static_cast<speed_t>(B1200));
+    EXPECT_EQ(t.c_iflag & (IXON | IXOFF), static_cast<tcflag_t>(IXON | IXOFF));
+    EXPECT_EQ(t.c_lflag, orig.c_lflag);
+
+    {  // and changing one's mind restores as ever
+        serial_port port{pty_.slave(), serial_settings{}.set_baud(300)};
+        port.keep_settings_on_close();
+        port.keep_settings_on_close(false);
+    }
+    t = now();
+    EXPECT_EQ(::cfgetospeed(&t), static_cast<speed_t>(B1200));
+
+    serial_port closed{pty_.slave()};
+    closed.close();
+    EXPECT_THROW(closed.keep_settings_on_close(), io::usage_error);
+    ::close(fd);
+}
+
 TEST_F(serial_port_pty, a_second_open_names_the_holder) {
     serial_port first{pty_.slave()};
     const auto e = caught([&] { serial_port second{pty_.slave()}; });

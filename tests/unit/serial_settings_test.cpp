@@ -249,3 +249,35 @@ TEST(serial_codec, a_fresh_tty_with_ixon_alone_has_no_flow_control) {
     t.c_iflag |= IXOFF;
     EXPECT_EQ(io::detail::decode_termios(t, serial_settings{}).flow_control(), io::flow_control::xon_xoff);
 }
+
+TEST(serial_codec, keeping_line_settings_takes_only_the_line_fields) {
+    // What a port was (cooked) and what it is now (raw, 57600 7E2 XON/XOFF):
+    // a kept close puts back the cooked flags and keeps the line.
+    const auto before = cooked();
+    auto now = before;
+    io::detail::encode_termios(serial_settings{}
+                                   .set_baud(57600)
+                                   .set_data_bits(7)
+                                   .set_parity(io::parity::even)
+                                   .set_stop_bits(io::stop_bits::two)
+                                   .set_flow_control(io::flow_control::xon_xoff),
+                               now);
+    const auto kept = io::detail::keep_line_settings(before, now);
+    EXPECT_EQ(io::detail::decode_termios(kept, {}), io::detail::decode_termios(now, {}));
+    EXPECT_EQ(kept.c_cflag & CBAUD, static_cast<tcflag_t>(B57600));
+    EXPECT_EQ(kept.c_ospeed, 57600U);
+    EXPECT_EQ(kept.c_lflag, before.c_lflag) << "line editing and echo come back";
+    EXPECT_EQ(kept.c_oflag, before.c_oflag);
+    EXPECT_EQ(kept.c_iflag & ~static_cast<tcflag_t>(IXON | IXOFF | IXANY),
+              before.c_iflag & ~static_cast<tcflag_t>(IXON | IXOFF | IXANY));
+    EXPECT_EQ(kept.c_cflag & static_cast<tcflag_t>(CREAD | CLOCAL | HUPCL),
+              before.c_cflag & static_cast<tcflag_t>(CREAD | CLOCAL | HUPCL))
+        << "CLOCAL was libio's raw-mode choice, not a line setting";
+    EXPECT_EQ(kept.c_cc[VMIN], before.c_cc[VMIN]);
+    EXPECT_EQ(kept.c_cc[VINTR], before.c_cc[VINTR]);
+
+    // Flow control off is kept too: IXON of the cooked tty goes.
+    auto plain = before;
+    io::detail::encode_termios(serial_settings{}.set_baud(9600), plain);
+    EXPECT_EQ(io::detail::keep_line_settings(before, plain).c_iflag & static_cast<tcflag_t>(IXON), 0U);
+}

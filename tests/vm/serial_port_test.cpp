@@ -299,6 +299,37 @@ TEST_F(serial_port_vm, low_latency_on_the_uart_and_the_ftdi_latency_timer) {
     }
 }
 
+TEST_F(serial_port_vm, inspection_and_kept_settings_on_a_uart_and_an_ftdi) {
+    const auto kept = serial_settings{}.set_baud(19200).set_parity(io::parity::even);
+    for (const char* cable : {"uart3", "ftdi0"}) {
+        const auto path = tty(cable);
+        std::string driver;
+        {
+            serial_port port{path, kept};
+            driver = port.driver();
+            port.keep_settings_on_close();
+        }
+        const auto before = run("stty -F " + path + " -a");
+        for (const char* w : {"speed 19200 baud;", "parenb", "-parodd", "cs8", "-cstopb", "-crtscts"})
+            EXPECT_NE(before.find(w), std::string::npos) << cable << ": stty lacks '" << w << "' of the kept settings:\n"
+                                                          << before;
+        const auto st = io::inspect_serial(path);
+        EXPECT_EQ(run("stty -F " + path + " -a"), before) << cable << ": inspection changes nothing";
+        EXPECT_EQ(st.driver, driver) << "the same driver as io::serial_port names";
+        EXPECT_EQ(st.settings, kept) << cable << ": " << st.settings_error;
+        EXPECT_TRUE(st.modem.has_value()) << cable;
+        EXPECT_TRUE(st.counters.has_value()) << cable;
+        EXPECT_TRUE(st.low_latency.has_value()) << cable;
+        if (std::string(cable) == "ftdi0")
+            EXPECT_GE(st.latency_timer, 0);
+        else
+            EXPECT_EQ(st.latency_timer, -1) << "a 16550 has no latency timer";
+        std::printf("  %s: %s, driver %s, latency_timer %d\n", cable, path.c_str(), st.driver.c_str(),
+                    st.latency_timer);
+        serial_port{path}.keep_settings_on_close();  // back to 115200 8N1 for what follows
+    }
+}
+
 TEST_F(serial_port_vm, modem_lines_in_the_uart_loopback) {
     serial_port port{tty("uart2")};
     // QEMU's socket chardev reports CTS, DSR and DCD asserted.

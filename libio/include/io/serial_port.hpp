@@ -2,6 +2,7 @@
 #pragma once
 
 #include <io/card.hpp>
+#include <io/event_loop.hpp>
 #include <io/export.hpp>
 #include <io/serial_settings.hpp>
 
@@ -9,7 +10,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <system_error>
@@ -68,11 +71,47 @@ enum class serial_access {
 /// Which queue flush() empties.
 enum class serial_queue { input, output, both };
 
+/// A serial port as it is, seen without changing it (io::inspect_serial).
+/// A field the driver cannot report is empty, not an error: ptys have no
+/// modem lines, counters or serial_struct.
+struct serial_status {
+    std::filesystem::path path;  ///< the path it was read by
+    /// The kernel driver, as serial_port::driver() names it ("serial",
+    /// "ftdi_sio", "pty"), or "unknown".
+    std::string driver;
+    /// Line settings and mode. nullopt when the port is set to something
+    /// libio cannot express (a baud of 0, the hang-up rate; RTS/CTS flow
+    /// control in RS-485 mode): settings_error says what.
+    std::optional<serial_settings> settings;
+    std::string settings_error;           ///< "" when settings has a value
+    std::optional<modem_lines> modem;     ///< nullopt without TIOCMGET
+    std::optional<serial_counters> counters;  ///< nullopt without TIOCGICOUNT
+    std::optional<bool> low_latency;      ///< ASYNC_LOW_LATENCY; nullopt without TIOCGSERIAL
+    int latency_timer = -1;               ///< the FTDI latency_timer in ms; -1 when the device has none
+};
+
+/// Reads a serial port's state without applying, locking or restoring
+/// anything: the port is opened non-blocking (as any open of a tty, a first
+/// open raises DTR and RTS when the baud is not 0, and the last close drops
+/// them when HUPCL is set), read with ioctls that only get, and closed.
+/// Works while another program holds the port, unless it set TIOCEXCL
+/// (then EBUSY, for all but root), as io::serial_port does.
+/// \throws std::system_error ENOENT, EACCES, EBUSY ("open PATH: ..."); ENOTTY
+///         "open PATH: not a serial port" when path is not a tty.
+LIBIO_EXPORT serial_status inspect_serial(const std::filesystem::path& path);
+
+/// The path of serial port `index` of a card: the port whose
+/// serial_port_info::index is `index` (the N of /dev/serial/by-card/.../portN).
+/// \throws io::invalid_argument naming the card and the ports it has when it
+///         has no such port.
+LIBIO_EXPORT std::filesystem::path serial_port_path(const card_info& card, unsigned index);
+
 /// A serial port (a tty: 16550-family UARTs, USB serial adapters, ptys),
 /// opened in raw mode with the given settings.
 ///
 /// The previous termios, RS-485 configuration and low-latency flag of the
-/// port are restored when the object closes it. The port is opened
+/// port are restored when the object closes it (keep_settings_on_close()
+/// keeps the line settings and mode instead, as stty does). The port is opened
 /// non-blocking; every wait is libio's own (poll), so reads and writes take
 /// timeouts and never hang on a vanished device.
 ///
@@ -98,8 +137,9 @@ public:
     explicit serial_port(const std::filesystem::path& path, const serial_settings& settings = {},
                          serial_access access = serial_access::exclusive);
     /// Opens port `index` (from 0) of a discovered card (io::enumerate(),
-    /// io::find_card()); the same errors, and io::invalid_argument naming the
-    /// card's ports when it has no such port.
+    /// io::find_card()), found by io::serial_port_path(); the same errors,
+    /// and io::invalid_argument naming the card's ports when it has no such
+    /// port.
     serial_port(const card_info& card, unsigned index, const serial_settings& settings = {},
                 serial_access access = serial_access::exclusive);
     ~serial_port();
@@ -108,11 +148,22 @@ public:
     serial_port(const serial_port&) = delete;
     serial_port& operator=(const serial_port&) = delete;
 
-    /// Restores what the port had before it was opened and closes it.
+    /// Restores what the port had before it was opened (all of it but the
+    /// line settings and mode after keep_settings_on_close()) and closes it.
     /// Restoring is skipped on a removed device. Idempotent.
     /// \throws std::system_error when restoring fails for another reason (the
     ///         port is closed all the same).
     void close();
+
+    /// Whether close() and the destructor leave the port's settings as they
+    /// are then, for the next program that opens the port (a configuration
+    /// command, as stty): speed, data bits, parity, stop bits, flow control
+    /// (CRTSCTS, IXON, IXOFF) and the RS-485/RS-422 mode stay; the rest of
+    /// the termios (raw mode: echo, line editing, translations), the
+    /// low-latency flag, the FTDI latency timer and exclusive access are
+    /// undone as ever. Off by default.
+    /// \throws io::usage_error on a closed port.
+    void keep_settings_on_close(bool keep = true);
 
     /// False once closed or moved from.
     bool is_open() const noexcept;
@@ -219,5 +270,19 @@ private:
 
     std::unique_ptr<impl> impl_;
 };
+
+/// Calls cb from the loop whenever the port has received data (read it in
+/// cb with read_some(); data left unread calls again). When the port fails
+/// (device removed), cb gets the error once and the port is not watched
+/// any more. The port must outlive the registration.
+LIBIO_EXPORT registration on_serial_data(event_loop& loop, serial_port& port, std::function<void(std::error_code)> cb);
+
+/// Calls cb from the loop when the port's modem lines change. The kernel's
+/// TIOCMIWAIT blocks and cannot be polled, so the lines are sampled every
+/// `period` (a change shorter than the period may be missed; use
+/// serial_port::wait_modem_change in a thread of its own to see every one).
+/// Errors reach cb once, with the last known lines, and sampling stops.
+LIBIO_EXPORT registration on_modem_change(event_loop& loop, serial_port& port, std::chrono::milliseconds period,
+                                          std::function<void(const modem_lines&, std::error_code)> cb);
 
 }  // namespace io
