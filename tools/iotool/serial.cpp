@@ -3,7 +3,6 @@
 #include "iotool.hpp"
 
 #include "common/term.hpp"
-#include "serial_tty.hpp"
 
 #include <io/error.hpp>
 #include <io/serial_port.hpp>
@@ -62,11 +61,11 @@ std::string resolve_port(const std::string& key) {
         not_found("no serial port '" + key + "' (neither a /dev node nor a card); serial ports of known cards: " +
                   all_serial_ports());
     }
-    for (const auto& p : card.serial_ports)
-        if (p.index == index)
-            return p.path;
-    not_found("card " + card.name + " has no serial port " + std::to_string(index) + "; it has " +
-              std::to_string(card.serial_ports.size()));
+    try {
+        return io::serial_port_path(card, index);
+    } catch (const io::invalid_argument& e) {
+        not_found(e.what());
+    }
 }
 
 // --- settings options --------------------------------------------------------
@@ -353,7 +352,7 @@ int serial_show(const std::string& key, const args& a) {
     if (!vm)
         return exit_ok;
     const auto path = resolve_port(key);
-    const auto st = read_tty(path);
+    const auto st = io::inspect_serial(path);
     if (vm->count("json") != 0) {
         json_writer j{std::cout};
         j.begin_object().member("port", path).member("driver", st.driver).key("settings");
@@ -390,7 +389,7 @@ int serial_show(const std::string& key, const args& a) {
         return exit_ok;
     }
     auto& o = std::cout;
-    o << path << " (driver " << (st.driver.empty() ? "unknown" : st.driver) << ")\n";
+    o << path << " (driver " << st.driver << ")\n";
     o << "  settings     " << (st.settings ? io::to_string(*st.settings) : "unknown: " + st.settings_error) << '\n';
     if (st.settings)
         o << "  mode         " << io::to_string(st.settings->mode()) << ", flow control "
@@ -437,15 +436,10 @@ int serial_set(const std::string& key, const args& a) {
     if (auto now = current_serial_settings(path, error))
         s = *now;
     settings_given(s);
-    tty_keeper keeper{path};
-    io::serial_settings got;
-    {
-        io::serial_port port{path, s};
-        got = port.settings();
-        keeper.capture(port.fd());
-        port.close();
-    }
-    keeper.commit();
+    io::serial_port port{path, s};
+    const auto got = port.settings();
+    port.keep_settings_on_close();
+    port.close();
     if (vm->count("json") != 0) {
         json_writer j{std::cout};
         j.begin_object().member("port", path).key("settings");
@@ -790,7 +784,7 @@ void serial_usage(std::ostream& out) {
 
 std::optional<io::serial_settings> current_serial_settings(const std::string& path, std::string& error) {
     try {
-        auto st = read_tty(path);
+        auto st = io::inspect_serial(path);
         if (!st.settings)
             error = st.settings_error;
         return st.settings;
