@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <map>
+#include <optional>
 #include <tuple>
 
 namespace io {
@@ -34,19 +35,6 @@ std::string trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
         s.pop_back();
     return s;
-}
-
-unsigned long parse_ulong(const std::string& s) {
-    unsigned long v = 0;
-    const char* b = s.data();
-    const char* e = s.data() + s.size();
-    int base = 10;
-    if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        b += 2;
-        base = 16;
-    }
-    std::from_chars(b, e, v, base);
-    return v;
 }
 
 /// The vendor the hwdb knows for the card's PCI/USB device, without rules.
@@ -143,9 +131,24 @@ void add_mainline_cards(udev* u, std::map<std::string, card_info>& cards) {
     }
 }
 
+/// IOCARD_SERIAL_INDEX, the port's position on its card, as udev's
+/// iocard-serial-index computed it (the one place the order is worked out).
+std::optional<unsigned> serial_index(udev_device* d) {
+    const auto text = prop(d, "IOCARD_SERIAL_INDEX");
+    unsigned v = 0;
+    const auto* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+    if (text.empty() || ec != std::errc{} || ptr != end)
+        return std::nullopt;
+    return v;
+}
+
 void add_serial_ports(udev* u, std::map<std::string, card_info>& cards) {
     struct tty {
-        std::tuple<unsigned long, unsigned long, std::string> order;
+        // Ports with a udev index first, by index; a port without one (the
+        // rule's helper missing or failed) after them, by device path, and
+        // numbered on from the highest index.
+        std::tuple<bool, unsigned, std::string> order;
         std::string path;
         std::string modes;
     };
@@ -167,9 +170,9 @@ void add_serial_ports(udev* u, std::map<std::string, card_info>& cards) {
         const auto colon = serial.find(':');
         const auto modes = colon == std::string::npos ? std::string{} : serial.substr(colon + 1);
         const char* devnode = udev_device_get_devnode(d.get());
+        const auto index = serial_index(d.get());
         by_location[location].push_back(
-            {{parse_ulong(trim(attr(d.get(), "port"))), parse_ulong(trim(attr(d.get(), "iomem_base"))),
-              udev_device_get_devpath(d.get())},
+            {{!index.has_value(), index.value_or(0), udev_device_get_devpath(d.get())},
              devnode != nullptr ? devnode : std::string("/dev/") + udev_device_get_sysname(d.get()),
              modes});
         if (!serial_cards.count(location)) {
@@ -199,8 +202,12 @@ void add_serial_ports(udev* u, std::map<std::string, card_info>& cards) {
             c.name = ttys.front().path.substr(ttys.front().path.rfind('/') + 1);
             owner = &(cards[location + "/" + c.name] = c);
         }
-        for (unsigned i = 0; i < ttys.size(); ++i)
-            owner->serial_ports.push_back({ttys[i].path, i, ttys[i].modes});
+        unsigned next = 0;
+        for (const auto& t : ttys) {
+            const unsigned i = std::get<0>(t.order) ? next : std::get<1>(t.order);
+            next = std::max(next, i + 1);
+            owner->serial_ports.push_back({t.path, i, t.modes});
+        }
     }
 }
 

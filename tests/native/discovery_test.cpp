@@ -6,6 +6,7 @@
 #include <io/card.hpp>
 #include <io/card_monitor.hpp>
 #include <io/error.hpp>
+#include <io/serial_port.hpp>
 
 #include <gtest/gtest.h>
 
@@ -14,6 +15,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
+#include <vector>
 #include <poll.h>
 #include <unistd.h>
 
@@ -57,6 +60,26 @@ protected:
         else
             add("gpio", ("gpiochip" + id).c_str(), cdev, {}, {});
         return cdev;
+    }
+
+    // A serial port of a qemu-pci-serial-4x card as our rules describe it,
+    // numbered by udev/iocard-serial-index (IOCARD_SERIAL_INDEX) unless
+    // index is nullptr (the helper did not run).
+    void add_uart(const std::string& pci, const char* tty, const char* port, const char* index) {
+        const auto devname = std::string("/dev/") + tty;
+        std::vector<const char*> props{"DEVNAME",         devname.c_str(),   "IOCARD_MODEL",    "qemu-pci-serial-4x",
+                                       "IOCARD_VENDOR",   "QEMU (emulated)", "IOCARD_DRIVER",   "8250_pci",
+                                       "IOCARD_SERIAL",   "4:rs232",         "IOCARD_LOCATION", "pci:0000:00:05.0"};
+        if (index != nullptr) {
+            props.push_back("IOCARD_SERIAL_INDEX");
+            props.push_back(index);
+        }
+        props.push_back(nullptr);
+        const gchar* attrs[] = {"port", port, nullptr};
+        gchar* path = umockdev_testbed_add_devicev(tb_, "tty", tty, pci.c_str(), const_cast<gchar**>(attrs),
+                                                   const_cast<gchar**>(props.data()));
+        EXPECT_NE(path, nullptr) << tty;
+        g_free(path);
     }
 
     UMockdevTestbed* tb_ = nullptr;
@@ -120,17 +143,15 @@ TEST_F(discovery, a_mainline_dio_card_from_udev_properties) {
     EXPECT_EQ(cards[0].location, "pci:0000:03:00.0");
 }
 
-TEST_F(discovery, serial_ports_group_into_cards_in_register_order) {
+TEST_F(discovery, serial_ports_group_into_cards_in_udev_index_order) {
     const auto pci = add("pci", "0000:00:05.0", "", {}, {});
-    for (auto [tty, port] : {std::pair{"ttyS6", "0xC0D0"}, {"ttyS4", "0xC0C0"}, {"ttyS5", "0xC0C8"}})
-        add("tty", tty, pci, {"port", port},
-            {"DEVNAME", (std::string("/dev/") + tty).c_str(), "IOCARD_MODEL", "qemu-pci-serial-4x", "IOCARD_VENDOR",
-             "QEMU (emulated)", "IOCARD_DRIVER", "8250_pci", "IOCARD_SERIAL", "4:rs232", "IOCARD_LOCATION",
-             "pci:0000:00:05.0"});
+    for (auto [tty, port, index] :
+         {std::tuple{"ttyS6", "0xC0D0", "2"}, {"ttyS4", "0xC0C0", "0"}, {"ttyS5", "0xC0C8", "1"}})
+        add_uart(pci, tty, port, index);
     const auto usb = add("usb", "1-1", "", {"idVendor", "0403"}, {"DEVTYPE", "usb_device"});
     add("tty", "ttyUSB0", usb, {},
         {"DEVNAME", "/dev/ttyUSB0", "IOCARD_MODEL", "ftdi-ft232", "IOCARD_SERIAL", "1:multi", "IOCARD_LOCATION",
-         "usb:1-1"});
+         "usb:1-1", "IOCARD_SERIAL_INDEX", "0"});
     const auto cards = io::enumerate();
     ASSERT_EQ(cards.size(), 2U);
     const auto* uart = named(cards, "ttyS4");
@@ -147,6 +168,48 @@ TEST_F(discovery, serial_ports_group_into_cards_in_register_order) {
     EXPECT_EQ(ftdi->model, "ftdi-ft232");
     EXPECT_EQ(ftdi->serial_ports.at(0).modes, "multi");
     EXPECT_EQ(io::find_card("/dev/ttyS6").name, "ttyS4");
+}
+
+TEST_F(discovery, the_port_order_is_udevs_not_libios_own) {
+    // udev's helper alone works out the order (the by-card names follow it);
+    // libio takes its numbers even where the register windows would say
+    // otherwise, gaps included (a port that went away).
+    const auto pci = add("pci", "0000:00:05.0", "", {}, {});
+    add_uart(pci, "ttyS4", "0xC0C0", "3");
+    add_uart(pci, "ttyS5", "0xC0C8", "0");
+    add_uart(pci, "ttyS7", "0xC0D8", "1");
+    const auto cards = io::enumerate();
+    ASSERT_EQ(cards.size(), 1U);
+    const auto& ports = cards[0].serial_ports;
+    ASSERT_EQ(ports.size(), 3U);
+    EXPECT_EQ(ports[0].path, "/dev/ttyS5");
+    EXPECT_EQ(ports[0].index, 0U);
+    EXPECT_EQ(ports[1].path, "/dev/ttyS7");
+    EXPECT_EQ(ports[1].index, 1U);
+    EXPECT_EQ(ports[2].path, "/dev/ttyS4");
+    EXPECT_EQ(ports[2].index, 3U);
+    EXPECT_EQ(cards[0].name, "ttyS5") << "a serial card is named after its first port";
+    EXPECT_EQ(io::serial_port_path(cards[0], 3), "/dev/ttyS4");
+    EXPECT_THROW((void)io::serial_port_path(cards[0], 2), io::invalid_argument);
+}
+
+TEST_F(discovery, ports_without_a_udev_index_follow_the_numbered_ones) {
+    // The rule's helper missing or failing: those ports come last, in device
+    // path order, numbered on after the highest index.
+    const auto pci = add("pci", "0000:00:05.0", "", {}, {});
+    add_uart(pci, "ttyS9", "0xC0C0", nullptr);
+    add_uart(pci, "ttyS8", "0xC0C8", nullptr);
+    add_uart(pci, "ttyS5", "0xC0D0", "1");
+    const auto cards = io::enumerate();
+    ASSERT_EQ(cards.size(), 1U);
+    const auto& ports = cards[0].serial_ports;
+    ASSERT_EQ(ports.size(), 3U);
+    EXPECT_EQ(ports[0].path, "/dev/ttyS5");
+    EXPECT_EQ(ports[0].index, 1U);
+    EXPECT_EQ(ports[1].path, "/dev/ttyS8");
+    EXPECT_EQ(ports[1].index, 2U);
+    EXPECT_EQ(ports[2].path, "/dev/ttyS9");
+    EXPECT_EQ(ports[2].index, 3U);
 }
 
 TEST_F(discovery, cards_of_one_model_are_indexed_by_location) {
