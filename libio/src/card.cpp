@@ -266,8 +266,8 @@ card_info find_card(std::string_view key, const std::vector<card_info>& cards) {
             std::string which;
             for (auto* c : hits)
                 which += " " + c->model + "#" + std::to_string(c->index) + " (" + c->location + ")";
-            throw invalid_argument("card '" + std::string(key) + "' is ambiguous:" + which +
-                                   "; name one by label, location or MODEL#INDEX");
+            throw ambiguous_card("card '" + std::string(key) + "' is ambiguous:" + which +
+                                 "; name one by label, location or MODEL#INDEX");
         }
     }
     std::string present;
@@ -280,6 +280,16 @@ card_info find_card(std::string_view key, const std::vector<card_info>& cards) {
 
 card_info find_card(std::string_view key) {
     return find_card(key, enumerate());
+}
+
+const port_layout* port_of(const card_info& card, unsigned offset) noexcept {
+    unsigned first = 0;
+    for (const auto& p : card.ports) {
+        if (offset < first + p.width)
+            return &p;
+        first += p.width;
+    }
+    return nullptr;
 }
 
 std::vector<port_layout> parse_port_layout(std::string_view text) {

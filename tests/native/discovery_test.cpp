@@ -262,6 +262,45 @@ TEST_F(discovery, the_monitor_reports_arrival_and_departure) {
     EXPECT_EQ(mon.resyncs(), 0U);
 }
 
+TEST_F(discovery, a_card_leaving_is_reported_once_though_sysfs_lags_its_events) {
+    // udev hands out a remove event while sysfs may still show the device
+    // (the kernel sends it before it unlinks the directory): the card must
+    // not come back as 'added' from that stale view, nor leave twice when
+    // the event of its gpiochip follows in another batch.
+    io::card_monitor mon;
+    const auto cdev = add_iocard(5);
+    umockdev_testbed_uevent(tb_, (cdev + "/gpiochip5").c_str(), "add");
+    ASSERT_TRUE(wait_readable(mon.fd(), 2000));
+    ASSERT_EQ(mon.read_events().size(), 1U);
+
+    umockdev_testbed_uevent(tb_, cdev.c_str(), "remove");  // the class device, still in sysfs
+    ASSERT_TRUE(wait_readable(mon.fd(), 2000));
+    auto events = mon.read_events();
+    ASSERT_EQ(events.size(), 1U) << "a removed card came back from the stale sysfs";
+    EXPECT_EQ(events[0].change, io::card_event::kind::removed);
+    EXPECT_TRUE(mon.cards().empty());
+
+    umockdev_testbed_uevent(tb_, (cdev + "/gpiochip5").c_str(), "remove");  // its chip, next batch
+    ASSERT_TRUE(wait_readable(mon.fd(), 2000));
+    EXPECT_TRUE(mon.read_events().empty()) << "the card left twice";
+    for (const auto& dev : {cdev + "/gpiochip5", cdev, cdev.substr(0, cdev.rfind('/'))})
+        umockdev_testbed_remove_device(tb_, dev.c_str());
+
+    // Made again (same name, same place): announced again.
+    const auto again = add_iocard(5);
+    umockdev_testbed_uevent(tb_, again.c_str(), "add");
+    umockdev_testbed_uevent(tb_, (again + "/gpiochip5").c_str(), "add");
+    ASSERT_TRUE(wait_readable(mon.fd(), 2000));
+    events = mon.read_events();
+    for (int i = 0; i < 20 && events.empty(); ++i) {
+        (void)wait_readable(mon.fd(), 100);
+        events = mon.read_events();
+    }
+    ASSERT_EQ(events.size(), 1U);
+    EXPECT_EQ(events[0].change, io::card_event::kind::added);
+    EXPECT_EQ(events[0].card.name, "iocard5");
+}
+
 TEST_F(discovery, events_of_other_devices_change_nothing) {
     io::card_monitor mon;
     const auto tty = add("tty", "ttyS0", "", {}, {"DEVNAME", "/dev/ttyS0"});

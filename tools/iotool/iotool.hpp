@@ -65,8 +65,6 @@ std::string line_ranges(const io::chip& chip);
 unsigned find_line(const io::chip& chip, const io::card_info& card, std::string_view token);
 /// The line's name, or its offset when it has none.
 std::string line_name(const io::chip& chip, unsigned offset);
-/// The port layout entry the line belongs to (by offset), if the card has a layout.
-const io::port_layout* layout_of(const io::card_info& card, unsigned offset);
 /// Whether the line may be an output / an input (by the card's layout; true if unknown).
 bool can_output(const io::card_info& card, unsigned offset);
 bool can_input(const io::card_info& card, unsigned offset);
