@@ -78,7 +78,57 @@ struct event_loop::impl {
 
     bool stop_pending() const noexcept { return stop_requested.load(std::memory_order_acquire); }
 
-    std::size_t dispatch(std::chrono::milliseconds timeout, std::error_code& ec);
+    // Defined in the class: the loop's internals stay out of the exported symbols.
+    std::size_t dispatch(std::chrono::milliseconds timeout, std::error_code& ec) {
+        std::array<epoll_event, 32> evs{};
+        const int ms = timeout.count() < 0 ? -1 : static_cast<int>(std::min<std::int64_t>(timeout.count(), INT32_MAX));
+        const int n = detail::sys().epoll_wait(epoll.get(), evs.data(), static_cast<int>(evs.size()), ms);
+        if (n < 0) {
+            if (errno != EINTR)  // a signal only cuts the wait short
+                ec = detail::errno_code(errno);
+            return 0;
+        }
+        std::size_t ran = 0;
+        for (int i = 0; i < n; ++i) {
+            // A stop (from a callback of this batch, another thread or a signal
+            // handler) ends the batch here. What is left is level-triggered (fds,
+            // and timers whose expirations are still unread), so the next run
+            // sees it again: nothing is lost by stopping.
+            if (stop_pending())
+                break;
+            const auto& ev = evs[static_cast<std::size_t>(i)];
+            if (ev.data.u64 == stop_id) {
+                std::uint64_t v;
+                (void)detail::sys().read(wake.get(), &v, sizeof v);
+                continue;
+            }
+            // Looked up afresh: an earlier callback of this batch may have removed it.
+            const auto it = entries.find(ev.data.u64);
+            if (it == entries.end())
+                continue;
+            const auto e = it->second;  // keeps the callback alive if it removes itself
+            if (e->timer) {
+                std::uint64_t expirations;
+                if (detail::sys().read(e->fd, &expirations, sizeof expirations) != sizeof expirations)
+                    continue;  // spurious: the timer was re-armed or read already
+                if (e->once) {
+                    e->removed = true;
+                    entries.erase(ev.data.u64);
+                }
+            }
+            struct running {
+                entry*& slot;
+                entry* saved;
+                ~running() { slot = saved; }
+            } guard{current, std::exchange(current, e.get())};
+            if (e->timer)
+                e->on_timer();
+            else
+                e->on_fd(readiness{ev.events});
+            ++ran;
+        }
+        return ran;
+    }
 
     std::uint64_t add(int fd, std::uint32_t events, std::shared_ptr<entry> e) {
         const auto id = next_id++;
@@ -154,57 +204,6 @@ registration event_loop::call_every(clock::duration period, clock::time_point fi
     if (!cb)
         throw invalid_argument("event_loop::call_every: the callback is empty");
     return impl_->arm_timer(this, first, period, std::move(cb));
-}
-
-std::size_t event_loop::impl::dispatch(std::chrono::milliseconds timeout, std::error_code& ec) {
-    std::array<epoll_event, 32> evs{};
-    const int ms = timeout.count() < 0 ? -1 : static_cast<int>(std::min<std::int64_t>(timeout.count(), INT32_MAX));
-    const int n = detail::sys().epoll_wait(epoll.get(), evs.data(), static_cast<int>(evs.size()), ms);
-    if (n < 0) {
-        if (errno != EINTR)  // a signal only cuts the wait short
-            ec = detail::errno_code(errno);
-        return 0;
-    }
-    std::size_t ran = 0;
-    for (int i = 0; i < n; ++i) {
-        // A stop (from a callback of this batch, another thread or a signal
-        // handler) ends the batch here. What is left is level-triggered (fds,
-        // and timers whose expirations are still unread), so the next run
-        // sees it again: nothing is lost by stopping.
-        if (stop_pending())
-            break;
-        const auto& ev = evs[static_cast<std::size_t>(i)];
-        if (ev.data.u64 == stop_id) {
-            std::uint64_t v;
-            (void)detail::sys().read(wake.get(), &v, sizeof v);
-            continue;
-        }
-        // Looked up afresh: an earlier callback of this batch may have removed it.
-        const auto it = entries.find(ev.data.u64);
-        if (it == entries.end())
-            continue;
-        const auto e = it->second;  // keeps the callback alive if it removes itself
-        if (e->timer) {
-            std::uint64_t expirations;
-            if (detail::sys().read(e->fd, &expirations, sizeof expirations) != sizeof expirations)
-                continue;  // spurious: the timer was re-armed or read already
-            if (e->once) {
-                e->removed = true;
-                entries.erase(ev.data.u64);
-            }
-        }
-        struct running {
-            entry*& slot;
-            entry* saved;
-            ~running() { slot = saved; }
-        } guard{current, std::exchange(current, e.get())};
-        if (e->timer)
-            e->on_timer();
-        else
-            e->on_fd(readiness{ev.events});
-        ++ran;
-    }
-    return ran;
 }
 
 std::size_t event_loop::run_once(std::chrono::milliseconds timeout, std::error_code& ec) {
