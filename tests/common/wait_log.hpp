@@ -47,7 +47,8 @@ public:
     /// no earlier than this).
     std::optional<clock::time_point> last_data() const noexcept { return last_data_; }
 
-    /// Every wait ended by the deadline `total` after the call began. The
+    /// Every wait ended by the deadline `total` after the call began (a
+    /// poll with a zero limit waits for nothing and may come at any time). The
     /// call began before its first wait was asked, so first-asked + total is
     /// no earlier than libio's deadline: a wait past it is a wait too long.
     bool waits_end_by(clock::duration total) const { return !waits_.empty() && ends_by(waits_.front().asked + total, 0); }
@@ -91,7 +92,9 @@ private:
     bool ends_by(clock::time_point deadline, std::size_t from) const {
         for (std::size_t i = from; i < waits_.size(); ++i) {
             const auto& w = waits_[i];
-            if (!w.limit || w.asked + *w.limit > deadline)
+            // A zero limit only looks (libio checks once more at or after its
+            // deadline): it waits for nothing, whenever it is asked.
+            if (!w.limit || (w.limit->count() != 0 && w.asked + *w.limit > deadline))
                 return false;
         }
         return true;
