@@ -23,12 +23,17 @@ class wait_log final {
 public:
     using clock = std::chrono::steady_clock;
     struct wait {
+        /// No later than the moment libio read the clock to work out this
+        /// wait's limit: the return of its previous system call that we
+        /// saw (or the log's start). Bounds the wait's end from above
+        /// however long the thread was preempted in between.
+        clock::time_point since;
         clock::time_point asked;                    ///< when libio called ppoll
         std::optional<clock::duration> limit;       ///< its timeout; nullopt: none
         int result;                                 ///< what ppoll returned (0: timed out)
     };
 
-    wait_log() : saved_{detail::sys()} {
+    wait_log() : saved_{detail::sys()}, mark_{clock::now()} {
         current() = this;
         auto calls = saved_;
         calls.ppoll = &logged_ppoll;
@@ -94,7 +99,7 @@ private:
             const auto& w = waits_[i];
             // A zero limit only looks (libio checks once more at or after its
             // deadline): it waits for nothing, whenever it is asked.
-            if (!w.limit || (w.limit->count() != 0 && w.asked + *w.limit > deadline))
+            if (!w.limit || (w.limit->count() != 0 && w.since + *w.limit > deadline))
                 return false;
         }
         return true;
@@ -106,24 +111,31 @@ private:
     }
     static int logged_ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask) {
         auto* self = current();
-        wait w{clock::now(), std::nullopt, 0};
+        wait w{self->mark_, clock::now(), std::nullopt, 0};
         if (timeout != nullptr)
             w.limit = std::chrono::seconds{timeout->tv_sec} + std::chrono::nanoseconds{timeout->tv_nsec};
         w.result = self->saved_.ppoll(fds, n, timeout, mask);
+        const int err = errno;
+        self->mark_ = clock::now();
         self->waits_.push_back(w);
+        errno = err;
         return w.result;
     }
     static ssize_t logged_read(int fd, void* buf, size_t n) {
         auto* self = current();
         const auto r = self->saved_.read(fd, buf, n);
+        const int err = errno;
+        self->mark_ = clock::now();
         if (r > 0)
-            self->last_data_ = clock::now();
+            self->last_data_ = self->mark_;
+        errno = err;
         return r;
     }
 
     detail::sys_calls saved_;
     std::vector<wait> waits_;
     std::optional<clock::time_point> last_data_;
+    clock::time_point mark_;  // the last return of a call we saw
 };
 
 }  // namespace io::test
