@@ -32,12 +32,11 @@ std::string key_of(const card_info& c) {
     return c.location + "/" + c.name + "/" + c.syspath;
 }
 
-/// Does this device belong to the card (its class device, chip, a tty, or below its bus device)?
-bool belongs(const card_info& c, udev_device* d) {
-    const std::string syspath = udev_device_get_syspath(d);
+/// Does the device at syspath, with device node `node`, belong to the card
+/// (its class device, chip, a tty, or below its bus device)?
+bool belongs(const card_info& c, const std::string& syspath, const std::string& node) {
     if (!c.syspath.empty() && syspath.rfind(c.syspath, 0) == 0)
         return true;
-    const std::string node = "/dev/" + std::string(udev_device_get_sysname(d));
     if (node == c.gpiochip)
         return true;
     return std::any_of(c.serial_ports.begin(), c.serial_ports.end(),
@@ -106,7 +105,7 @@ std::vector<card_event> card_monitor::read_events(std::error_code& ec) {
         const std::string node = "/dev/" + std::string(udev_device_get_sysname(d.get()));
         if (action != nullptr && std::string_view(action) == "remove") {
             for (const auto& c : impl_->cards)
-                if (belongs(c, d.get()))
+                if (belongs(c, syspath, node))
                     gone.insert(key_of(c));
             impl_->dead_syspaths.insert(syspath);
             impl_->dead_nodes.insert(node);
