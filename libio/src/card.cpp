@@ -91,6 +91,11 @@ void add_iocard_cards(udev* u, std::map<std::string, card_info>& cards) {
         auto g = gpiochip_device(u, chip);
         if (!g)
             continue;  // the card is going: its gpiochip is gone already
+        // udev's record of the chip may still be the one of the card that
+        // had this gpiochip number before (udev has not processed the new
+        // chip yet): its own event follows.
+        if (const auto owner = prop(g.get(), "IOCARD_CARD"); !owner.empty() && owner != c.name)
+            continue;
         c.label = prop(g.get(), "IOCARD_LABEL");
         c.vendor = prop(g.get(), "IOCARD_VENDOR");
         if (c.vendor.empty())

@@ -8,39 +8,73 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <set>
+#include <fstream>
+#include <map>
+
+#include <sys/stat.h>
 
 namespace io {
+
+namespace {
+
+/// What the monitor knows of a card it listed: which instance it is (a
+/// card deleted and made again at the same place is another one) and when
+/// it was first seen, in the kernel's uevent numbering.
+struct instance {
+    std::string syspath;
+    std::string key;
+    unsigned long long seen_at = 0;  // uevent_seqnum read after the scan that first listed it
+};
+
+}  // namespace
 
 struct card_monitor::impl {
     detail::udev_owner<udev> u = detail::make_udev();
     detail::udev_owner<udev_monitor> mon;
     std::vector<card_info> cards;
+    std::vector<instance> instances;  // one per card, same order
     unsigned resyncs = 0;
-    // Devices udev said were removed, by syspath and by device node, until
-    // sysfs forgets them too or they are added again. udev may announce a
-    // removal while sysfs still shows the device (the kernel sends the event
-    // before it unlinks the directory); a scan in between must not bring
-    // the card back.
-    std::set<std::string> dead_syspaths;
-    std::set<std::string> dead_nodes;
+    // Instances that a remove event showed going while sysfs still lists
+    // them. Linux removes a card's devices one by one (6.12: the GPIO sysfs
+    // entry, then the gpiochip, then the class device), and the kernel
+    // sends each event before it unlinks the directory. Forgotten when
+    // sysfs stops listing the instance, or an add event comes below it.
+    std::map<std::string, instance> dead;
 };
 
 namespace {
 
-std::string key_of(const card_info& c) {
-    return c.location + "/" + c.name + "/" + c.syspath;
+/// The card's identity across scans: where and what it is, and the inode
+/// of its sysfs directory, which a new device at the same path does not
+/// share (sysfs numbers its inodes cyclically). Empty when the directory
+/// is gone already: the scan saw the card as it left.
+std::string instance_key(const card_info& c) {
+    struct stat st {};
+    if (c.syspath.empty() || ::stat(c.syspath.c_str(), &st) != 0)
+        return {};
+    return c.location + "/" + c.name + "/" + c.syspath + "#" + std::to_string(st.st_ino);
 }
 
-/// Does the device at syspath, with device node `node`, belong to the card
-/// (its class device, chip, a tty, or below its bus device)?
-bool belongs(const card_info& c, const std::string& syspath, const std::string& node) {
-    if (!c.syspath.empty() && syspath.rfind(c.syspath, 0) == 0)
-        return true;
-    if (node == c.gpiochip)
-        return true;
-    return std::any_of(c.serial_ports.begin(), c.serial_ports.end(),
-                       [&](const serial_port_info& p) { return p.path == node; });
+/// The number of the kernel's last uevent, or 0 where sysfs does not say.
+unsigned long long uevent_seqnum() {
+    std::ifstream f{"/sys/kernel/uevent_seqnum"};
+    unsigned long long n = 0;
+    return f >> n ? n : 0;
+}
+
+/// Is path the device at root or below it?
+bool under(const std::string& root, const std::string& path) {
+    return !root.empty() && path.compare(0, root.size(), root) == 0 &&
+           (path.size() == root.size() || path[root.size()] == '/');
+}
+
+/// Did an event numbered seqnum happen to the instance, rather than to an
+/// earlier device at the same place? Every event of an earlier one came
+/// before the scan that listed this one (they cannot coexist), so any event
+/// numbered after that scan is this instance's. Earlier events are left to
+/// the next scan. Without numbers, the event counts.
+bool after(unsigned long long seqnum, const instance& i) {
+    return seqnum == 0 || i.seen_at == 0 || seqnum > i.seen_at;
 }
 
 }  // namespace
@@ -57,6 +91,14 @@ card_monitor::card_monitor() : impl_{std::make_unique<impl>()} {
     // Listening first, then the inventory: a card that arrives in between
     // is both in the inventory and announced; read_events() sorts it out.
     impl_->cards = detail::scan_cards(impl_->u.get());
+    const auto seen_at = uevent_seqnum();
+    std::vector<card_info> listed;
+    for (auto& c : impl_->cards)
+        if (auto key = instance_key(c); !key.empty()) {
+            impl_->instances.push_back({c.syspath, std::move(key), seen_at});
+            listed.push_back(std::move(c));
+        }
+    impl_->cards = std::move(listed);
 }
 
 card_monitor::~card_monitor() = default;
@@ -84,7 +126,6 @@ std::vector<card_event> card_monitor::read_events(std::error_code& ec) {
     ec.clear();
     bool changed = false;
     bool overflow = false;
-    std::set<std::string> gone;  // cards a remove event touched
     for (;;) {
         errno = 0;
         detail::udev_owner<udev_device> d{udev_monitor_receive_device(impl_->mon.get())};
@@ -102,16 +143,14 @@ std::vector<card_event> card_monitor::read_events(std::error_code& ec) {
         changed = true;
         const char* action = udev_device_get_action(d.get());
         const std::string syspath = udev_device_get_syspath(d.get());
-        const std::string node = "/dev/" + std::string(udev_device_get_sysname(d.get()));
+        const auto seqnum = udev_device_get_seqnum(d.get());
         if (action != nullptr && std::string_view(action) == "remove") {
-            for (const auto& c : impl_->cards)
-                if (belongs(c, syspath, node))
-                    gone.insert(key_of(c));
-            impl_->dead_syspaths.insert(syspath);
-            impl_->dead_nodes.insert(node);
+            for (const auto& i : impl_->instances)
+                if (under(i.syspath, syspath) && after(seqnum, i))
+                    impl_->dead.insert_or_assign(i.key, i);
         } else if (action != nullptr && std::string_view(action) == "add") {
-            impl_->dead_syspaths.erase(syspath);
-            impl_->dead_nodes.erase(node);
+            std::erase_if(impl_->dead,
+                          [&](const auto& entry) { return under(entry.second.syspath, syspath) && after(seqnum, entry.second); });
         }
     }
     std::vector<card_event> events;
@@ -120,34 +159,33 @@ std::vector<card_event> card_monitor::read_events(std::error_code& ec) {
     if (overflow)
         ++impl_->resyncs;
     auto now = detail::scan_cards(impl_->u.get());
-    // What sysfs no longer shows is not dead-but-visible any more.
-    std::set<std::string> seen_syspaths, seen_nodes;
-    for (const auto& c : now) {
-        seen_syspaths.insert(c.syspath);
-        seen_nodes.insert(c.gpiochip);
-        for (const auto& p : c.serial_ports)
-            seen_nodes.insert(p.path);
-    }
-    std::erase_if(impl_->dead_syspaths, [&](const std::string& p) { return !seen_syspaths.count(p); });
-    std::erase_if(impl_->dead_nodes, [&](const std::string& n) { return !seen_nodes.count(n); });
-    std::erase_if(now, [&](const card_info& c) {
-        return impl_->dead_syspaths.count(c.syspath) != 0 || impl_->dead_nodes.count(c.gpiochip) != 0 ||
-               std::any_of(c.serial_ports.begin(), c.serial_ports.end(),
-                           [&](const serial_port_info& p) { return impl_->dead_nodes.count(p.path) != 0; });
+    const auto seen_at = uevent_seqnum();
+    std::vector<std::string> keys;
+    for (const auto& c : now)
+        keys.push_back(instance_key(c));
+    std::erase_if(impl_->dead, [&](const auto& entry) {
+        return std::find(keys.begin(), keys.end(), entry.first) == keys.end();
     });
-    std::set<std::string> now_keys;
-    for (const auto& c : now)
-        now_keys.insert(key_of(c));
-    std::set<std::string> old_keys;
-    for (const auto& c : impl_->cards) {
-        old_keys.insert(key_of(c));
-        if (!now_keys.count(key_of(c)) || gone.count(key_of(c)))
-            events.push_back({card_event::kind::removed, c});
+    std::vector<instance> instances;
+    std::vector<card_info> cards;
+    for (std::size_t n = 0; n < now.size(); ++n) {
+        if (keys[n].empty() || impl_->dead.count(keys[n]) != 0)
+            continue;
+        const auto old = std::find_if(impl_->instances.begin(), impl_->instances.end(),
+                                      [&](const instance& i) { return i.key == keys[n]; });
+        if (old == impl_->instances.end())
+            events.push_back({card_event::kind::added, now[n]});
+        instances.push_back(old != impl_->instances.end() ? *old : instance{now[n].syspath, keys[n], seen_at});
+        cards.push_back(std::move(now[n]));
     }
-    for (const auto& c : now)
-        if (!old_keys.count(key_of(c)) || gone.count(key_of(c)))
-            events.push_back({card_event::kind::added, c});
-    impl_->cards = std::move(now);
+    std::vector<card_event> removed;
+    for (std::size_t n = 0; n < impl_->cards.size(); ++n)
+        if (std::none_of(instances.begin(), instances.end(),
+                         [&](const instance& i) { return i.key == impl_->instances[n].key; }))
+            removed.push_back({card_event::kind::removed, impl_->cards[n]});
+    events.insert(events.begin(), removed.begin(), removed.end());
+    impl_->cards = std::move(cards);
+    impl_->instances = std::move(instances);
     return events;
 }
 
