@@ -38,12 +38,18 @@
 
 #define IOCARD_SIM_DRIVER	"iocard-sim"
 #define IOCARD_SIM_MAX_PARAM	32	/* cards created by sim= */
+#define IOCARD_SIM_MAX_LIMIT	256	/* largest max_sims */
 #define I8255_MAX_CHIPS		(IOCARD_REG_SPACE / I8255_SIZE)
 
 static char *iocard_sim_param;
 module_param_named(sim, iocard_sim_param, charp, 0444);
 MODULE_PARM_DESC(sim,
 		 "Virtual cards to create at load, comma-separated model names (see /sys/class/iocard/new_sim)");
+
+static unsigned int iocard_sim_max = 16;
+module_param_named(max_sims, iocard_sim_max, uint, 0444);
+MODULE_PARM_DESC(max_sims,
+		 "Most virtual cards that may exist at once (1..256, default 16)");
 
 /**
  * struct iocard_sim - register model of one virtual card
@@ -402,9 +408,31 @@ static const struct attribute_group iocard_sim_group = {
 
 /* --- platform device ----------------------------------------------------- */
 
+/**
+ * struct iocard_sim_entry - a virtual card created by iocard
+ * @node: entry in iocard_sims
+ * @pdev: its platform device
+ * @board_idx: index into iocard_boards
+ */
+struct iocard_sim_entry {
+	struct list_head node;
+	struct platform_device *pdev;
+	unsigned int board_idx;
+};
+
+/*
+ * The card being created: set by iocard_sim_create() around
+ * platform_device_add(), which probes synchronously (the driver forces it).
+ * The probe takes only this device, so a foreign platform device bound to
+ * the driver through driver_override (or one that happens to be called
+ * "iocard-sim") is refused instead of having its platform data read as a
+ * board.
+ */
+static struct iocard_sim_entry *iocard_sim_adding;
+
 static int iocard_sim_probe(struct platform_device *pdev)
 {
-	const unsigned int *board_idx = dev_get_platdata(&pdev->dev);
+	struct iocard_sim_entry *e = READ_ONCE(iocard_sim_adding);
 	struct device *dev = &pdev->dev;
 	struct iocard_sim *sim;
 	struct iocard *card;
@@ -412,13 +440,14 @@ static int iocard_sim_probe(struct platform_device *pdev)
 	unsigned int i;
 	int ret;
 
-	if (!board_idx || *board_idx >= iocard_nboards)
-		return -EINVAL;
+	if (!e || e->pdev != pdev || e->board_idx >= iocard_nboards)
+		return dev_err_probe(dev, -ENODEV,
+				     "not a virtual card created by iocard\n");
 	sim = devm_kzalloc(dev, sizeof(*sim), GFP_KERNEL);
 	if (!sim)
 		return -ENOMEM;
 	raw_spin_lock_init(&sim->lock);
-	sim->board = &iocard_boards[*board_idx];
+	sim->board = &iocard_boards[e->board_idx];
 	sim->irq_work = IRQ_WORK_INIT_HARD(iocard_sim_irq);
 	for (i = 0; i < I8255_MAX_CHIPS; i++)
 		sim->cw[i] = I8255_CW_ALL_IN;	/* the 8255's reset state */
@@ -450,23 +479,13 @@ static struct platform_driver iocard_sim_driver = {
 	.driver = {
 		.name = IOCARD_SIM_DRIVER,
 		.suppress_bind_attrs = true,
+		.probe_type = PROBE_FORCE_SYNCHRONOUS,
 	},
 	.probe = iocard_sim_probe,
 };
 
-/**
- * struct iocard_sim_entry - a virtual card created by iocard
- * @node: entry in iocard_sims
- * @pdev: its platform device
- * @board_idx: index into iocard_boards, the platform data
- */
-struct iocard_sim_entry {
-	struct list_head node;
-	struct platform_device *pdev;
-	unsigned int board_idx;
-};
-
 static LIST_HEAD(iocard_sims);
+static unsigned int iocard_nsims;
 static DEFINE_MUTEX(iocard_sims_lock);
 static bool iocard_sims_closed = true;
 
@@ -484,12 +503,16 @@ static int iocard_sim_parse_id(const char *s, int *id)
 /* Lock held. Create a virtual card; @id < 0 picks the lowest free number. */
 static int iocard_sim_create(const struct iocard_board *board, int id)
 {
-	struct platform_device_info info = { };
 	struct iocard_sim_entry *e;
 	int ret;
 
 	if (iocard_sims_closed)
 		return -ENODEV;
+	if (iocard_nsims >= iocard_sim_max) {
+		pr_warn_ratelimited("sim: %u virtual cards exist, max_sims=%u: no more\n",
+				    iocard_nsims, iocard_sim_max);
+		return -ENOSPC;
+	}
 	e = kzalloc(sizeof(*e), GFP_KERNEL);
 	if (!e)
 		return -ENOMEM;
@@ -502,13 +525,16 @@ static int iocard_sim_create(const struct iocard_board *board, int id)
 	}
 	id = ret;
 
-	info.name = IOCARD_SIM_DRIVER;
-	info.id = id;
-	info.data = &e->board_idx;
-	info.size_data = sizeof(e->board_idx);
-	e->pdev = platform_device_register_full(&info);
-	if (IS_ERR(e->pdev)) {
-		ret = PTR_ERR(e->pdev);
+	e->pdev = platform_device_alloc(IOCARD_SIM_DRIVER, id);
+	if (!e->pdev) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	WRITE_ONCE(iocard_sim_adding, e);
+	ret = platform_device_add(e->pdev);
+	WRITE_ONCE(iocard_sim_adding, NULL);
+	if (ret) {
+		platform_device_put(e->pdev);
 		goto err;
 	}
 	if (!e->pdev->dev.driver) {
@@ -518,6 +544,7 @@ static int iocard_sim_create(const struct iocard_board *board, int id)
 		goto err;
 	}
 	list_add_tail(&e->node, &iocard_sims);
+	iocard_nsims++;
 	return id;
 
 err:
@@ -532,6 +559,7 @@ static void iocard_sim_destroy(struct iocard_sim_entry *e)
 	int id = e->pdev->id;
 
 	list_del(&e->node);
+	iocard_nsims--;
 	platform_device_unregister(e->pdev);
 	iocard_id_put(id);
 	kfree(e);
@@ -543,7 +571,8 @@ static void iocard_sim_destroy(struct iocard_sim_entry *e)
  * @len: length of @buf
  *
  * Return: the new card's number, or -EINVAL (bad text, unknown model),
- * -EBUSY (number taken) or another negative errno.
+ * -EBUSY (number taken), -ENOSPC (max_sims cards exist) or another
+ * negative errno.
  */
 int iocard_sim_new(const char *buf, size_t len)
 {
@@ -630,6 +659,11 @@ static int iocard_sim_parse(bool create)
 			       IOCARD_SIM_MAX_PARAM);
 			return -EINVAL;
 		}
+		if (n > iocard_sim_max) {
+			pr_err("sim: more than max_sims=%u cards\n",
+			       iocard_sim_max);
+			return -EINVAL;
+		}
 		if (create) {
 			ret = iocard_sim_create(board, -1);
 			if (ret < 0)
@@ -660,6 +694,11 @@ int iocard_sim_check_param(void)
 	char *list;
 	int ret;
 
+	if (!iocard_sim_max || iocard_sim_max > IOCARD_SIM_MAX_LIMIT) {
+		pr_err("max_sims=%u out of range 1..%u\n", iocard_sim_max,
+		       IOCARD_SIM_MAX_LIMIT);
+		return -EINVAL;
+	}
 	ret = iocard_sim_parse(false);
 	if (!ret)
 		return 0;

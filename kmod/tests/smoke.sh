@@ -63,6 +63,11 @@ refuse "sim=cos32, refused" insmod "$KO" sim=cos32,
 refuse "sim=, refused" insmod "$KO" sim=,
 refuse "scan_period_us=50 refused" insmod "$KO" scan_period_us=50
 refuse "scan_period_us=2000000 refused" insmod "$KO" scan_period_us=2000000
+refuse "max_sims=0 refused" insmod "$KO" max_sims=0
+refuse "max_sims=257 refused" insmod "$KO" max_sims=257
+refuse "sim= longer than max_sims refused" insmod "$KO" max_sims=2 \
+	sim=cos32,cos32,cos32
+check "too many cards reported" grep -q "more than max_sims=2" <(dmesg)
 check "load with sim=mcc-pci-dio24,cos32,dio120" \
 	insmod "$KO" sim=mcc-pci-dio24,cos32,dio120 || exit 1
 
@@ -104,6 +109,28 @@ if [ -n "$pdev" ]; then
 	printf '\n' > "$pdev/driver_override"
 else
 	echo "     (no unbound PCI device, skipped)"
+fi
+
+echo "# virtual card driver takes only its own devices"
+fdev=
+for d in /sys/bus/platform/devices/*; do
+	case $(basename "$d") in iocard-sim.*) continue ;; esac
+	if [ ! -e "$d/driver" ] && [ -w "$d/driver_override" ]; then
+		fdev=$d
+		break
+	fi
+done
+if [ -n "$fdev" ]; then
+	check "driver_override=iocard-sim on $(basename "$fdev")" \
+		wr "$fdev/driver_override" iocard-sim
+	wr /sys/bus/platform/drivers_probe "$(basename "$fdev")"
+	check "foreign platform device stays unbound" test ! -e "$fdev/driver"
+	check "sim probe says why" \
+		grep -q "$(basename "$fdev").*not a virtual card created by iocard" \
+		<(dmesg)
+	printf '\n' > "$fdev/driver_override"
+else
+	echo "     (no unbound platform device, skipped)"
 fi
 
 echo "# gpioinfo"
@@ -313,6 +340,18 @@ sleep 0.5
 refuse "rmmod refused while a line is held" rmmod iocard
 stop $holder
 check "rmmod after release" rmmod iocard
+
+echo "# max_sims"
+check "load with max_sims=2 sim=cos32" insmod "$KO" max_sims=2 sim=cos32
+check "max_sims reads 2" eq "$(cat /sys/module/iocard/parameters/max_sims)" 2
+check "second card accepted" wr $CLS/new_sim dio120
+check "third card refused with ENOSPC" \
+	eq "$(printf 'cos32\n' 2>&1 > $CLS/new_sim | grep -c 'No space left')" 1
+check "refusal logged" grep -q "2 virtual cards exist, max_sims=2" <(dmesg)
+check "still two cards" eq "$(ls -d $CLS/iocard* | wc -l)" 2
+check "delete one" wr $CLS/delete_sim iocard1
+check "a card fits again" wr $CLS/new_sim cos32
+check "unload" rmmod iocard
 
 echo "# toggle storm (${STORM_S}s)"
 insmod "$KO" sim=cos32,mcc-pci-dio24 scan_period_us=100
