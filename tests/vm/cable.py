@@ -14,6 +14,20 @@ io.libio.cable, one line per order, one line per answer ("ok ..." or "err ..."):
   say PORT TEXT...               writes TEXT and CR LF into PORT
   hear PORT TIMEOUT_MS           one line received on PORT: ok <text>
   qmp JSON                       one QMP command to QEMU: ok <answer as JSON>
+  board ORDER...                 an order to the PCI test board's model (vm.py
+                                 --pci-board; tests/vm/pciboard.py has them all):
+    board hello                  ok <guest peer ID> <msix|intx> <present|absent>
+    board in HEX                 sets the inputs: ok <changed bits HEX>
+    board pulse LINE N [US]      N pulses on one input: ok <interrupts raised>
+    board out | en               ok <OUT or EN as 0x%08x>
+    board wseq                   ok <WSEQ>
+    board counts                 ok doorbells=N irqs=N
+    board fault gone|chatter LINE|spurious N|none
+                                 ok
+    board unplug                 QMP device_del board0, then waits (30 s at
+                                 most) for its DEVICE_DELETED: ok <seconds>
+    board plug                   connects chardev ivsh to the model again and
+                                 device_adds board0 as at boot: ok <new peer ID>
 
 pattern(SEED) is xorshift32 (13, 17, 5) from SEED (0 means 0x9e3779b9), one
 byte per step, the low byte of the state; tests/vm/cable.hpp makes the same.
@@ -25,6 +39,27 @@ import json
 import socket
 import threading
 import time
+
+# The PCI test board (vm.py --pci-board): QEMU's ids for it and its chardev.
+BOARD_DEV = "board0"
+BOARD_CHARDEV = "ivsh"
+BOARD_BUS = "rp0"
+UNPLUG_TIMEOUT = 30
+
+
+def board_device(irq):
+    """device_add arguments of the PCI test board (vm.py's -device line, as a dict)."""
+    dev = {"driver": "ivshmem-doorbell", "id": BOARD_DEV, "chardev": BOARD_CHARDEV,
+           "vectors": 1, "bus": BOARD_BUS}
+    if irq == "intx":
+        dev["msi"] = False
+    return dev
+
+
+def board_device_arg(irq):
+    """The same as QEMU's -device option."""
+    dev = board_device(irq)
+    return ",".join([dev.pop("driver")] + [f"{k}={'off' if v is False else v}" for k, v in dev.items()])
 
 
 def pattern(seed, n):
@@ -125,12 +160,16 @@ class Port:
 
 
 class Agent:
-    def __init__(self, ctl_path, ports, qmp_path):
+    def __init__(self, ctl_path, ports, qmp_path, board=None):
         self.ctl_path = ctl_path
         self.port_paths = ports
         self.qmp_path = qmp_path
+        self.board = board  # pciboard.Board, or None
         self.ports = {}
         self.qmp = None
+        self.qmp_cond = threading.Condition()
+        self.qmp_replies = []
+        self.qmp_events = []  # every asynchronous QMP event so far, in order
         self.ctl = None
 
     def close(self):
@@ -141,18 +180,96 @@ class Agent:
                 except OSError:
                     pass
 
+    def _qmp_reader(self):
+        # Replies and events come interleaved; events are kept for _qmp_event.
+        try:
+            for line in self.qmp_file:
+                msg = json.loads(line)
+                with self.qmp_cond:
+                    (self.qmp_events if "event" in msg else self.qmp_replies).append(msg)
+                    self.qmp_cond.notify_all()
+        except (OSError, ValueError):  # closed by close()
+            pass
+        with self.qmp_cond:
+            self.qmp_replies.append(None)
+            self.qmp_cond.notify_all()
+
     def _qmp(self, cmd):
         if self.qmp is None:
             self.qmp = connect(self.qmp_path)
             self.qmp_file = self.qmp.makefile("rw")
             json.loads(self.qmp_file.readline())  # greeting
+            threading.Thread(target=self._qmp_reader, daemon=True).start()
             self._qmp({"execute": "qmp_capabilities"})
         self.qmp_file.write(json.dumps(cmd) + "\n")
         self.qmp_file.flush()
+        with self.qmp_cond:
+            self.qmp_cond.wait_for(lambda: self.qmp_replies)
+            msg = self.qmp_replies.pop(0)
+        if msg is None:
+            raise OSError("QEMU closed its QMP socket")
+        return msg
+
+    def _qmp_event(self, name, since, timeout, **data):
+        """The first event `name` at index since or later whose data has the
+        given items, waiting up to timeout seconds; None when none came."""
+        def find():
+            for ev in self.qmp_events[since:]:
+                if ev["event"] == name and all(ev.get("data", {}).get(k) == v for k, v in data.items()):
+                    return ev
+            return None
+        with self.qmp_cond:
+            return self.qmp_cond.wait_for(find, timeout)
+
+    def _qmp_ok(self, cmd, what):
+        answer = self._qmp(cmd)
+        if "error" in answer:
+            raise RuntimeError(f"{what}: {answer['error'].get('desc', answer['error'])}")
+        return answer["return"]
+
+    def _board(self, words):
+        if self.board is None:
+            return "err no PCI test board in this VM (vm.py run --pci-board)"
+        if words[:1] == ["unplug"]:
+            return self._board_unplug()
+        if words[:1] == ["plug"]:
+            return self._board_plug()
+        return self.board.order(words)
+
+    def _board_unplug(self):
+        if self.qmp is None:
+            self._qmp({"execute": "query-status"})
+        since = len(self.qmp_events)
+        t0 = time.monotonic()
+        self._qmp_ok({"execute": "device_del", "arguments": {"id": BOARD_DEV}}, "device_del")
+        if self._qmp_event("DEVICE_DELETED", since, UNPLUG_TIMEOUT, device=BOARD_DEV) is None:
+            return f"err no DEVICE_DELETED for {BOARD_DEV} within {UNPLUG_TIMEOUT} s"
+        took = time.monotonic() - t0
+        self.board.plugged = False
+        # The chardev outlives the device, still connected: it goes too, so
+        # that plug connects anew (QEMU reads the server's greeting while it
+        # realizes the device).
+        end = time.monotonic() + 10
         while True:
-            msg = json.loads(self.qmp_file.readline())
-            if "return" in msg or "error" in msg:
-                return msg
+            answer = self._qmp({"execute": "chardev-remove", "arguments": {"id": BOARD_CHARDEV}})
+            if "error" not in answer:
+                break
+            if time.monotonic() > end:  # still held by the device being finalized
+                return f"err chardev-remove {BOARD_CHARDEV}: {answer['error'].get('desc')}"
+            time.sleep(0.05)
+        return f"ok {took:.3f}"
+
+    def _board_plug(self):
+        connects = self.board.connects
+        self._qmp_ok({"execute": "chardev-add", "arguments": {
+            "id": BOARD_CHARDEV, "backend": {"type": "socket", "data": {
+                "addr": {"type": "unix", "data": {"path": self.board.path}}, "server": False}}}},
+            "chardev-add")
+        if self.board.wait_connected(connects + 1, 30) is None:
+            return f"err QEMU did not connect to {self.board.path}"
+        self._qmp_ok({"execute": "device_add", "arguments": board_device(self.board.irq)}, "device_add")
+        self.board.plugged = True
+        return f"ok {self.board.guest.id}"
 
     def order(self, words):
         verb = words[0]
@@ -160,6 +277,8 @@ class Agent:
             return "ok " + " ".join(sorted(self.ports))
         if verb == "qmp":
             return "ok " + json.dumps(self._qmp(json.loads(" ".join(words[1:]))))
+        if verb == "board":
+            return self._board(words[1:])
         port = self.ports.get(words[1]) if len(words) > 1 else None
         if port is None:
             return f"err no port {words[1:2]}; ports: {' '.join(sorted(self.ports))}"
