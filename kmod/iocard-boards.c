@@ -313,8 +313,14 @@ static void i8255_set_port_dir(struct iocard *card, unsigned int port,
 	i8255_write_ctrl(card, chip);
 }
 
+static unsigned int i8255_reg_len(const struct iocard_board *board)
+{
+	return board->chips * I8255_SIZE;
+}
+
 const struct iocard_model iocard_i8255_model = {
 	.layout = i8255_layout,
+	.reg_len = i8255_reg_len,
 	.hw_init = i8255_hw_init,
 	.set_port_dir = i8255_set_port_dir,
 };
@@ -344,8 +350,7 @@ static void cos32_hw_init(struct iocard *card)
 static void cos32_cos_program(struct iocard *card)
 {
 	unsigned int first = card->ports[card->cos_port].first;
-	u32 en = card->dying ? 0 :
-		 iocard_map_get(card->irq_enabled, first, COS32_LINES);
+	u32 en = iocard_cos_lines(card);
 
 	iocard_write(card, COS32_RISE,
 		     iocard_map_get(card->irq_rise, first, COS32_LINES));
@@ -359,17 +364,31 @@ static void cos32_cos_ack(struct iocard *card, u32 bits)
 	iocard_write(card, COS32_ACK, bits);
 }
 
+/*
+ * Write-1-to-clear, then read the status back: the read flushes the posted
+ * ACK write, so a level interrupt is deasserted before the handler returns
+ * (no second, spurious call). Changes latched since stay for the next one.
+ * All-ones may also be a card that is gone: the core asks the bus.
+ */
 static u32 cos32_cos_status_ack(struct iocard *card)
 {
 	u32 stat = iocard_read(card, COS32_STAT);
 
-	if (stat)
+	if (stat) {
 		iocard_write(card, COS32_ACK, stat);
+		iocard_read(card, COS32_STAT);
+	}
 	return stat;
+}
+
+static unsigned int cos32_reg_len(const struct iocard_board *board)
+{
+	return COS32_ID + sizeof(u32);
 }
 
 const struct iocard_model iocard_cos32_model = {
 	.layout = cos32_layout,
+	.reg_len = cos32_reg_len,
 	.hw_init = cos32_hw_init,
 	.cos_program = cos32_cos_program,
 	.cos_ack = cos32_cos_ack,

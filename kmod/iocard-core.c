@@ -41,10 +41,21 @@
 #include "iocard.h"
 #include "iocard-compat.h"
 
+/* Chatter guard of hardware COS: a rate, counted over windows of 100 ms. */
+#define IOCARD_COS_RATE_DEFAULT	5000
+#define IOCARD_COS_RATE_MIN	10
+#define IOCARD_COS_RATE_MAX	1000000
+#define IOCARD_COS_WINDOW_MS	100
+
 static unsigned int iocard_default_scan_us = IOCARD_SCAN_DEFAULT_US;
 module_param_named(scan_period_us, iocard_default_scan_us, uint, 0444);
 MODULE_PARM_DESC(scan_period_us,
 		 "Default software scan period in us for cards without COS interrupt (100..1000000, default 1000)");
+
+static unsigned int iocard_cos_max_rate = IOCARD_COS_RATE_DEFAULT;
+module_param_named(cos_max_rate, iocard_cos_max_rate, uint, 0444);
+MODULE_PARM_DESC(cos_max_rate,
+		 "Changes per second above which a line's hardware COS interrupt is turned off as chattering (0 = never, else 10..1000000, default 5000)");
 
 static DEFINE_IDA(iocard_ida);
 
@@ -321,8 +332,13 @@ static void iocard_irq_unmask(struct irq_data *d)
 	raw_spin_lock_irqsave(&card->lock, flags);
 	__set_bit(hwirq, card->irq_enabled);
 	if (card->cos_hw) {
+		u32 bit = BIT(hwirq - port->first);
+
+		/* A new user gets a line the chatter guard turned off back. */
+		card->cos_off &= ~bit;
+		card->cos_count[hwirq - port->first] = 0;
 		/* A change latched for an earlier user is no edge for this one. */
-		card->board->model->cos_ack(card, BIT(hwirq - port->first));
+		card->board->model->cos_ack(card, bit);
 		card->board->model->cos_program(card);
 	} else {
 		/* The reference level: changes count from now on. */
@@ -447,27 +463,86 @@ static enum hrtimer_restart iocard_scan(struct hrtimer *timer)
 }
 
 /**
+ * iocard_cos_lines() - the lines whose hardware COS is to be enabled
+ * @card: a card with cos_hw; &iocard.lock held
+ *
+ * For the models' cos_program: nothing until the card is started (its bus
+ * interrupt requested) and once it is dying, else the lines of the COS port
+ * whose interrupt is unmasked, less those the chatter guard turned off.
+ *
+ * Return: bit n for line n of the COS port.
+ */
+u32 iocard_cos_lines(struct iocard *card)
+{
+	const struct iocard_port *port = &card->ports[card->cos_port];
+
+	if (!card->started || card->dying)
+		return 0;
+	return iocard_map_get(card->irq_enabled, port->first, port->width) &
+	       ~card->cos_off;
+}
+
+/*
+ * Lock held. Count the changes of @stat in the current window; return the
+ * lines that went over the limit (a status bit that never clears, a line
+ * toggling faster than any input of a DIO card should).
+ */
+static u32 iocard_cos_chatter(struct iocard *card, u32 stat)
+{
+	unsigned long bits = stat;
+	unsigned int bit, limit;
+	ktime_t now;
+	u32 over = 0;
+
+	if (!iocard_cos_max_rate)
+		return 0;
+	limit = max(iocard_cos_max_rate * IOCARD_COS_WINDOW_MS / MSEC_PER_SEC, 1U);
+	now = ktime_get();
+	if (ktime_after(now, ktime_add_ms(card->cos_window,
+					  IOCARD_COS_WINDOW_MS))) {
+		memset(card->cos_count, 0, sizeof(card->cos_count));
+		card->cos_window = now;
+	}
+	for_each_set_bit(bit, &bits, 32)
+		if (++card->cos_count[bit] > limit)
+			over |= BIT(bit);
+	return over;
+}
+
+/**
  * iocard_cos_irq() - handle a change-of-state interrupt of a card
  * @card: a card with cos_hw
  *
  * Called from the bus interrupt: the PCI handler, or the irq_work of a
- * virtual card. Reads and acknowledges the latched status and raises the
- * interrupt of each line that changed. An interrupt with no status bit set
- * is counted as spurious (on a shared line it may belong to another
- * device).
+ * virtual card. Reads and acknowledges the latched status, keeps the bits
+ * of lines whose COS is enabled and raises the interrupt of each. A status
+ * of all-ones from a card that is gone (surprise removal) is not ours. An
+ * interrupt with no enabled status bit set is counted as spurious (on a
+ * shared line it may belong to another device) and left to the kernel's
+ * spurious interrupt detector. A line that changes more often than
+ * cos_max_rate allows gets its COS turned off (counted, logged).
  *
- * Return: IRQ_HANDLED, or IRQ_NONE if no status bit was set.
+ * Return: IRQ_HANDLED, or IRQ_NONE if no enabled status bit was set.
  */
 irqreturn_t iocard_cos_irq(struct iocard *card)
 {
 	unsigned long flags, pending;
 	unsigned int first, bit;
-	bool dying;
-	u32 stat;
+	u32 stat, over = 0;
 
 	raw_spin_lock_irqsave(&card->lock, flags);
 	stat = card->board->model->cos_status_ack(card);
-	dying = card->dying;
+	if (stat == U32_MAX && card->ops->gone && card->ops->gone(card)) {
+		raw_spin_unlock_irqrestore(&card->lock, flags);
+		return IRQ_NONE;
+	}
+	stat &= iocard_cos_lines(card);
+	if (stat)
+		over = iocard_cos_chatter(card, stat);
+	if (over) {
+		card->cos_off |= over;
+		card->board->model->cos_program(card);
+	}
 	first = card->ports[card->cos_port].first;
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 
@@ -475,8 +550,14 @@ irqreturn_t iocard_cos_irq(struct iocard *card)
 		atomic_long_inc(&card->spurious);
 		return IRQ_NONE;
 	}
-	if (dying)
-		return IRQ_HANDLED;
+	pending = over;
+	for_each_set_bit(bit, &pending, 32) {
+		atomic_long_inc(&card->chatter);
+		dev_warn_ratelimited(card->dev,
+				     "%s: line %u changes more than %u times a second: its change-of-state interrupt is off until the line is requested again\n",
+				     card->name, first + bit,
+				     iocard_cos_max_rate);
+	}
 	pending = stat;
 	for_each_set_bit(bit, &pending, 32)
 		generic_handle_domain_irq_safe(card->gc.irq.domain, first + bit);
@@ -561,6 +642,7 @@ struct iocard *iocard_alloc(struct device *dev,
 	card->priv = priv;
 	raw_spin_lock_init(&card->lock);
 	atomic_long_set(&card->spurious, 0);
+	atomic_long_set(&card->chatter, 0);
 	card->scan_period = ns_to_ktime((u64)iocard_default_scan_us * NSEC_PER_USEC);
 	iocard_hrtimer_setup(&card->scan_timer, iocard_scan, CLOCK_MONOTONIC,
 			     HRTIMER_MODE_REL_HARD);
@@ -815,6 +897,15 @@ static ssize_t spurious_irqs_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(spurious_irqs);
 
+static ssize_t cos_chatter_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%ld\n", atomic_long_read(&card->chatter));
+}
+static DEVICE_ATTR_RO(cos_chatter);
+
 static ssize_t scan_period_us_show(struct device *dev,
 				   struct device_attribute *attr, char *buf)
 {
@@ -936,6 +1027,7 @@ static struct attribute *iocard_card_attrs[] = {
 	&dev_attr_ports.attr,
 	&dev_attr_cos.attr,
 	&dev_attr_spurious_irqs.attr,
+	&dev_attr_cos_chatter.attr,
 	&dev_attr_scan_period_us.attr,
 	&dev_attr_safe_state.attr,
 	NULL
@@ -948,7 +1040,8 @@ static umode_t iocard_card_attr_visible(struct kobject *kobj,
 
 	if (attr == &dev_attr_scan_period_us.attr && card->cos_hw)
 		return 0;
-	if (attr == &dev_attr_spurious_irqs.attr && !card->cos_hw)
+	if ((attr == &dev_attr_spurious_irqs.attr ||
+	     attr == &dev_attr_cos_chatter.attr) && !card->cos_hw)
 		return 0;
 	return attr->mode;
 }
@@ -1002,18 +1095,26 @@ int iocard_publish(struct iocard *card, const char *location,
  * iocard_start() - let a published card with its gpiochip raise events
  * @card: card after iocard_add_gpiochip() and the bus interrupt set-up
  *
- * Registers the quiesce step again, so that at removal it runs before the
- * bus interrupt is freed.
+ * Until now a hardware COS card keeps its COS enable at 0, even for lines
+ * user space unmasked since the gpiochip was added: no interrupt before its
+ * handler is there. Registers the quiesce step again, so that at removal it
+ * runs before the bus interrupt is freed.
  *
  * Return: 0 or a negative errno.
  */
 int iocard_start(struct iocard *card)
 {
+	unsigned long flags;
 	int ret;
 
 	ret = devm_add_action_or_reset(card->dev, iocard_quiesce, card);
 	if (ret)
 		return ret;
+	raw_spin_lock_irqsave(&card->lock, flags);
+	card->started = true;
+	if (card->cos_hw)
+		card->board->model->cos_program(card);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
 	dev_info(card->dev, "%s: %s, %u lines, %s, cos %s\n", card->name,
 		 card->board->name, card->gc.ngpio, card->chip_name,
 		 card->cos_hw ? "hw" : "scan");
@@ -1034,6 +1135,14 @@ int iocard_core_check_param(void)
 		pr_err("scan_period_us=%u out of range %u..%u\n",
 		       iocard_default_scan_us, IOCARD_SCAN_MIN_US,
 		       IOCARD_SCAN_MAX_US);
+		return -EINVAL;
+	}
+	if (iocard_cos_max_rate &&
+	    (iocard_cos_max_rate < IOCARD_COS_RATE_MIN ||
+	     iocard_cos_max_rate > IOCARD_COS_RATE_MAX)) {
+		pr_err("cos_max_rate=%u: 0, or out of range %u..%u\n",
+		       iocard_cos_max_rate, IOCARD_COS_RATE_MIN,
+		       IOCARD_COS_RATE_MAX);
 		return -EINVAL;
 	}
 	return 0;

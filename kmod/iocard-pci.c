@@ -57,14 +57,35 @@ static void iocard_pci_write(struct iocard *card, unsigned int reg, u32 val)
 		iowrite8(val, base + reg);
 }
 
+/* Surprise removal: the registers read all-ones, config space too. */
+static bool iocard_pci_gone(struct iocard *card)
+{
+	return !pci_device_is_present(to_pci_dev(card->dev));
+}
+
 static const struct iocard_ops iocard_pci_ops = {
 	.read = iocard_pci_read,
 	.write = iocard_pci_write,
+	.gone = iocard_pci_gone,
 };
 
 static irqreturn_t iocard_pci_irq(int irq, void *data)
 {
 	return iocard_cos_irq(data);
+}
+
+/* Refuse a BAR shorter than the registers the board is driven through. */
+static int iocard_pci_check_bar(struct pci_dev *pdev, unsigned int bar,
+				resource_size_t need)
+{
+	resource_size_t len = pci_resource_len(pdev, bar);
+
+	if (len < need)
+		return dev_err_probe(&pdev->dev, -ENODEV,
+				     "BAR%u is %llu bytes long, the board needs %llu\n",
+				     bar, (unsigned long long)len,
+				     (unsigned long long)need);
+	return 0;
 }
 
 /* Open the MITE's window onto the register BAR (BAR1). */
@@ -98,6 +119,16 @@ static int iocard_pci_probe(struct pci_dev *pdev,
 				     "%04x:%04x is not in iocard's board table\n",
 				     pdev->vendor, pdev->device);
 	board = &iocard_boards[id->driver_data];
+
+	ret = iocard_pci_check_bar(pdev, board->bar,
+				   board->model->reg_len(board));
+	if (ret)
+		return ret;
+	if (board->mite) {
+		ret = iocard_pci_check_bar(pdev, 0, MITE_IODWBSR + sizeof(u32));
+		if (ret)
+			return ret;
+	}
 
 	ret = pcim_enable_device(pdev);
 	if (ret)

@@ -70,11 +70,15 @@ struct iocard_board {
  *	interrupts, waits until no interrupt of the card is in flight. Called
  *	in process context without &iocard.lock (it may spin on a handler
  *	running on another CPU), possibly more than once.
+ * @gone: optional; true when the card no longer answers (surprise removal:
+ *	its registers read all-ones). Asked by the COS handler, in hard irq
+ *	context with &iocard.lock held, when the status reads all-ones.
  */
 struct iocard_ops {
 	u32 (*read)(struct iocard *card, unsigned int reg);
 	void (*write)(struct iocard *card, unsigned int reg, u32 val);
 	void (*quiesce)(struct iocard *card);
+	bool (*gone)(struct iocard *card);
 };
 
 /**
@@ -87,18 +91,27 @@ struct iocard_ops {
  * @set_port_dir: switch the direction of an IOCARD_IO port (index into
  *	&iocard.ports), true for output; updates the port's &iocard_port.out.
  *	Needed by models whose layout has IOCARD_IO ports, NULL otherwise.
- * @cos_program: load the COS registers from the irq masks (enable off once
- *	the card is dying); models with COS interrupts (&iocard.cos_hw) only,
- *	as are the next two
+ * @cos_program: load the COS registers from the irq masks, the enable
+ *	from iocard_cos_lines() (off until the card is started and once it
+ *	is dying); models with COS interrupts (&iocard.cos_hw) only, as are
+ *	the next two
  * @cos_ack: drop latched changes of some lines, bit n for line n of the
  *	COS port
  * @cos_status_ack: read and acknowledge latched changes; returns the
- *	status bits that were set, bit n for line n of the COS port
+ *	status bits that were set, bit n for line n of the COS port; U32_MAX
+ *	when the registers read all-ones, which may be a card that is gone
+ *	(the core then asks &iocard_ops.gone before using it). The core masks
+ *	the result with the lines whose COS is enabled.
  *
- * All but @layout are called with &iocard.lock held and must not sleep.
+ * @reg_len: bytes of the register BAR the model uses on @board (checked
+ *	against the BAR's length at probe)
+ *
+ * All but @layout and @reg_len are called with &iocard.lock held and must
+ * not sleep.
  */
 struct iocard_model {
 	int (*layout)(struct iocard *card);
+	unsigned int (*reg_len)(const struct iocard_board *board);
 	void (*hw_init)(struct iocard *card);
 	void (*set_port_dir)(struct iocard *card, unsigned int port, bool out);
 	void (*cos_program)(struct iocard *card);
@@ -150,9 +163,17 @@ struct iocard_port {
  * @scan_timer: software change-of-state scanner
  * @scan_period: scanner period [lock]
  * @scan_active: @scan_timer is queued or running [lock]
+ * @started: the bus interrupt is set up, COS may be enabled [lock]
  * @dying: removal started, no more interrupts are raised [lock]
  * @closing: removal was requested, no more line requests [lock]
  * @spurious: interrupts that found no status bit set
+ * @cos_off: lines of the COS port whose COS was turned off for chattering,
+ *	until their interrupt is unmasked again [lock]
+ * @cos_window: start of the current rate window of the chatter guard [lock]
+ * @cos_count: changes of each COS line in the current window [lock]
+ * @chatter: lines turned off by the chatter guard, in total
+ * @cos_seen: per COS line, the change count last acknowledged (models with
+ *	change counters instead of a latched status) [lock]
  * @safe_state: output levels applied at removal [lock]
  * @safe_valid: @safe_state is set [lock]
  * @id: card number, the N of /sys/class/iocard/iocardN
@@ -186,9 +207,15 @@ struct iocard {
 	struct hrtimer scan_timer;
 	ktime_t scan_period;
 	bool scan_active;
+	bool started;
 	bool dying;
 	bool closing;
 	atomic_long_t spurious;
+	u32 cos_off;
+	ktime_t cos_window;
+	u32 cos_count[32];
+	atomic_long_t chatter;
+	u32 cos_seen[32];
 
 	DECLARE_BITMAP(safe_state, IOCARD_MAX_LINES);
 	bool safe_valid;
@@ -287,6 +314,7 @@ int iocard_start(struct iocard *card);
 int iocard_publish(struct iocard *card, const char *location,
 		   const struct attribute_group *extra);
 irqreturn_t iocard_cos_irq(struct iocard *card);
+u32 iocard_cos_lines(struct iocard *card);
 int iocard_claim_removal(struct iocard *card);
 int iocard_parse_bitmap(const char *buf, size_t count, unsigned long *map,
 			unsigned int nbits);

@@ -65,6 +65,8 @@ refuse "scan_period_us=50 refused" insmod "$KO" scan_period_us=50
 refuse "scan_period_us=2000000 refused" insmod "$KO" scan_period_us=2000000
 refuse "max_sims=0 refused" insmod "$KO" max_sims=0
 refuse "max_sims=257 refused" insmod "$KO" max_sims=257
+refuse "cos_max_rate=5 refused" insmod "$KO" cos_max_rate=5
+refuse "cos_max_rate=1000001 refused" insmod "$KO" cos_max_rate=1000001
 refuse "sim= longer than max_sims refused" insmod "$KO" max_sims=2 \
 	sim=cos32,cos32,cos32
 check "too many cards reported" grep -q "more than max_sims=2" <(dmesg)
@@ -83,6 +85,8 @@ check "cos32 ports" eq "$(rd iocard1 ports)" "IN:32:in OUT:32:out"
 check "cos32 cos" eq "$(rd iocard1 cos)" hw
 check "cos32 has no scan_period_us" test ! -e $CLS/iocard1/scan_period_us
 check "cos32 spurious_irqs" eq "$(rd iocard1 spurious_irqs)" 0
+check "cos32 cos_chatter" eq "$(rd iocard1 cos_chatter)" 0
+check "dio24 has no cos_chatter" test ! -e $CLS/iocard0/cos_chatter
 check "dio120 ports" eq "$(rd iocard2 ports | cut -d' ' -f1,20)" \
 	"P1A:8:io P5CH:4:io"
 check "safe_state default" eq "$(rd iocard0 safe_state)" none
@@ -351,6 +355,30 @@ check "refusal logged" grep -q "2 virtual cards exist, max_sims=2" <(dmesg)
 check "still two cards" eq "$(ls -d $CLS/iocard* | wc -l)" 2
 check "delete one" wr $CLS/delete_sim iocard1
 check "a card fits again" wr $CLS/new_sim cos32
+check "unload" rmmod iocard
+
+echo "# chatter guard"
+check "load with cos_max_rate=100 sim=cos32" \
+	insmod "$KO" cos_max_rate=100 sim=cos32
+wr $CLS/iocard0/sim_loopback 1
+gpiomon -c "$(chip iocard0)" IN0 > "$TMP/chat" &
+mon=$!
+sleep 1
+timeout 1 gpioset -c "$(chip iocard0)" -t 1ms OUT0=1
+check "chattering line turned off once" eq "$(rd iocard0 cos_chatter)" 1
+check "chatter logged" \
+	grep -q "iocard0: line 0 changes more than 100 times a second" <(dmesg)
+n=$(wc -l < "$TMP/chat")
+gpioset -c "$(chip iocard0)" -t 50ms,0 OUT0=0
+sleep 0.5
+check "no events once turned off" eq "$(wc -l < "$TMP/chat")" "$n"
+stop $mon
+gpiomon -c "$(chip iocard0)" -n 2 IN0 > "$TMP/chat2" &
+mon=$!
+sleep 1
+gpioset -c "$(chip iocard0)" -t 100ms,100ms,0 OUT0=1
+check "requested again: events flow" wait_exit $mon 10
+stop $mon
 check "unload" rmmod iocard
 
 echo "# toggle storm (${STORM_S}s)"
