@@ -58,6 +58,7 @@ enum iocard_board_id {
 	BOARD_NI_PXI_6508,
 	BOARD_VIRTUAL_DIO120,
 	BOARD_VIRTUAL_COS32,
+	BOARD_TEST_IVSHMEM_COS32,
 	BOARD_COUNT,
 };
 
@@ -173,6 +174,15 @@ const struct iocard_board iocard_boards[] = {
 		.name = "cos32", .vendor = "virtual",
 		.model = &iocard_cos32_model, .reg_width = 4,
 	},
+	/*
+	 * Tests only: the PCI test board on QEMU's ivshmem-doorbell (layout
+	 * in iocard.h), COS32's lines with a change-counter status.
+	 */
+	[BOARD_TEST_IVSHMEM_COS32] = {
+		.name = "test-ivshmem-cos32", .vendor = "libio test board",
+		.model = &iocard_testb_model, .bar = 2, .reg_width = 4,
+		.ivshmem = true,
+	},
 };
 
 const unsigned int iocard_nboards = ARRAY_SIZE(iocard_boards);
@@ -204,11 +214,31 @@ const struct pci_device_id iocard_pci_ids[] = {
 	{ }
 };
 
+/*
+ * The test board, reached only through driver_override: never in
+ * iocard_pci_ids (not even with claim=1), as QEMU's ivshmem ID is used for
+ * unrelated shared memory; its probe also wants the ID word in BAR2.
+ */
+const struct pci_device_id iocard_pci_test_ids[] = {
+	{ PCI_DEVICE(PCI_VENDOR_ID_REDHAT_QUMRANET, 0x1110),
+	  .driver_data = BOARD_TEST_IVSHMEM_COS32 },
+	{ }
+};
+
+/* A board a virtual card can model: not the PCI test board. */
+bool iocard_board_simulated(const struct iocard_board *board)
+{
+	return !board->ivshmem;
+}
+
+/* Boards a virtual card can model, by name. */
 const struct iocard_board *iocard_board_by_name(const char *name, size_t len)
 {
 	unsigned int i;
 
 	for (i = 0; i < iocard_nboards; i++) {
+		if (!iocard_board_simulated(&iocard_boards[i]))
+			continue;
 		if (strlen(iocard_boards[i].name) == len &&
 		    !strncmp(iocard_boards[i].name, name, len))
 			return &iocard_boards[i];
@@ -393,4 +423,122 @@ const struct iocard_model iocard_cos32_model = {
 	.cos_program = cos32_cos_program,
 	.cos_ack = cos32_cos_ack,
 	.cos_status_ack = cos32_cos_status_ack,
+};
+
+/* --- PCI test board ------------------------------------------------------ */
+
+static int testb_layout(struct iocard *card)
+{
+	iocard_add_port(card, "", "IN", TESTB_IN, 0, TESTB_LINES, IOCARD_IN);
+	iocard_add_port(card, "", "OUT", TESTB_OUT, 0, TESTB_LINES,
+			IOCARD_OUT);
+	card->cos_hw = true;
+	card->cos_port = 0;
+	return 0;
+}
+
+static unsigned int testb_reg_len(const struct iocard_board *board)
+{
+	return TESTB_LEN;
+}
+
+/* Lock held. Acknowledge the changes of @bits counted so far. */
+static void testb_snapshot(struct iocard *card, u32 bits)
+{
+	unsigned long pending = bits;
+	unsigned int n;
+
+	for_each_set_bit(n, &pending, TESTB_LINES)
+		card->cos_seen[n] = iocard_read(card, TESTB_CHG(n));
+	card->cos_multi &= ~bits;
+}
+
+/* COS off, changes so far acknowledged, outputs read back and kept. */
+static void testb_hw_init(struct iocard *card)
+{
+	card->shadow[TESTB_EN] = 0;
+	iocard_write(card, TESTB_EN, 0);
+	testb_snapshot(card, U32_MAX);
+	card->shadow[TESTB_OUT] = iocard_read(card, TESTB_OUT);
+}
+
+/*
+ * EN from the core's masks. A line being enabled first takes the current
+ * count as seen: changes from before are no edges. EN is written (and the
+ * host's doorbell rung) only when it changes.
+ */
+static void testb_cos_program(struct iocard *card)
+{
+	u32 en = iocard_cos_lines(card), old = card->shadow[TESTB_EN];
+
+	testb_snapshot(card, en & ~old);
+	if (en == old)
+		return;
+	card->shadow[TESTB_EN] = en;
+	iocard_write(card, TESTB_EN, en);
+}
+
+static void testb_cos_ack(struct iocard *card, u32 bits)
+{
+	testb_snapshot(card, bits);
+}
+
+/*
+ * Status bit n: EN bit n and CHG[n] moved since seen[n]; reading it
+ * acknowledges (seen[n] = the CHG value read). U32_MAX, nothing touched,
+ * when the ID word is not there (the board is gone).
+ */
+static u32 testb_cos_status_ack(struct iocard *card)
+{
+	unsigned long en = card->shadow[TESTB_EN];
+	unsigned int n;
+	u32 stat = 0, chg;
+
+	if (iocard_read(card, TESTB_ID) != TESTB_ID_VALUE)
+		return U32_MAX;
+	for_each_set_bit(n, &en, TESTB_LINES) {
+		chg = iocard_read(card, TESTB_CHG(n));
+		if (chg == card->cos_seen[n])
+			continue;
+		if (chg - card->cos_seen[n] > 1)
+			card->cos_multi |= BIT(n);
+		else
+			card->cos_multi &= ~BIT(n);
+		card->cos_seen[n] = chg;
+		stat |= BIT(n);
+	}
+	return stat;
+}
+
+/*
+ * No edge selects on the board: one change is an edge towards the level
+ * read now (read after the counts, so a later change stays pending and
+ * brings its own interrupt); two or more changes hold both kinds of edge.
+ */
+static u32 testb_cos_edges(struct iocard *card, u32 changed)
+{
+	unsigned int first = card->ports[card->cos_port].first;
+	unsigned long pending = changed;
+	u32 in = iocard_read(card, TESTB_IN), raise = 0;
+	unsigned int n;
+
+	for_each_set_bit(n, &pending, TESTB_LINES) {
+		bool rise = test_bit(first + n, card->irq_rise);
+		bool fall = test_bit(first + n, card->irq_fall);
+
+		if (card->cos_multi & BIT(n) ? rise || fall :
+		    in & BIT(n) ? rise : fall)
+			raise |= BIT(n);
+	}
+	return raise;
+}
+
+const struct iocard_model iocard_testb_model = {
+	.layout = testb_layout,
+	.reg_len = testb_reg_len,
+	.hw_init = testb_hw_init,
+	.cos_program = testb_cos_program,
+	.cos_ack = testb_cos_ack,
+	.cos_edges = testb_cos_edges,
+	.cos_status_ack = testb_cos_status_ack,
 };

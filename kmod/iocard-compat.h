@@ -67,6 +67,17 @@ static inline void __iomem *iocard_pcim_iomap_bar(struct pci_dev *pdev,
 }
 
 /*
+ * pci_alloc_irq_vectors()'s flag for INTx: PCI_IRQ_INTX since 6.8, before
+ * that PCI_IRQ_LEGACY (gone since 6.10). A test of the macro itself, which
+ * is exact where a version number could be off by a release.
+ */
+#ifdef PCI_IRQ_INTX
+#define IOCARD_PCI_IRQ_INTX	PCI_IRQ_INTX
+#else
+#define IOCARD_PCI_IRQ_INTX	PCI_IRQ_LEGACY
+#endif
+
+/*
  * Can gpiolib remove a chip while user space holds its lines? 6.12 can:
  * waiters get an error, requests fail, the irq descriptors stay until the
  * last user is gone. 6.1 cannot: it frees the irq descriptors of lines that

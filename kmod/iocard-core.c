@@ -528,7 +528,7 @@ irqreturn_t iocard_cos_irq(struct iocard *card)
 {
 	unsigned long flags, pending;
 	unsigned int first, bit;
-	u32 stat, over = 0;
+	u32 stat, raise, over = 0;
 
 	raw_spin_lock_irqsave(&card->lock, flags);
 	stat = card->board->model->cos_status_ack(card);
@@ -543,6 +543,9 @@ irqreturn_t iocard_cos_irq(struct iocard *card)
 		card->cos_off |= over;
 		card->board->model->cos_program(card);
 	}
+	raise = stat;
+	if (stat && card->board->model->cos_edges)
+		raise = card->board->model->cos_edges(card, stat);
 	first = card->ports[card->cos_port].first;
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 
@@ -558,7 +561,7 @@ irqreturn_t iocard_cos_irq(struct iocard *card)
 				     card->name, first + bit,
 				     iocard_cos_max_rate);
 	}
-	pending = stat;
+	pending = raise;
 	for_each_set_bit(bit, &pending, 32)
 		generic_handle_domain_irq_safe(card->gc.irq.domain, first + bit);
 	return IRQ_HANDLED;

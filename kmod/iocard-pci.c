@@ -31,9 +31,13 @@ MODULE_PARM_DESC(claim,
 /**
  * struct iocard_pci - accessor data of a PCI card
  * @base: mapped register BAR
+ * @ivshmem: the test board's mapped BAR0 (ivshmem registers), else NULL
+ * @wseq: the test board's WSEQ, last value written [&iocard.lock]
  */
 struct iocard_pci {
 	void __iomem *base;
+	void __iomem *ivshmem;
+	u32 wseq;
 };
 
 static u32 iocard_pci_read(struct iocard *card, unsigned int reg)
@@ -69,9 +73,145 @@ static const struct iocard_ops iocard_pci_ops = {
 	.gone = iocard_pci_gone,
 };
 
+/*
+ * The test board: a write to OUT or EN bumps WSEQ and rings the host
+ * model's doorbell, after which the host reads the words afresh.
+ */
+static void iocard_pci_testb_write(struct iocard *card, unsigned int reg,
+				   u32 val)
+{
+	struct iocard_pci *pci = card->priv;
+
+	iowrite32(val, pci->base + reg);
+	if (reg != TESTB_OUT && reg != TESTB_EN)
+		return;
+	iowrite32(++pci->wseq, pci->base + TESTB_WSEQ);
+	iowrite32(IVSHMEM_DOORBELL_HOST, pci->ivshmem + IVSHMEM_DOORBELL);
+}
+
+/* Gone from the bus, or the host model took the board away (ID word). */
+static bool iocard_pci_testb_gone(struct iocard *card)
+{
+	struct iocard_pci *pci = card->priv;
+
+	return iocard_pci_gone(card) ||
+	       ioread32(pci->base + TESTB_ID) != TESTB_ID_VALUE;
+}
+
+static const struct iocard_ops iocard_pci_testb_ops = {
+	.read = iocard_pci_read,
+	.write = iocard_pci_testb_write,
+	.gone = iocard_pci_testb_gone,
+};
+
 static irqreturn_t iocard_pci_irq(int irq, void *data)
 {
 	return iocard_cos_irq(data);
+}
+
+/*
+ * The test board on INTx, a shared line: IntrStatus (read clears it) says
+ * whether the interrupt is the board's.
+ */
+static irqreturn_t iocard_pci_testb_intx(int irq, void *data)
+{
+	struct iocard *card = data;
+	struct iocard_pci *pci = card->priv;
+	u32 isr = ioread32(pci->ivshmem + IVSHMEM_INTR_STATUS);
+
+	if (!isr) {
+		atomic_long_inc(&card->spurious);
+		return IRQ_NONE;
+	}
+	if (isr == U32_MAX && iocard_pci_gone(card))
+		return IRQ_NONE;
+	return iocard_cos_irq(card);
+}
+
+static void iocard_pci_testb_intx_off(void *data)
+{
+	struct iocard_pci *pci = data;
+
+	iowrite32(0, pci->ivshmem + IVSHMEM_INTR_MASK);
+}
+
+/*
+ * The test board's interrupt: MSI-X if the device offers it (its own
+ * vector), else INTx (shared, enabled in IntrMask once the handler is
+ * there, disabled again before it goes). The vectors are freed by pcim.
+ */
+static int iocard_pci_testb_irq(struct pci_dev *pdev, struct iocard *card)
+{
+	struct iocard_pci *pci = card->priv;
+	struct device *dev = &pdev->dev;
+	bool msix;
+	int irq, ret;
+
+	pci_set_master(pdev);	/* MSI-X messages are bus master writes */
+	ret = pci_alloc_irq_vectors(pdev, 1, 1,
+				    PCI_IRQ_MSIX | IOCARD_PCI_IRQ_INTX);
+	if (ret < 0)
+		return dev_err_probe(dev, ret, "no MSI-X vector, no INTx\n");
+	msix = pdev->msix_enabled;
+	irq = pci_irq_vector(pdev, 0);
+	if (irq < 0)
+		return dev_err_probe(dev, irq, "no irq for vector 0\n");
+	ret = devm_request_irq(dev, irq,
+			       msix ? iocard_pci_irq : iocard_pci_testb_intx,
+			       msix ? 0 : IRQF_SHARED, card->name, card);
+	if (ret)
+		return dev_err_probe(dev, ret, "cannot request irq %d\n", irq);
+	if (!msix) {
+		iowrite32(1, pci->ivshmem + IVSHMEM_INTR_MASK);
+		ret = devm_add_action_or_reset(dev, iocard_pci_testb_intx_off,
+					       pci);
+		if (ret)
+			return ret;
+	}
+	dev_info(dev, "%s: interrupt %s, irq %d\n", card->name,
+		 msix ? "MSI-X" : "INTx (shared)", irq);
+	return 0;
+}
+
+/* A board other than the test board: its one legacy line, shared. */
+static int iocard_pci_request_irq(struct pci_dev *pdev, struct iocard *card)
+{
+	struct device *dev = &pdev->dev;
+	int ret;
+
+	if (card->board->ivshmem)
+		return iocard_pci_testb_irq(pdev, card);
+	if (!pdev->irq)
+		return dev_err_probe(dev, -ENODEV, "no interrupt\n");
+	ret = devm_request_irq(dev, pdev->irq, iocard_pci_irq, IRQF_SHARED,
+			       card->name, card);
+	if (ret)
+		return dev_err_probe(dev, ret, "cannot request irq %d\n",
+				     pdev->irq);
+	return 0;
+}
+
+/*
+ * The test board's BAR0 (ivshmem registers) and its ID word in BAR2. A
+ * device without the ID is someone else's shared memory: refused before
+ * anything is written to it.
+ */
+static int iocard_pci_testb_init(struct pci_dev *pdev, struct iocard_pci *pci)
+{
+	struct device *dev = &pdev->dev;
+	u32 id;
+
+	pci->ivshmem = iocard_pcim_iomap_bar(pdev, 0, KBUILD_MODNAME);
+	if (IS_ERR(pci->ivshmem))
+		return dev_err_probe(dev, PTR_ERR(pci->ivshmem),
+				     "cannot map BAR0\n");
+	id = ioread32(pci->base + TESTB_ID);
+	if (id != TESTB_ID_VALUE)
+		return dev_err_probe(dev, -ENODEV,
+				     "BAR2 ID word is %#010x, not the libio test board's %#010x: not a test board\n",
+				     id, TESTB_ID_VALUE);
+	pci->wseq = ioread32(pci->base + TESTB_WSEQ);
+	return 0;
 }
 
 /* Refuse a BAR shorter than the registers the board is driven through. */
@@ -108,12 +248,19 @@ static int iocard_pci_probe(struct pci_dev *pdev,
 	const struct pci_device_id *id = pci_match_id(iocard_pci_ids, pdev);
 	struct device *dev = &pdev->dev;
 	const struct iocard_board *board;
+	const struct iocard_ops *ops;
 	char location[48];
 	struct iocard_pci *pci;
 	struct iocard *card;
 	int ret;
 
-	/* driver_override binds any device: only take boards we know. */
+	/*
+	 * driver_override binds any device: only take boards we know. The
+	 * test board's ID is in no table the driver matches by (claim=1
+	 * neither), so it comes only through driver_override.
+	 */
+	if (!id)
+		id = pci_match_id(iocard_pci_test_ids, pdev);
 	if (!id)
 		return dev_err_probe(dev, -ENODEV,
 				     "%04x:%04x is not in iocard's board table\n",
@@ -126,6 +273,11 @@ static int iocard_pci_probe(struct pci_dev *pdev,
 		return ret;
 	if (board->mite) {
 		ret = iocard_pci_check_bar(pdev, 0, MITE_IODWBSR + sizeof(u32));
+		if (ret)
+			return ret;
+	}
+	if (board->ivshmem) {
+		ret = iocard_pci_check_bar(pdev, 0, IVSHMEM_REGS_LEN);
 		if (ret)
 			return ret;
 	}
@@ -145,8 +297,15 @@ static int iocard_pci_probe(struct pci_dev *pdev,
 	if (IS_ERR(pci->base))
 		return dev_err_probe(dev, PTR_ERR(pci->base),
 				     "cannot map BAR%u\n", board->bar);
+	ops = &iocard_pci_ops;
+	if (board->ivshmem) {
+		ret = iocard_pci_testb_init(pdev, pci);
+		if (ret)
+			return ret;
+		ops = &iocard_pci_testb_ops;
+	}
 
-	card = iocard_alloc(dev, board, &iocard_pci_ops, pci, -1);
+	card = iocard_alloc(dev, board, ops, pci, -1);
 	if (IS_ERR(card))
 		return PTR_ERR(card);
 	snprintf(location, sizeof(location), "pci:%s", pci_name(pdev));
@@ -157,13 +316,9 @@ static int iocard_pci_probe(struct pci_dev *pdev,
 	if (ret)
 		return ret;
 	if (card->cos_hw) {
-		if (!pdev->irq)
-			return dev_err_probe(dev, -ENODEV, "no interrupt\n");
-		ret = devm_request_irq(dev, pdev->irq, iocard_pci_irq,
-				       IRQF_SHARED, card->name, card);
+		ret = iocard_pci_request_irq(pdev, card);
 		if (ret)
-			return dev_err_probe(dev, ret, "cannot request irq %d\n",
-					     pdev->irq);
+			return ret;
 	}
 	return iocard_start(card);
 }

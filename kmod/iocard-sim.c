@@ -707,7 +707,8 @@ int iocard_sim_check_param(void)
 		return ret;
 	for (i = 0; i < iocard_nboards; i++) {
 		/* Variants of one board share its name. */
-		if (!strcmp(iocard_boards[i].name, prev))
+		if (!strcmp(iocard_boards[i].name, prev) ||
+		    !iocard_board_simulated(&iocard_boards[i]))
 			continue;
 		prev = iocard_boards[i].name;
 		len += scnprintf(list + len, PAGE_SIZE - len, " %s", prev);

@@ -50,6 +50,9 @@ struct iocard_model;
  * @reg_width: register width in bytes (1 or 4)
  * @chips: number of 8255 PPIs (I8255 model only)
  * @mite: the board has an NI MITE bridge whose I/O window needs opening
+ * @ivshmem: the board is the PCI test board on QEMU's ivshmem-doorbell
+ *	(doorbell and INTx status in BAR0, MSI-X or INTx), bound only
+ *	through driver_override
  */
 struct iocard_board {
 	const char *name;
@@ -59,6 +62,7 @@ struct iocard_board {
 	u8 reg_width;
 	u8 chips;
 	bool mite;
+	bool ivshmem;
 };
 
 /**
@@ -97,6 +101,9 @@ struct iocard_ops {
  *	the next two
  * @cos_ack: drop latched changes of some lines, bit n for line n of the
  *	COS port
+ * @cos_edges: optional, for models without edge selects in hardware: of
+ *	the lines @cos_status_ack reported (and the core kept), those whose
+ *	changes include an edge the line's user asked for
  * @cos_status_ack: read and acknowledge latched changes; returns the
  *	status bits that were set, bit n for line n of the COS port; U32_MAX
  *	when the registers read all-ones, which may be a card that is gone
@@ -116,6 +123,7 @@ struct iocard_model {
 	void (*set_port_dir)(struct iocard *card, unsigned int port, bool out);
 	void (*cos_program)(struct iocard *card);
 	void (*cos_ack)(struct iocard *card, u32 bits);
+	u32 (*cos_edges)(struct iocard *card, u32 changed);
 	u32 (*cos_status_ack)(struct iocard *card);
 };
 
@@ -174,6 +182,8 @@ struct iocard_port {
  * @chatter: lines turned off by the chatter guard, in total
  * @cos_seen: per COS line, the change count last acknowledged (models with
  *	change counters instead of a latched status) [lock]
+ * @cos_multi: COS lines that changed more than once since the previous
+ *	acknowledge (models with change counters) [lock]
  * @safe_state: output levels applied at removal [lock]
  * @safe_valid: @safe_state is set [lock]
  * @id: card number, the N of /sys/class/iocard/iocardN
@@ -216,6 +226,7 @@ struct iocard {
 	u32 cos_count[32];
 	atomic_long_t chatter;
 	u32 cos_seen[32];
+	u32 cos_multi;
 
 	DECLARE_BITMAP(safe_state, IOCARD_MAX_LINES);
 	bool safe_valid;
@@ -232,8 +243,11 @@ struct iocard {
 extern const struct iocard_board iocard_boards[];
 extern const unsigned int iocard_nboards;
 extern const struct pci_device_id iocard_pci_ids[];
+extern const struct pci_device_id iocard_pci_test_ids[];
 extern const struct iocard_model iocard_i8255_model;
 extern const struct iocard_model iocard_cos32_model;
+extern const struct iocard_model iocard_testb_model;
+bool iocard_board_simulated(const struct iocard_board *board);
 const struct iocard_board *iocard_board_by_name(const char *name, size_t len);
 
 /*
@@ -304,6 +318,56 @@ const struct iocard_board *iocard_board_by_name(const char *name, size_t len);
 #define COS32_ID		0x1c
 #define COS32_ID_VALUE		0x10c05032
 #define COS32_LINES		32
+
+/*
+ * The PCI test board: COS32's lines (IN0..IN31, OUT0..OUT31) on QEMU's
+ * ivshmem-doorbell device (PCI 1af4:1110), whose far end is libio's host
+ * model in tests/vm; the layout is agreed with that model. For tests only:
+ * bound through driver_override, never by ID (the ID is QEMU's, used for
+ * any shared memory), and only when BAR2 holds the ID word.
+ *
+ * BAR0, QEMU's ivshmem registers (QEMU docs/specs/ivshmem-spec), 32 bits:
+ *   0x00 IntrMask     INTx enable, bit 0
+ *   0x04 IntrStatus   INTx only; reading returns and clears it
+ *   0x08 IVPosition   the guest's own peer ID (>= 1)
+ *   0x0c Doorbell     write (peer << 16) | vector to interrupt that peer;
+ *                     the host model is peer 0 with one vector
+ *
+ * BAR2, 4096 bytes of shared memory, little-endian 32-bit words, each
+ * written by one side only:
+ *   0x000  ID      host   TESTB_ID_VALUE while the board is present,
+ *                         all-ones when it is gone
+ *   0x004  IN      host   input levels, bit n = INn
+ *   0x008  OUT     guest  output levels, bit n = OUTn
+ *   0x00c  EN      guest  change-of-state enable, bit n for INn
+ *   0x010  WSEQ    guest  bumped after every write to OUT or EN, after
+ *                         which the driver rings the host's doorbell
+ *   0x080 + 4n  CHG[n]  host  changes of INn since the board started
+ *                         (wraps), counted whether enabled or not
+ *
+ * The host raises the interrupt when a change hits an enabled line. The
+ * status is kept without a shared read-modify-write: the driver keeps, per
+ * line, the CHG value it last acknowledged (&iocard.cos_seen); status bit n
+ * is EN bit n and CHG[n] != seen[n]; acknowledging sets seen[n] to the CHG
+ * value read (later changes stay pending); enabling a line first sets
+ * seen[n] = CHG[n]. No edge selects: the driver tells rising from falling
+ * from the level and the number of changes.
+ */
+#define IVSHMEM_INTR_MASK	0x00
+#define IVSHMEM_INTR_STATUS	0x04
+#define IVSHMEM_DOORBELL	0x0c
+#define IVSHMEM_REGS_LEN	16
+#define IVSHMEM_DOORBELL_HOST	((0 << 16) | 0)	/* peer 0, vector 0 */
+
+#define TESTB_ID		0x000
+#define TESTB_IN		0x004
+#define TESTB_OUT		0x008
+#define TESTB_EN		0x00c
+#define TESTB_WSEQ		0x010
+#define TESTB_CHG(n)		(0x080 + 4 * (n))
+#define TESTB_ID_VALUE		0x494f4342	/* "BCOI" in memory */
+#define TESTB_LEN		4096
+#define TESTB_LINES		32
 
 /* iocard-core.c: the library the bus parts build cards with */
 struct iocard *iocard_alloc(struct device *dev,

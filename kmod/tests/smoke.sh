@@ -256,7 +256,8 @@ check "sim_loopback reads 1" eq "$(rd iocard1 sim_loopback)" 1
 check "sim_loopback 'n' accepted" wr $CLS/iocard1/sim_loopback n
 check "sim_loopback reads 0" eq "$(rd iocard1 sim_loopback)" 0
 refuse "model is read-only" wr $CLS/iocard0/model x
-for v in nope "cos32 x" "cos32 -1" "" "cos32 1 2" "cos32 +7" "cos32 07"; do
+for v in nope "cos32 x" "cos32 -1" "" "cos32 1 2" "cos32 +7" "cos32 07" \
+	test-ivshmem-cos32; do
 	refuse "new_sim '$v' refused" wr $CLS/new_sim "$v"
 done
 for v in foo iocard iocard0x iocard99 "" iocard+0 iocard00 iocard-0 \
