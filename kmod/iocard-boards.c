@@ -322,6 +322,15 @@ static void i8255_hw_init(struct iocard *card)
 	}
 }
 
+/* Control words and output latches from the driver's copies. */
+static void i8255_hw_restore(struct iocard *card)
+{
+	unsigned int i;
+
+	for (i = 0; i < card->board->chips; i++)
+		i8255_write_ctrl(card, i);
+}
+
 static void i8255_set_port_dir(struct iocard *card, unsigned int port,
 			       bool out)
 {
@@ -352,6 +361,7 @@ const struct iocard_model iocard_i8255_model = {
 	.layout = i8255_layout,
 	.reg_len = i8255_reg_len,
 	.hw_init = i8255_hw_init,
+	.hw_restore = i8255_hw_restore,
 	.set_port_dir = i8255_set_port_dir,
 };
 
@@ -375,6 +385,16 @@ static void cos32_hw_init(struct iocard *card)
 	iocard_write(card, COS32_FALL, 0);
 	iocard_write(card, COS32_ACK, U32_MAX);
 	card->shadow[COS32_OUT] = iocard_read(card, COS32_OUT);
+}
+
+static void cos32_cos_program(struct iocard *card);
+
+/* Outputs from the shadow, stale status dropped, COS registers loaded. */
+static void cos32_hw_restore(struct iocard *card)
+{
+	iocard_write(card, COS32_OUT, card->shadow[COS32_OUT]);
+	iocard_write(card, COS32_ACK, U32_MAX);
+	cos32_cos_program(card);
 }
 
 static void cos32_cos_program(struct iocard *card)
@@ -420,6 +440,7 @@ const struct iocard_model iocard_cos32_model = {
 	.layout = cos32_layout,
 	.reg_len = cos32_reg_len,
 	.hw_init = cos32_hw_init,
+	.hw_restore = cos32_hw_restore,
 	.cos_program = cos32_cos_program,
 	.cos_ack = cos32_cos_ack,
 	.cos_status_ack = cos32_cos_status_ack,
@@ -476,6 +497,15 @@ static void testb_cos_program(struct iocard *card)
 		return;
 	card->shadow[TESTB_EN] = en;
 	iocard_write(card, TESTB_EN, en);
+}
+
+/* Outputs from the shadow; EN written afresh (its lines' counts taken). */
+static void testb_hw_restore(struct iocard *card)
+{
+	iocard_write(card, TESTB_OUT, card->shadow[TESTB_OUT]);
+	card->shadow[TESTB_EN] = 0;
+	iocard_write(card, TESTB_EN, 0);
+	testb_cos_program(card);
 }
 
 static void testb_cos_ack(struct iocard *card, u32 bits)
@@ -537,6 +567,7 @@ const struct iocard_model iocard_testb_model = {
 	.layout = testb_layout,
 	.reg_len = testb_reg_len,
 	.hw_init = testb_hw_init,
+	.hw_restore = testb_hw_restore,
 	.cos_program = testb_cos_program,
 	.cos_ack = testb_cos_ack,
 	.cos_edges = testb_cos_edges,

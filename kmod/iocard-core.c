@@ -775,6 +775,36 @@ static void iocard_quiesce(void *data)
 }
 
 /**
+ * iocard_restore() - load the board's registers again from the driver's state
+ * @card: a started card whose board lost its registers (resume, reset)
+ *
+ * Port directions, outputs (from the shadows) and the COS registers as they
+ * were; nothing for a card that is dying.
+ */
+void iocard_restore(struct iocard *card)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	if (!card->dying)
+		card->board->model->hw_restore(card);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+}
+
+/**
+ * iocard_shutdown() - leave the board safe for a reboot or kexec
+ * @card: the card
+ *
+ * As at removal, without removing anything: the card stops raising
+ * interrupts (for good) and its outputs go to the safe state, if one is set.
+ */
+void iocard_shutdown(struct iocard *card)
+{
+	iocard_quiesce(card);
+	iocard_apply_safe_state(card);
+}
+
+/**
  * iocard_add_gpiochip() - put the card in its start state, add its gpiochip
  * @card: card from iocard_alloc()
  *

@@ -33,11 +33,13 @@ MODULE_PARM_DESC(claim,
  * @base: mapped register BAR
  * @ivshmem: the test board's mapped BAR0 (ivshmem registers), else NULL
  * @wseq: the test board's WSEQ, last value written [&iocard.lock]
+ * @intx: the test board interrupts through INTx (IntrMask set)
  */
 struct iocard_pci {
 	void __iomem *base;
 	void __iomem *ivshmem;
 	u32 wseq;
+	bool intx;
 };
 
 static u32 iocard_pci_read(struct iocard *card, unsigned int reg)
@@ -162,6 +164,7 @@ static int iocard_pci_testb_irq(struct pci_dev *pdev, struct iocard *card)
 	if (ret)
 		return dev_err_probe(dev, ret, "cannot request irq %d\n", irq);
 	if (!msix) {
+		pci->intx = true;
 		iowrite32(1, pci->ivshmem + IVSHMEM_INTR_MASK);
 		ret = devm_add_action_or_reset(dev, iocard_pci_testb_intx_off,
 					       pci);
@@ -308,6 +311,7 @@ static int iocard_pci_probe(struct pci_dev *pdev,
 	card = iocard_alloc(dev, board, ops, pci, -1);
 	if (IS_ERR(card))
 		return PTR_ERR(card);
+	pci_set_drvdata(pdev, card);
 	snprintf(location, sizeof(location), "pci:%s", pci_name(pdev));
 	ret = iocard_publish(card, location, NULL);
 	if (ret)
@@ -324,6 +328,53 @@ static int iocard_pci_probe(struct pci_dev *pdev,
 }
 
 /*
+ * The board lost its registers (power off in suspend, a function reset):
+ * the PCI core restored config space, MSI-X included; the MITE window, the
+ * test board's IntrMask and the board's own registers are iocard's.
+ */
+static void iocard_pci_restore(struct pci_dev *pdev)
+{
+	struct iocard *card = pci_get_drvdata(pdev);
+	struct iocard_pci *pci;
+
+	if (!card)
+		return;
+	pci = card->priv;
+	if (card->board->mite && iocard_pci_mite_init(pdev))
+		dev_warn(&pdev->dev, "%s: cannot set up MITE again\n",
+			 card->name);
+	if (pci->intx)
+		iowrite32(1, pci->ivshmem + IVSHMEM_INTR_MASK);
+	iocard_restore(card);
+}
+
+static int iocard_pci_resume(struct device *dev)
+{
+	iocard_pci_restore(to_pci_dev(dev));
+	return 0;
+}
+
+static DEFINE_SIMPLE_DEV_PM_OPS(iocard_pci_pm, NULL, iocard_pci_resume);
+
+static const struct pci_error_handlers iocard_pci_err = {
+	.reset_done = iocard_pci_restore,
+};
+
+/* Reboot or kexec: COS off, outputs to the safe state. */
+static void iocard_pci_shutdown(struct pci_dev *pdev)
+{
+	struct iocard *card = pci_get_drvdata(pdev);
+	struct iocard_pci *pci;
+
+	if (!card)
+		return;
+	pci = card->priv;
+	iocard_shutdown(card);
+	if (pci->intx)
+		iowrite32(0, pci->ivshmem + IVSHMEM_INTR_MASK);
+}
+
+/*
  * Where gpiolib cannot remove a chip in use (see iocard-compat.h), unbinding
  * a board whose lines are held would crash: the driver gets no unbind (and
  * bind) attribute there. driver_override with drivers_probe, claim=1 and
@@ -332,6 +383,9 @@ static int iocard_pci_probe(struct pci_dev *pdev,
 static struct pci_driver iocard_pci_driver = {
 	.name = KBUILD_MODNAME,
 	.probe = iocard_pci_probe,
+	.shutdown = iocard_pci_shutdown,
+	.err_handler = &iocard_pci_err,
+	.driver.pm = pm_sleep_ptr(&iocard_pci_pm),
 	.driver.suppress_bind_attrs = !IOCARD_GPIOLIB_REMOVES_IN_USE,
 };
 

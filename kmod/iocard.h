@@ -92,6 +92,9 @@ struct iocard_ops {
  *	&iocard.cos_port. Returns 0, or -EINVAL for a board the model cannot
  *	describe.
  * @hw_init: put the card into its start state
+ * @hw_restore: load the registers again from the driver's state (port
+ *	directions, output shadows, COS registers) after the board lost them
+ *	(resume, reset)
  * @set_port_dir: switch the direction of an IOCARD_IO port (index into
  *	&iocard.ports), true for output; updates the port's &iocard_port.out.
  *	Needed by models whose layout has IOCARD_IO ports, NULL otherwise.
@@ -120,6 +123,7 @@ struct iocard_model {
 	int (*layout)(struct iocard *card);
 	unsigned int (*reg_len)(const struct iocard_board *board);
 	void (*hw_init)(struct iocard *card);
+	void (*hw_restore)(struct iocard *card);
 	void (*set_port_dir)(struct iocard *card, unsigned int port, bool out);
 	void (*cos_program)(struct iocard *card);
 	void (*cos_ack)(struct iocard *card, u32 bits);
@@ -378,6 +382,8 @@ int iocard_start(struct iocard *card);
 int iocard_publish(struct iocard *card, const char *location,
 		   const struct attribute_group *extra);
 irqreturn_t iocard_cos_irq(struct iocard *card);
+void iocard_restore(struct iocard *card);
+void iocard_shutdown(struct iocard *card);
 u32 iocard_cos_lines(struct iocard *card);
 int iocard_claim_removal(struct iocard *card);
 int iocard_parse_bitmap(const char *buf, size_t count, unsigned long *map,
