@@ -421,18 +421,18 @@ struct iocard_sim_entry {
 };
 
 /*
- * The card being created: set by iocard_sim_create() around
+ * The device of the card being created: set by iocard_sim_create() around
  * platform_device_add(), which probes synchronously (the driver forces it).
  * The probe takes only this device, so a foreign platform device bound to
  * the driver through driver_override (or one that happens to be called
  * "iocard-sim") is refused instead of having its platform data read as a
  * board.
  */
-static struct iocard_sim_entry *iocard_sim_adding;
+static struct platform_device *iocard_sim_adding;
+static unsigned int iocard_sim_adding_board;	/* its board index */
 
 static int iocard_sim_probe(struct platform_device *pdev)
 {
-	struct iocard_sim_entry *e = READ_ONCE(iocard_sim_adding);
 	struct device *dev = &pdev->dev;
 	struct iocard_sim *sim;
 	struct iocard *card;
@@ -440,14 +440,16 @@ static int iocard_sim_probe(struct platform_device *pdev)
 	unsigned int i;
 	int ret;
 
-	if (!e || e->pdev != pdev || e->board_idx >= iocard_nboards)
+	/* Only a pointer compared: another device's probe may race a create. */
+	if (READ_ONCE(iocard_sim_adding) != pdev ||
+	    iocard_sim_adding_board >= iocard_nboards)
 		return dev_err_probe(dev, -ENODEV,
 				     "not a virtual card created by iocard\n");
 	sim = devm_kzalloc(dev, sizeof(*sim), GFP_KERNEL);
 	if (!sim)
 		return -ENOMEM;
 	raw_spin_lock_init(&sim->lock);
-	sim->board = &iocard_boards[e->board_idx];
+	sim->board = &iocard_boards[iocard_sim_adding_board];
 	sim->irq_work = IRQ_WORK_INIT_HARD(iocard_sim_irq);
 	for (i = 0; i < I8255_MAX_CHIPS; i++)
 		sim->cw[i] = I8255_CW_ALL_IN;	/* the 8255's reset state */
@@ -530,7 +532,8 @@ static int iocard_sim_create(const struct iocard_board *board, int id)
 		ret = -ENOMEM;
 		goto err;
 	}
-	WRITE_ONCE(iocard_sim_adding, e);
+	iocard_sim_adding_board = e->board_idx;
+	WRITE_ONCE(iocard_sim_adding, e->pdev);
 	ret = platform_device_add(e->pdev);
 	WRITE_ONCE(iocard_sim_adding, NULL);
 	if (ret) {
