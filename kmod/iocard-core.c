@@ -496,7 +496,8 @@ static u32 iocard_cos_chatter(struct iocard *card, u32 stat)
 
 	if (!iocard_cos_max_rate)
 		return 0;
-	limit = max(iocard_cos_max_rate * IOCARD_COS_WINDOW_MS / MSEC_PER_SEC, 1U);
+	limit = iocard_cos_max_rate * IOCARD_COS_WINDOW_MS / MSEC_PER_SEC;
+	limit = max(limit, 1U);
 	now = ktime_get();
 	if (ktime_after(now, ktime_add_ms(card->cos_window,
 					  IOCARD_COS_WINDOW_MS))) {

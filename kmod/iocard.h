@@ -361,7 +361,8 @@ const struct iocard_board *iocard_board_by_name(const char *name, size_t len);
 #define IVSHMEM_INTR_STATUS	0x04
 #define IVSHMEM_DOORBELL	0x0c
 #define IVSHMEM_REGS_LEN	16
-#define IVSHMEM_DOORBELL_HOST	((0 << 16) | 0)	/* peer 0, vector 0 */
+/* Doorbell value that rings the host model: peer 0, vector 0. */
+#define IVSHMEM_DOORBELL_HOST	((0 << 16) | 0)
 
 #define TESTB_ID		0x000
 #define TESTB_IN		0x004
