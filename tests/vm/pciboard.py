@@ -26,7 +26,8 @@ and at each device_add, so the chardev connects anew before each device_add
 The model is peer 0: the guest rings it with Doorbell = (0 << 16) | 0, which
 QEMU turns into a write to peer 0's eventfd; the model interrupts the guest by
 writing the guest's vector-0 eventfd (QEMU then raises MSI-X vector 0, or sets
-IntrStatus and INTx with msi=off).
+IntrStatus and INTx with msi=off, a mode the ivshmem-doorbell of Debian 12's
+QEMU 7.2 lacks: it has no msi property and always uses MSI-X).
 
 Shared memory (little-endian 32-bit words, one writer per word):
   0x000 ID   host   0x494f4342 while present, all-ones while `gone`
@@ -70,12 +71,14 @@ HEX is read with or without 0x and answered as 0x%08x.
 """
 
 import contextlib
+import hashlib
 import mmap
 import os
 import select
 import selectors
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -88,13 +91,98 @@ CHATTER_PERIOD = 100e-6
 PULSE_PERIOD_US = 200
 
 
+# QEMU 7.2's ivshmem watches the guest's vector eventfd with a main-loop fd
+# handler (qemu_set_fd_handler, whenever KVM irqfd is not in use: always under
+# TCG, MSI-X or INTx) and never removes it: unplug closes the fd and frees the
+# handler's data, the handler stays. The next fd QEMU opens under that number
+# (a 9p file, as soon as the guest's udev reacts to the removal) is readable,
+# the stale handler runs, and QEMU dies of SIGSEGV in object_dynamic_cast_assert.
+# Seen on every unplug here. The fd number cannot be reclaimed from outside
+# without a race, so this library, preloaded into QEMU, does it at the close
+# itself: an eventfd marked as the model's guest vector (EFD_SEMAPHORE, which
+# nothing in QEMU uses) is not closed but replaced, under the same number, by
+# an eventfd nobody writes, so the stale handler never runs. One fd stays
+# behind per unplug.
+SHIM_SOURCE = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static int is_guest_vector(int fd)
+{
+    char path[64], link[32], line[128];
+    ssize_t n;
+    int found = 0;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    n = readlink(path, link, sizeof link - 1);
+    if (n < 0)
+        return 0;
+    link[n] = 0;
+    if (strcmp(link, "anon_inode:[eventfd]") != 0)
+        return 0;
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    f = fopen(path, "re");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (strcmp(line, "eventfd-semaphore: 1\n") == 0)
+            found = 1;
+    fclose(f);
+    return found;
+}
+
+int close(int fd)
+{
+    static int (*real_close)(int);
+    int inert;
+
+    if (!real_close)
+        real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
+    if (fd >= 0 && is_guest_vector(fd)) {
+        inert = eventfd(0, EFD_CLOEXEC);
+        if (inert >= 0 && dup3(inert, fd, O_CLOEXEC) == fd) {
+            real_close(inert);
+            return 0;
+        }
+        if (inert >= 0)
+            real_close(inert);
+    }
+    return real_close(fd);
+}
+"""
+
+
+def qemu_shim(cache):
+    """The preload library for QEMU (see SHIM_SOURCE), built once into cache."""
+    key = hashlib.sha256(SHIM_SOURCE.encode()).hexdigest()[:16]
+    lib = os.path.join(cache, f"pciboard-qemu-shim-{key}.so")
+    if not os.path.exists(lib):
+        os.makedirs(cache, exist_ok=True)
+        tmp = f"{lib}.{os.getpid()}"  # parallel runs share the cache
+        with open(tmp + ".c", "w") as f:
+            f.write(SHIM_SOURCE)
+        subprocess.run(["cc", "-O2", "-Wall", "-shared", "-fPIC", "-o", tmp, tmp + ".c", "-ldl"], check=True)
+        os.unlink(tmp + ".c")
+        os.rename(tmp, lib)
+    return lib
+
+
 class Peer:
     """One client of the server: a QEMU ivshmem device's chardev connection."""
 
     def __init__(self, peer_id, sock, vectors):
         self.id = peer_id
         self.sock = sock
-        self.eventfds = [os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK) for _ in range(vectors)]
+        # EFD_SEMAPHORE marks them for qemu_shim(); QEMU's handler reads one
+        # count per call, so each write is one interrupt.
+        self.eventfds = [os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK | os.EFD_SEMAPHORE)
+                         for _ in range(vectors)]
 
     def close(self):
         self.sock.close()

@@ -5,7 +5,8 @@
   vm.py kernels                 print the kernel matrix as resolved now
   vm.py fetch SERIES            download and unpack a kernel into the cache
   vm.py kdir SERIES             print the headers directory (KDIR) of a kernel
-  vm.py run --kernel SERIES [--serial] [--usb-serial] [--timeout S] [--root DIR] -- CMD...
+  vm.py run --kernel SERIES [--serial] [--usb-serial] [--pci-board {msix,intx}]
+            [--timeout S] [--root DIR] -- CMD...
 
 SERIES is 6.1 (Debian 12), 6.12 (bookworm-backports) or 6.12-rt (PREEMPT_RT,
 headers only). Kernel packages are unpacked into the cache
@@ -25,6 +26,13 @@ console log is kept in --log-dir.
 qemu-xhci with an FTDI usb-serial; each port is backed by a host socket. The
 guest drives the far end of each cable through the virtio-serial port
 /dev/virtio-ports/io.libio.cable (protocol in cable.py).
+
+--pci-board msix|intx attaches the iocard PCI test board: QEMU's
+ivshmem-doorbell (PCI 1af4:1110) as board0 behind PCIe root port rp0 of a q35
+machine (pc otherwise), interrupting by MSI-X (intx, the spec's msi=off, is
+refused: QEMU 7.2's ivshmem-doorbell has no such property). Its model
+(tests/vm/pciboard.py) runs on the host as the ivshmem server; the guest
+drives it, and unplugs and plugs it, with the cable agent's `board` orders.
 """
 
 import argparse
@@ -48,6 +56,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cable  # noqa: E402
+import pciboard  # noqa: E402
 
 CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "libio")
 SERIES = {
@@ -57,6 +66,8 @@ SERIES = {
     "6.12-rt": ("linux-headers-rt-amd64", None, "6.12."),
 }
 # Modules the initramfs needs to reach the root filesystem over virtio-9p.
+# The q35 machine of --pci-board needs no more: the PCIe port driver and both
+# hotplug drivers (pciehp, acpiphp) are built into Debian's 6.1 and 6.12.
 BOOT_MODULES = ["virtio_pci", "9pnet_virtio", "9p", "overlay"]
 # Where a guest booted with --root sees the host's root filesystem.
 HOST_MOUNT = "/libio-host"
@@ -279,6 +290,13 @@ def scan_log(text):
 
 
 def run(opts):
+    if opts.pci_board == "intx":
+        # QEMU 7.2's ivshmem-doorbell has no msi property (the board spec's
+        # msi=off): it always has MSI-X and drops its interrupts while the
+        # guest has MSI-X off; only the legacy ivshmem device (removed in
+        # QEMU 4.0) had INTx.
+        die("--pci-board intx: QEMU's ivshmem-doorbell has no INTx mode (no msi=off property); "
+            "it interrupts by MSI-X only")
     root, release = fetch(opts.kernel)
     image = os.path.join(root, "boot", f"vmlinuz-{release}")
     if not os.path.exists(image):
@@ -335,8 +353,11 @@ def boot(opts, root, release, image, initrd):
         f"libio_cwd={host}{os.getcwd()}"] + ([f"libio_host={host}"] if host else [])
     qmp_path = os.path.join(run_dir, "qmp")
     ctl_path = os.path.join(run_dir, "cable")
+    # The PCI test board needs PCI Express hotplug: q35 (only then, so every
+    # other run keeps the machine it always had).
+    machine = "q35" if opts.pci_board else "pc"
     qemu = ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
-            "-accel", "tcg", "-machine", "pc", "-cpu", "max",
+            "-accel", "tcg", "-machine", machine, "-cpu", "max",
             "-smp", str(opts.smp), "-m", str(opts.memory),
             "-no-reboot", "-kernel", image, "-initrd", initrd, "-append", " ".join(cmdline),
             "-chardev", f"file,id=con,path={console}", "-serial", "chardev:con",
@@ -362,11 +383,30 @@ def boot(opts, root, release, image, initrd):
         qemu += ["-chardev", f"socket,id=ftdi0,path={ports['ftdi0']},server=on,wait=off",
                  "-device", "qemu-xhci,id=xhci",
                  "-device", "usb-serial,id=ftdi0,bus=xhci.0,chardev=ftdi0,always-plugged=on"]
-    log(f"booting {release} ({'+'.join(['base'] + [o for o, on in (('serial', opts.serial), ('usb-serial', opts.usb_serial)) if on])})")
+    board = None
+    if opts.pci_board:
+        # QEMU connects to the model's socket as it starts: the model listens first.
+        # Hotplug on rp0 is QEMU 7.2's q35 default, ACPI PCI hotplug (the
+        # guest's acpiphp takes the slot): device_del raises an ACPI eject
+        # request, the guest's acpiphp removes the device and calls _EJ0, and
+        # QEMU reports DEVICE_DELETED, 0.1 to 0.2 s under TCG on 6.1 and 6.12.
+        # Native PCIe hotplug (ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off)
+        # would go through pciehp's attention button, which waits 5 s for a
+        # second press that cancels, on every unplug.
+        board = pciboard.Board(os.path.join(run_dir, "ivshmem"), irq=opts.pci_board)
+        qemu += ["-device", f"pcie-root-port,id={cable.BOARD_BUS},chassis=1,slot=1",
+                 "-chardev", f"socket,id={cable.BOARD_CHARDEV},path={board.path}",
+                 "-device", cable.board_device_arg(opts.pci_board)]
+    log(f"booting {release} ({'+'.join(['base'] + [o for o, on in (('serial', opts.serial), ('usb-serial', opts.usb_serial), (f'pci-board-{opts.pci_board}', opts.pci_board)) if on])})")
     t0 = time.monotonic()
+    qemu_env = None
+    if board:
+        # Works around QEMU's ivshmem unplug bug (pciboard.SHIM_SOURCE).
+        preload = " ".join(filter(None, [os.environ.get("LD_PRELOAD"), pciboard.qemu_shim(CACHE)]))
+        qemu_env = dict(os.environ, LD_PRELOAD=preload)
     proc = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True, text=True)
-    agent = cable.Agent(ctl_path, ports, qmp_path)
+                            stderr=subprocess.STDOUT, start_new_session=True, text=True, env=qemu_env)
+    agent = cable.Agent(ctl_path, ports, qmp_path, board)
     threading.Thread(target=agent.serve, daemon=True).start()
     timed_out = False
     try:
@@ -377,6 +417,8 @@ def boot(opts, root, release, image, initrd):
         qemu_out, _ = proc.communicate()
     elapsed = time.monotonic() - t0
     agent.close()
+    if board:
+        board.close()
 
     def slurp(name):
         p = os.path.join(share, name)
@@ -394,6 +436,8 @@ def boot(opts, root, release, image, initrd):
     con = open(console, errors="replace").read() if os.path.exists(console) else ""
     if qemu_out and qemu_out.strip():
         log("qemu said: " + qemu_out.strip())
+    if proc.returncode < 0 and not timed_out:
+        log(f"qemu was killed by signal {signal.Signals(-proc.returncode).name}")
     if booted:
         log(f"{release}: guest up in {float(booted):.1f} s, whole run {elapsed:.1f} s")
     bad = scan_log(dmesg if dmesg is not None else con)
@@ -429,6 +473,8 @@ def main():
     p.add_argument("--kernel", required=True, choices=sorted(SERIES))
     p.add_argument("--serial", action="store_true", help="attach pci-serial-4x")
     p.add_argument("--usb-serial", action="store_true", help="attach qemu-xhci + FTDI usb-serial")
+    p.add_argument("--pci-board", choices=("msix", "intx"),
+                   help="attach the iocard PCI test board (q35 machine), interrupts by MSI-X or INTx")
     p.add_argument("--timeout", type=float, default=600, help="seconds before the guest is killed")
     p.add_argument("--smp", type=int, default=2)
     p.add_argument("--memory", type=int, default=1024, help="MiB")
