@@ -52,8 +52,11 @@ public:
     std::uint32_t in(std::uint32_t levels) { return hex(ok("board in " + to_hex(levels), 1)[0]); }
 
     /// n pulses on IN line: 2n changes, an interrupt for each when the line is
-    /// enabled, each taken by QEMU and pace_us apart. Returns the interrupts raised.
-    unsigned pulse(unsigned line, unsigned n, unsigned pace_us = 200) {
+    /// enabled, each taken by QEMU and pace_us apart. Returns the interrupts
+    /// raised. A pace is no handshake (under TCG 200 us lost edges, 2 ms did
+    /// not): a test that must see every edge changes one line with in() and
+    /// waits for its event before the next.
+    unsigned pulse(unsigned line, unsigned n, unsigned pace_us = 2000) {
         return static_cast<unsigned>(std::stoul(
             ok("board pulse " + std::to_string(line) + " " + std::to_string(n) + " " + std::to_string(pace_us), 1)[0]));
     }
