@@ -63,7 +63,8 @@ line each, answered "ok ..." or "err ..."):
                          and `pulse` then change the kept state, with no
                          interrupt
   fault chatter LINE     IN LINE toggles every ~100 us (interrupts when
-                         enabled) until `fault none`
+                         enabled, none while QEMU has one to take) until
+                         `fault none`
   fault spurious N       N interrupts with no change, paced as pulses
   fault none             ends chatter; after `gone`, the memory as it was
   (unplug and plug are the cable agent's: they need QMP)
@@ -336,13 +337,18 @@ class Board:
             os.close(self.shm_fd)
 
     # --- the model ------------------------------------------------------------
-    def _interrupt(self):
-        """Raises the guest's vector 0; the eventfd, or None without a guest."""
+    def _interrupt(self, coalesce=False):
+        """Raises the guest's vector 0; the eventfd, or None without a guest.
+        With coalesce, not while QEMU has still to take the last one (the
+        eventfd counts every write, each becomes an interrupt of its own)."""
         if self.guest is None or not self.plugged:
             return None
-        os.eventfd_write(self.guest.eventfds[0], 1)
+        fd = self.guest.eventfds[0]
+        if coalesce and select.select([fd], [], [], 0)[0]:
+            return None
+        os.eventfd_write(fd, 1)
         self.irqs += 1
-        return self.guest.eventfds[0]
+        return fd
 
     def _change(self, mask):
         """IN ^= mask, each changed bit counted in its CHG (IN first, so a new
@@ -383,7 +389,7 @@ class Board:
         while not stop.wait(CHATTER_PERIOD):
             with self.cond:
                 if self._change(1 << line):
-                    self._interrupt()
+                    self._interrupt(coalesce=True)
 
     def _stop_chatter(self):
         if self.chatter:
