@@ -22,12 +22,15 @@ io.libio.cable, one line per order, one line per answer ("ok ..." or "err ..."):
     board out | en               ok <OUT or EN as 0x%08x>
     board wseq                   ok <WSEQ>
     board counts                 ok doorbells=N irqs=N
-    board fault gone|chatter LINE|spurious N|none
+    board fault gone|chatter LINE|none
                                  ok
-    board unplug                 QMP device_del board0, then waits (30 s at
-                                 most) for its DEVICE_DELETED: ok <seconds>
-    board plug                   connects chardev ivsh to the model again and
-                                 device_adds board0 as at boot: ok <new peer ID>
+    board fault spurious N       ok <interrupts raised>
+    board unplug                 QMP device_del board0, waits (30 s at most)
+                                 for its DEVICE_DELETED, then removes chardev
+                                 ivsh: ok <seconds until DEVICE_DELETED>
+    board plug                   adds chardev ivsh again (QEMU connects to the
+                                 model, a new peer) and device_adds board0 as
+                                 at boot: ok <new peer ID>
 
 pattern(SEED) is xorshift32 (13, 17, 5) from SEED (0 means 0x9e3779b9), one
 byte per step, the low byte of the state; tests/vm/cable.hpp makes the same.

@@ -21,13 +21,17 @@ and later PEER (no fd) when another client goes. Any byte from a client, or
 its hanging up, ends its connection (as in QEMU's ivshmem-server). QEMU reads
 the messages up to the shared memory while it realizes the device: at boot
 and at each device_add, so the chardev connects anew before each device_add
-(the cable agent's `board plug` removes and adds chardev ivsh for that).
+(the cable agent's `board unplug` removes chardev ivsh once the device is
+deleted, `board plug` adds it again before device_add).
 
 The model is peer 0: the guest rings it with Doorbell = (0 << 16) | 0, which
 QEMU turns into a write to peer 0's eventfd; the model interrupts the guest by
 writing the guest's vector-0 eventfd (QEMU then raises MSI-X vector 0, or sets
 IntrStatus and INTx with msi=off, a mode the ivshmem-doorbell of Debian 12's
-QEMU 7.2 lacks: it has no msi property and always uses MSI-X).
+QEMU 7.2 lacks: it has no msi property and always uses MSI-X). The guest's
+vector eventfds are semaphores: each write is one interrupt. That also marks
+them for qemu_shim(), which vm.py preloads into QEMU so that unplugging the
+board does not crash QEMU 7.2 (see SHIM_SOURCE).
 
 Shared memory (little-endian 32-bit words, one writer per word):
   0x000 ID   host   0x494f4342 while present, all-ones while `gone`
@@ -65,7 +69,8 @@ line each, answered "ok ..." or "err ..."):
   fault chatter LINE     IN LINE toggles every ~100 us (interrupts when
                          enabled, none while QEMU has one to take) until
                          `fault none`
-  fault spurious N       N interrupts with no change, paced as pulses
+  fault spurious N       N interrupts with no change, paced as pulses:
+                         ok <interrupts raised>
   fault none             ends chatter; after `gone`, the memory as it was
   (unplug and plug are the cable agent's: they need QMP)
 
