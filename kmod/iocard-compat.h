@@ -78,13 +78,17 @@ static inline void __iomem *iocard_pcim_iomap_bar(struct pci_dev *pdev,
 #endif
 
 /*
- * Can gpiolib remove a chip while user space holds its lines? 6.12 can:
- * waiters get an error, requests fail, the irq descriptors stay until the
- * last user is gone. 6.1 cannot: it frees the irq descriptors of lines that
- * still have an edge detector (WARN, then use after free when the process
- * closes the request) and never wakes the waiting process. Where it cannot,
- * removing a virtual card that is in use is refused with -EBUSY. Kernels
- * between the two are untested and treated like 6.1.
+ * Can gpiolib remove a chip while user space holds its lines? 6.12's
+ * gpiochip_remove() frees the line interrupts still requested, disposes of
+ * its irq domain and wakes the waiting processes (their reads fail with
+ * ENODEV); lines released later drop their references as usual. 6.1's
+ * disposes of the domain under the interrupts still requested (WARN, then
+ * use after free when the process lets go), wakes no one, and keeps for
+ * good the module and gpio_device references of the lines requested at
+ * that moment (gpiod_free() finds no chip), so the gpio_device, which
+ * points at the line names, is never freed. Where gpiolib cannot, iocard
+ * does it (iocard-core.c: its own irq domain, iocard_chip_removed()).
+ * Kernels between the two are untested and treated like 6.1.
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
 #define IOCARD_GPIOLIB_REMOVES_IN_USE	true
@@ -98,6 +102,22 @@ static inline int iocard_compat_match_gpio_bus(struct device *dev, void *data)
 	return dev->bus && !strcmp(dev->bus->name, "gpio");
 }
 #endif
+
+/**
+ * iocard_gpio_device_get() - the struct device of a chip's gpio_device
+ * @gc: a registered gpio_chip whose parent has no other gpio chip
+ *
+ * Return: the device with a reference held (put_device() it), or NULL.
+ */
+static inline struct device *iocard_gpio_device_get(struct gpio_chip *gc)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+	return get_device(gpio_device_to_device(gc->gpiodev));
+#else
+	return device_find_child(gc->parent, NULL,
+				 iocard_compat_match_gpio_bus);
+#endif
+}
 
 /**
  * iocard_gpiochip_name() - copy the device name ("gpiochipN") of a chip

@@ -31,6 +31,7 @@
 #include <linux/idr.h>
 #include <linux/irq.h>
 #include <linux/irqdesc.h>
+#include <linux/irqdomain.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/property.h>
@@ -58,6 +59,8 @@ MODULE_PARM_DESC(cos_max_rate,
 		 "Changes per second above which a line's hardware COS interrupt is turned off as chattering (0 = never, else 10..1000000, default 5000)");
 
 static DEFINE_IDA(iocard_ida);
+/* Frees cards whose last reference went in a context that cannot. */
+static struct workqueue_struct *iocard_wq;
 
 /*
  * Not gpiochip_get_data(): that one fails once the chip is removed, and
@@ -120,6 +123,13 @@ static void iocard_gpio_free(struct gpio_chip *gc, unsigned int offset)
 
 	raw_spin_lock_irqsave(&card->lock, flags);
 	__clear_bit(offset, card->requested);
+	/*
+	 * A release racing with the chip's removal: iocard_chip_removed()
+	 * counted this line as one whose module reference gpiolib keeps,
+	 * but gpiolib drops it after all.
+	 */
+	if (card->orphaned)
+		__module_get(THIS_MODULE);
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 }
 
@@ -312,7 +322,7 @@ static void iocard_irq_mask(struct irq_data *d)
 
 	raw_spin_lock_irqsave(&card->lock, flags);
 	__clear_bit(hwirq, card->irq_enabled);
-	if (card->cos_hw)
+	if (card->cos_hw && !card->detached)
 		card->board->model->cos_program(card);
 	/* An idle scanner notices the empty mask and stops by itself. */
 	raw_spin_unlock_irqrestore(&card->lock, flags);
@@ -331,7 +341,9 @@ static void iocard_irq_unmask(struct irq_data *d)
 	gpiochip_enable_irq(gc, hwirq);
 	raw_spin_lock_irqsave(&card->lock, flags);
 	__set_bit(hwirq, card->irq_enabled);
-	if (card->cos_hw) {
+	if (card->detached) {
+		/* Unmasked again by a user of a card gone: nothing to drive. */
+	} else if (card->cos_hw) {
 		u32 bit = BIT(hwirq - port->first);
 
 		/* A new user gets a line the chatter guard turned off back. */
@@ -378,10 +390,37 @@ static int iocard_irq_set_type(struct irq_data *d, unsigned int type)
 	raw_spin_lock_irqsave(&card->lock, flags);
 	__assign_bit(hwirq, card->irq_rise, rise);
 	__assign_bit(hwirq, card->irq_fall, fall);
-	if (card->cos_hw)
+	if (card->cos_hw && !card->detached)
 		card->board->model->cos_program(card);
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 	return 0;
+}
+
+static void iocard_put(struct iocard *card);
+
+/*
+ * A requested line interrupt holds the card: its user may keep it (a
+ * process blocked on a line request, say) after the board is gone, and
+ * the irq_chip callbacks run until that user lets go.
+ */
+static int iocard_irq_reqres(struct irq_data *d)
+{
+	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
+	struct iocard *card = iocard_from_gc(gc);
+	int ret;
+
+	ret = gpiochip_reqres_irq(gc, irqd_to_hwirq(d));
+	if (!ret)
+		refcount_inc(&card->refs);
+	return ret;
+}
+
+static void iocard_irq_relres(struct irq_data *d)
+{
+	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
+
+	gpiochip_relres_irq(gc, irqd_to_hwirq(d));
+	iocard_put(iocard_from_gc(gc));
 }
 
 static const struct irq_chip iocard_irq_chip = {
@@ -389,9 +428,37 @@ static const struct irq_chip iocard_irq_chip = {
 	.irq_mask = iocard_irq_mask,
 	.irq_unmask = iocard_irq_unmask,
 	.irq_set_type = iocard_irq_set_type,
+	.irq_request_resources = iocard_irq_reqres,
+	.irq_release_resources = iocard_irq_relres,
 	.flags = IRQCHIP_IMMUTABLE | IRQCHIP_SKIP_SET_WAKE,
-	GPIOCHIP_IRQ_RESOURCE_HELPERS,
 };
+
+/* Can line @i raise an interrupt? Inputs only; with COS, the COS port's. */
+static bool iocard_line_has_irq(struct iocard *card, unsigned int i)
+{
+	if (card->cos_hw)
+		return card->line_port[i] == card->cos_port;
+	return iocard_line_port(card, i)->caps & IOCARD_IN;
+}
+
+static int iocard_irq_map(struct irq_domain *domain, unsigned int virq,
+			  irq_hw_number_t hwirq)
+{
+	struct iocard *card = domain->host_data;
+
+	if (hwirq >= card->gc.ngpio || !iocard_line_has_irq(card, hwirq))
+		return -ENXIO;
+	irq_set_chip_data(virq, &card->gc);
+	irq_set_chip_and_handler(virq, &iocard_irq_chip, handle_simple_irq);
+	irq_set_noprobe(virq);
+	return 0;
+}
+
+static void iocard_irq_unmap(struct irq_domain *domain, unsigned int virq)
+{
+	irq_set_chip_and_handler(virq, NULL, NULL);
+	irq_set_chip_data(virq, NULL);
+}
 
 static void iocard_irq_init_valid_mask(struct gpio_chip *gc,
 				       unsigned long *valid_mask,
@@ -400,15 +467,15 @@ static void iocard_irq_init_valid_mask(struct gpio_chip *gc,
 	struct iocard *card = iocard_from_gc(gc);
 	unsigned int i;
 
-	for (i = 0; i < ngpios; i++) {
-		struct iocard_port *port = iocard_line_port(card, i);
-		bool ok = port->caps & IOCARD_IN;
-
-		if (card->cos_hw)
-			ok = card->line_port[i] == card->cos_port;
-		__assign_bit(i, valid_mask, ok);
-	}
+	for (i = 0; i < ngpios; i++)
+		__assign_bit(i, valid_mask, iocard_line_has_irq(card, i));
 }
+
+static const struct irq_domain_ops iocard_irq_domain_ops = {
+	.map = iocard_irq_map,
+	.unmap = iocard_irq_unmap,
+	.xlate = irq_domain_xlate_twocell,
+};
 
 /*
  * Software change of state. Runs in hard irq context (also on PREEMPT_RT:
@@ -456,7 +523,7 @@ static enum hrtimer_restart iocard_scan(struct hrtimer *timer)
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 
 	for_each_set_bit(line, fire, card->gc.ngpio)
-		generic_handle_domain_irq_safe(card->gc.irq.domain, line);
+		generic_handle_domain_irq_safe(card->domain, line);
 
 	hrtimer_forward_now(timer, period);
 	return HRTIMER_RESTART;
@@ -564,7 +631,7 @@ irqreturn_t iocard_cos_irq(struct iocard *card)
 	}
 	pending = raise;
 	for_each_set_bit(bit, &pending, 32)
-		generic_handle_domain_irq_safe(card->gc.irq.domain, first + bit);
+		generic_handle_domain_irq_safe(card->domain, first + bit);
 	return IRQ_HANDLED;
 }
 
@@ -574,31 +641,59 @@ irqreturn_t iocard_cos_irq(struct iocard *card)
  * iocard_claim_removal() - stop taking line requests before a removal
  * @card: the card
  *
- * Where gpiolib cannot remove a chip that is in use (see iocard-compat.h),
- * a card with requested lines or enabled interrupts stays.
- *
- * Return: 0, after which line requests fail with -ENODEV, or -EBUSY.
+ * A card in use can go: its users' requests fail from then on, and the
+ * ones blocked waiting for events are woken (iocard_chip_removed()).
  */
-int iocard_claim_removal(struct iocard *card)
+void iocard_claim_removal(struct iocard *card)
 {
 	unsigned long flags;
-	unsigned int i;
-	int ret = 0;
 
 	raw_spin_lock_irqsave(&card->lock, flags);
-	if (!IOCARD_GPIOLIB_REMOVES_IN_USE) {
-		if (!bitmap_empty(card->requested, card->gc.ngpio) ||
-		    !bitmap_empty(card->irq_enabled, card->gc.ngpio))
-			ret = -EBUSY;
-		/* Also an interrupt that is requested but masked. */
-		for (i = 0; !ret && i < card->gc.ngpio; i++)
-			if (gpiochip_line_is_irq(&card->gc, i))
-				ret = -EBUSY;
-	}
-	if (!ret)
-		card->closing = true;
+	card->closing = true;
 	raw_spin_unlock_irqrestore(&card->lock, flags);
-	return ret;
+}
+
+static void iocard_release(struct work_struct *work)
+{
+	struct iocard *card = container_of(work, struct iocard, release_work);
+	unsigned int i, virq;
+
+	if (!IOCARD_GPIOLIB_REMOVES_IN_USE && card->domain) {
+		for (i = 0; i < card->gc.ngpio; i++) {
+			virq = irq_find_mapping(card->domain, i);
+			if (virq)
+				irq_dispose_mapping(virq);
+		}
+		irq_domain_remove(card->domain);
+	}
+	kfree(card);
+}
+
+/*
+ * Drop a reference. The last one may go in free_irq() (the release of the
+ * interrupt's resources) of the very interrupt whose mapping is disposed
+ * of, so the card is freed from the module's workqueue.
+ */
+static void iocard_put(struct iocard *card)
+{
+	if (refcount_dec_and_test(&card->refs))
+		queue_work(iocard_wq, &card->release_work);
+}
+
+/*
+ * The last step of a removal: the registers are unmapped next, so nothing
+ * touches them after this. The card itself lives on while a line interrupt
+ * is still requested.
+ */
+static void iocard_detach(void *data)
+{
+	struct iocard *card = data;
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	card->detached = true;
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	iocard_put(card);
 }
 
 int iocard_id_get(int want)
@@ -622,7 +717,8 @@ static void iocard_id_release(void *data)
 
 /**
  * iocard_alloc() - allocate a card and lay out its ports
- * @dev: bus device; the card lives as long as its driver binding
+ * @dev: bus device; the card is bound to it (and kept after that while a
+ *	line interrupt of it is still requested)
  * @board: board table entry
  * @ops: register accessors
  * @priv: accessor data
@@ -637,9 +733,14 @@ struct iocard *iocard_alloc(struct device *dev,
 	struct iocard *card;
 	int ret;
 
-	card = devm_kzalloc(dev, sizeof(*card), GFP_KERNEL);
+	card = kzalloc(sizeof(*card), GFP_KERNEL);
 	if (!card)
 		return ERR_PTR(-ENOMEM);
+	refcount_set(&card->refs, 1);
+	INIT_WORK(&card->release_work, iocard_release);
+	ret = devm_add_action_or_reset(dev, iocard_detach, card);
+	if (ret)
+		return ERR_PTR(ret);
 	card->dev = dev;
 	card->board = board;
 	card->ops = ops;
@@ -702,7 +803,10 @@ static void iocard_apply_safe_state(void *data)
 
 static void iocard_remove_swnode(void *data)
 {
-	fwnode_remove_software_node(data);
+	struct iocard *card = data;
+
+	if (!card->keep_names)
+		fwnode_remove_software_node(card->gc.fwnode);
 }
 
 /*
@@ -739,9 +843,8 @@ static int iocard_line_names(struct iocard *card)
 		ret = PTR_ERR(fwnode);
 		goto out;
 	}
-	ret = devm_add_action_or_reset(card->dev, iocard_remove_swnode, fwnode);
-	if (!ret)
-		card->gc.fwnode = fwnode;
+	card->gc.fwnode = fwnode;
+	ret = devm_add_action_or_reset(card->dev, iocard_remove_swnode, card);
 out:
 	for (i = 0; i < card->gc.ngpio; i++)
 		kfree(names[i]);
@@ -773,6 +876,53 @@ static void iocard_quiesce(void *data)
 	hrtimer_cancel(&card->scan_timer);
 	if (card->ops->quiesce)
 		card->ops->quiesce(card);
+}
+
+/*
+ * After the gpiochip is gone, where gpiolib cannot remove a chip in use
+ * (iocard-compat.h):
+ * - Lines still requested keep a module reference that gpiolib never
+ *   drops: iocard drops it, so that rmmod works once their users are gone.
+ * - Their gpio_device is then never freed, and one held open lives on for
+ *   a while: either way it points at the line names, which stay.
+ * - A process blocked on a line request learns that the chip is gone: its
+ *   interrupt is raised once more; gpiolib's handler wakes the process,
+ *   whose read then fails with ENODEV and poll() says POLLERR (no edge is
+ *   delivered).
+ */
+static void iocard_chip_removed(void *data)
+{
+	struct iocard *card = data;
+	unsigned int i, virq, held;
+	unsigned long flags;
+
+	if (IOCARD_GPIOLIB_REMOVES_IN_USE)
+		return;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	card->orphaned = true;
+	held = bitmap_weight(card->requested, card->gc.ngpio);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	for (i = 0; i < held; i++)
+		module_put(THIS_MODULE);
+
+	if (card->gpio_dev) {
+		/* Besides this reference, any holder keeps it alive. */
+		if (held || kref_read(&card->gpio_dev->kobj.kref) > 1)
+			card->keep_names = true;
+		put_device(card->gpio_dev);
+		card->gpio_dev = NULL;
+	}
+	if (card->keep_names)
+		dev_info(card->dev,
+			 "%s: removed while in use; its line names stay allocated for the gpiochip still held\n",
+			 card->name);
+
+	for (i = 0; i < card->gc.ngpio; i++) {
+		virq = irq_find_mapping(card->domain, i);
+		if (virq && irq_has_action(virq))
+			generic_handle_domain_irq_safe(card->domain, i);
+	}
 }
 
 /**
@@ -814,7 +964,6 @@ void iocard_shutdown(struct iocard *card)
 int iocard_add_gpiochip(struct iocard *card)
 {
 	struct gpio_chip *gc = &card->gc;
-	struct gpio_irq_chip *girq = &gc->irq;
 	struct device *dev = card->dev;
 	unsigned long flags;
 	int ret;
@@ -838,10 +987,25 @@ int iocard_add_gpiochip(struct iocard *card)
 	gc->set = iocard_gpio_set;
 	gc->set_multiple = iocard_gpio_set_multiple;
 
-	gpio_irq_chip_set_chip(girq, &iocard_irq_chip);
-	girq->handler = handle_simple_irq;
-	girq->default_type = IRQ_TYPE_NONE;
-	girq->init_valid_mask = iocard_irq_init_valid_mask;
+	if (IOCARD_GPIOLIB_REMOVES_IN_USE) {
+		struct gpio_irq_chip *girq = &gc->irq;
+
+		gpio_irq_chip_set_chip(girq, &iocard_irq_chip);
+		girq->handler = handle_simple_irq;
+		girq->default_type = IRQ_TYPE_NONE;
+		girq->init_valid_mask = iocard_irq_init_valid_mask;
+	} else {
+		/*
+		 * The irq domain is the card's (see iocard-compat.h): it
+		 * stays until the last line interrupt is released
+		 * (iocard_release()).
+		 */
+		card->domain = irq_domain_create_linear(NULL, gc->ngpio,
+							&iocard_irq_domain_ops,
+							card);
+		if (!card->domain)
+			return -ENOMEM;
+	}
 
 	raw_spin_lock_irqsave(&card->lock, flags);
 	card->board->model->hw_init(card);
@@ -851,9 +1015,22 @@ int iocard_add_gpiochip(struct iocard *card)
 	if (ret)
 		return ret;
 
+	ret = devm_add_action_or_reset(dev, iocard_chip_removed, card);
+	if (ret)
+		return ret;
 	ret = devm_gpiochip_add_data(dev, gc, card);
 	if (ret)
 		return dev_err_probe(dev, ret, "cannot add gpiochip\n");
+	if (IOCARD_GPIOLIB_REMOVES_IN_USE) {
+		card->domain = gc->irq.domain;
+	} else {
+		card->gpio_dev = iocard_gpio_device_get(gc);
+		if (!card->gpio_dev)
+			card->keep_names = true;
+		ret = gpiochip_irqchip_add_domain(gc, card->domain);
+		if (ret)
+			return ret;
+	}
 	ret = devm_add_action_or_reset(dev, iocard_quiesce, card);
 	if (ret)
 		return ret;
@@ -1192,15 +1369,25 @@ int iocard_core_check_param(void)
  */
 int iocard_core_init(const struct attribute_group **class_groups)
 {
+	int ret;
+
+	iocard_wq = alloc_workqueue("iocard", 0, 0);
+	if (!iocard_wq)
+		return -ENOMEM;
 	iocard_class.class_groups = class_groups;
-	return class_register(&iocard_class);
+	ret = class_register(&iocard_class);
+	if (ret)
+		destroy_workqueue(iocard_wq);
+	return ret;
 }
 
 /**
- * iocard_core_exit() - unregister the class, once every card is gone
+ * iocard_core_exit() - unregister the class, once every card is unbound
  */
 void iocard_core_exit(void)
 {
 	class_unregister(&iocard_class);
+	/* Cards released by their last user: freed before the code goes. */
+	destroy_workqueue(iocard_wq);
 	ida_destroy(&iocard_ida);
 }

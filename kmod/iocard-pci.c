@@ -374,19 +374,12 @@ static void iocard_pci_shutdown(struct pci_dev *pdev)
 		iowrite32(0, pci->ivshmem + IVSHMEM_INTR_MASK);
 }
 
-/*
- * Where gpiolib cannot remove a chip in use (see iocard-compat.h), unbinding
- * a board whose lines are held would crash: the driver gets no unbind (and
- * bind) attribute there. driver_override with drivers_probe, claim=1 and
- * rmmod (refused by gpiolib while a line is requested) still work.
- */
 static struct pci_driver iocard_pci_driver = {
 	.name = KBUILD_MODNAME,
 	.probe = iocard_pci_probe,
 	.shutdown = iocard_pci_shutdown,
 	.err_handler = &iocard_pci_err,
 	.driver.pm = pm_sleep_ptr(&iocard_pci_pm),
-	.driver.suppress_bind_attrs = !IOCARD_GPIOLIB_REMOVES_IN_USE,
 };
 
 int iocard_pci_init(void)

@@ -609,8 +609,9 @@ int iocard_sim_new(const char *buf, size_t len)
  * @buf: "iocardN", a virtual card
  * @len: length of @buf
  *
- * Return: 0, -EINVAL (bad text), -ENODEV (no such virtual card) or -EBUSY
- * (in use, on kernels whose gpiolib cannot remove a chip in use).
+ * A card in use goes too: its users' requests fail from then on.
+ *
+ * Return: 0, -EINVAL (bad text) or -ENODEV (no such virtual card).
  */
 int iocard_sim_delete(const char *buf, size_t len)
 {
@@ -632,9 +633,10 @@ int iocard_sim_delete(const char *buf, size_t len)
 
 		if (e->pdev->id != id)
 			continue;
-		ret = card ? iocard_claim_removal(card) : 0;
-		if (!ret)
-			iocard_sim_destroy(e);
+		if (card)
+			iocard_claim_removal(card);
+		iocard_sim_destroy(e);
+		ret = 0;
 		break;
 	}
 	mutex_unlock(&iocard_sims_lock);

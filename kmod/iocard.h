@@ -19,8 +19,10 @@
 #include <linux/hrtimer.h>
 #include <linux/interrupt.h>
 #include <linux/mod_devicetable.h>
+#include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 
 #define IOCARD_VERSION		"0.1.0"
 
@@ -177,6 +179,8 @@ struct iocard_port {
  * @scan_active: @scan_timer is queued or running [lock]
  * @started: the bus interrupt is set up, COS may be enabled [lock]
  * @dying: removal started, no more interrupts are raised [lock]
+ * @detached: the bus device is gone with its registers: nothing may touch
+ *	them any more [lock]
  * @closing: removal was requested, no more line requests [lock]
  * @spurious: interrupts that found no status bit set
  * @cos_off: lines of the COS port whose COS was turned off for chattering,
@@ -196,6 +200,15 @@ struct iocard_port {
  * @location: bus location shown in sysfs
  * @chip_name: device name of the gpiochip
  * @groups: attribute groups of the class device
+ * @domain: irq domain of the lines, the card's own (see iocard_add_gpiochip())
+ * @refs: one for the bus binding, one per line interrupt requested
+ * @release_work: frees the domain and the card after the last reference
+ * @gpio_dev: the gpiochip's gpio_device, held until the chip is removed
+ *	(kernels whose gpiolib cannot remove a chip in use)
+ * @orphaned: the chip is removed; lines still requested keep references
+ *	that gpiolib never drops [lock]
+ * @keep_names: the removed chip's gpio_device outlives the card: its line
+ *	names stay allocated
  */
 struct iocard {
 	struct device *dev;
@@ -223,6 +236,7 @@ struct iocard {
 	bool scan_active;
 	bool started;
 	bool dying;
+	bool detached;
 	bool closing;
 	atomic_long_t spurious;
 	u32 cos_off;
@@ -241,6 +255,13 @@ struct iocard {
 	char location[48];
 	char chip_name[32];
 	const struct attribute_group *groups[3];
+
+	struct irq_domain *domain;
+	refcount_t refs;
+	struct work_struct release_work;
+	struct device *gpio_dev;
+	bool orphaned;
+	bool keep_names;
 };
 
 /* iocard-boards.c: the board table and the register models */
@@ -386,7 +407,7 @@ irqreturn_t iocard_cos_irq(struct iocard *card);
 void iocard_restore(struct iocard *card);
 void iocard_shutdown(struct iocard *card);
 u32 iocard_cos_lines(struct iocard *card);
-int iocard_claim_removal(struct iocard *card);
+void iocard_claim_removal(struct iocard *card);
 int iocard_parse_bitmap(const char *buf, size_t count, unsigned long *map,
 			unsigned int nbits);
 int iocard_id_get(int want);

@@ -15,7 +15,6 @@
 #include <string>
 #include <cstdio>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <system_error>
 #include <thread>
@@ -72,17 +71,6 @@ inline bool unload_iocard() {
     return run("rmmod iocard 2>/dev/null") == 0;
 }
 
-/// Whether iocard.ko can remove a card whose lines are in use: from 6.12 on.
-/// Older gpiolib cannot take a chip away under an edge detector, so there
-/// the removal is refused with EBUSY (kmod/ABI.md, delete_sim).
-inline bool removes_in_use() {
-    utsname u{};
-    ::uname(&u);
-    unsigned major = 0, minor = 0;
-    std::sscanf(u.release, "%u.%u", &major, &minor);
-    return major > 6 || (major == 6 && minor >= 12);
-}
-
 /// A virtual card that lives as long as the object.
 class sim_card final {
 public:
@@ -98,6 +86,11 @@ public:
         // devtmpfs makes the node with the device; wait for it to be usable.
         for (int i = 0; i < 200 && ::access(chip_.c_str(), R_OK | W_OK) != 0; ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds{5});
+        // And for udev to have recorded the chip: libio lists a card once
+        // udev's record of its gpiochip is the card's own (a gpiochip number
+        // used before keeps the previous card's record until then).
+        if (run("udevadm settle --timeout=30") != 0)
+            throw std::runtime_error("udev did not settle after creating " + name_);
     }
     ~sim_card() { remove(); }
     sim_card(const sim_card&) = delete;

@@ -249,15 +249,6 @@ TEST_F(iocard, removing_a_card_wakes_a_blocked_waiter_and_fails_held_lines) {
     gpiod::chip chip{card->chip_path()};
     auto out = chip.prepare_request().add_line_settings(offset_of(chip, "OUT0"), out_settings()).do_request();
     auto in = chip.prepare_request().add_line_settings(offset_of(chip, "IN0"), in_settings(edge::BOTH)).do_request();
-    if (!io::test::removes_in_use()) {
-        EXPECT_EQ(card->remove(), EBUSY) << "this kernel's gpiolib cannot drop a chip in use: refused";
-        out.set_value(offset_of(chip, "OUT0"), value::ACTIVE);
-        EXPECT_NE(io::test::parse_mask(card->outputs()) & (1ULL << 32), 0U) << "and the card keeps working";
-        out.release();
-        in.release();
-        EXPECT_EQ(card->remove(), 0);
-        return;
-    }
     std::atomic<int> outcome{0};  // 1: woken, 2: threw, 3: its wait timed out
     std::thread waiter{[&] {
         try {
