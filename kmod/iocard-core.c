@@ -156,6 +156,8 @@ static int iocard_port_set_dir(struct iocard *card, unsigned int offset,
 
 	if (port->out == out)
 		return 0;
+	if (port->locked)
+		return -EPERM;
 	for (i = port->first; i < port->first + port->width; i++) {
 		if (i == offset)
 			continue;
@@ -1187,6 +1189,87 @@ int iocard_parse_bitmap(const char *buf, size_t count, unsigned long *map,
 	return bitmap_parse(buf, count, map, nbits) ? -EINVAL : 0;
 }
 
+static ssize_t port_lock_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+	unsigned long flags;
+	unsigned int p;
+	int len = 0;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	for (p = 0; p < card->nports; p++) {
+		const struct iocard_port *port = &card->ports[p];
+
+		if (port->locked)
+			len += sysfs_emit_at(buf, len, "%s%s:%s", len ? " " : "",
+					     port->name, port->out ? "out" : "in");
+	}
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	if (!len)
+		len = sysfs_emit(buf, "none");
+	return len + sysfs_emit_at(buf, len, "\n");
+}
+
+/*
+ * "PORT in", "PORT out": the port turns that way now, if none of its lines
+ * is in use the other way, and stays so; "PORT free" lets line requests
+ * turn it again. Only ports whose direction can change (IOCARD_IO).
+ */
+static ssize_t port_lock_store(struct device *dev,
+			       struct device_attribute *attr, const char *buf,
+			       size_t count)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+	char text[32], *word, *name;
+	struct iocard_port *port = NULL;
+	unsigned long flags;
+	bool out = false, lock = true;
+	unsigned int p, i;
+	int ret = 0;
+
+	if (count >= sizeof(text))
+		return -EINVAL;
+	memcpy(text, buf, count);
+	text[count] = '\0';
+	word = strim(text);
+	name = strsep(&word, " ");
+	if (!word)
+		return -EINVAL;
+	word = skip_spaces(word);
+	if (!strcmp(word, "in"))
+		out = false;
+	else if (!strcmp(word, "out"))
+		out = true;
+	else if (!strcmp(word, "free"))
+		lock = false;
+	else
+		return -EINVAL;
+	for (p = 0; p < card->nports; p++)
+		if (!strcmp(card->ports[p].name, name))
+			port = &card->ports[p];
+	if (!port || port->caps != IOCARD_IO)
+		return -EINVAL;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	if (lock && port->out != out) {
+		/* Not under lines that are in use the other way. */
+		for (i = port->first; i < port->first + port->width; i++)
+			if (test_bit(i, card->requested) ||
+			    gpiochip_line_is_irq(&card->gc, i))
+				ret = -EBUSY;
+		if (!ret) {
+			port->locked = false;
+			ret = iocard_port_set_dir(card, port->first, out);
+		}
+	}
+	if (!ret)
+		port->locked = lock;
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_RW(port_lock);
+
 static ssize_t safe_state_show(struct device *dev,
 			       struct device_attribute *attr, char *buf)
 {
@@ -1241,6 +1324,7 @@ static struct attribute *iocard_card_attrs[] = {
 	&dev_attr_cos_chatter.attr,
 	&dev_attr_scan_period_us.attr,
 	&dev_attr_safe_state.attr,
+	&dev_attr_port_lock.attr,
 	NULL
 };
 
@@ -1251,6 +1335,14 @@ static umode_t iocard_card_attr_visible(struct kobject *kobj,
 
 	if (attr == &dev_attr_scan_period_us.attr && card->cos_hw)
 		return 0;
+	if (attr == &dev_attr_port_lock.attr) {
+		unsigned int p;
+
+		for (p = 0; p < card->nports; p++)
+			if (card->ports[p].caps == IOCARD_IO)
+				return attr->mode;
+		return 0;
+	}
 	if ((attr == &dev_attr_spurious_irqs.attr ||
 	     attr == &dev_attr_cos_chatter.attr) && !card->cos_hw)
 		return 0;

@@ -142,6 +142,7 @@ struct iocard_model {
  * @caps: IOCARD_IN, IOCARD_OUT or both
  * @first: gpio offset of the port's first line
  * @out: current direction (fixed for ports that are not IOCARD_IO)
+ * @locked: the administrator fixed @out (sysfs port_lock) [lock]
  */
 struct iocard_port {
 	char name[8];
@@ -151,6 +152,7 @@ struct iocard_port {
 	u8 caps;
 	u8 first;
 	bool out;
+	bool locked;
 };
 
 /**

@@ -225,6 +225,29 @@ check "dio120 line 96 (mask > 64 bits) gets an edge" wait_exit $mon 10
 check "dio120 edge is rising" eq "$(events "$TMP/ev3")" rising
 stop $mon
 
+echo "# port direction lock"
+check "port_lock default" eq "$(rd iocard0 port_lock)" none
+check "no port_lock on fixed-direction cards" test ! -e $CLS/iocard1/port_lock
+for v in "Z out" "A sideways" "A" "" "A out extra" "CL" "out A"; do
+	refuse "port_lock '$v' refused" wr $CLS/iocard0/port_lock "$v"
+done
+check "lock port A as output" wr $CLS/iocard0/port_lock "A out"
+check "port_lock reads back" eq "$(rd iocard0 port_lock)" "A:out"
+refuse "A0 as input refused while A is locked" gpioget -c "$C0" A0
+check "A0 as output allowed" gpioset -c "$C0" -t 0 A0=1
+check "lock port CL as input too" wr $CLS/iocard0/port_lock "CL in"
+check "both locks read back" eq "$(rd iocard0 port_lock)" "A:out CL:in"
+gpiomon -c "$C0" B0 > /dev/null 2>&1 &
+mon=$!
+sleep 0.5
+refuse "locking B as output under a waiting input refused" \
+	wr $CLS/iocard0/port_lock "B out"
+stop $mon
+check "free A" wr $CLS/iocard0/port_lock "A free"
+check "free CL" wr $CLS/iocard0/port_lock "CL free"
+check "port_lock none again" eq "$(rd iocard0 port_lock)" none
+check "A0 as input again" gpioget -c "$C0" A0
+
 echo "# sysfs refuses bad writes"
 for v in 0 99 abc 1000001 -5 ""; do
 	refuse "scan_period_us '$v' refused" wr $CLS/iocard0/scan_period_us "$v"
