@@ -56,7 +56,7 @@ MODULE_PARM_DESC(scan_period_us,
 static unsigned int iocard_cos_max_rate = IOCARD_COS_RATE_DEFAULT;
 module_param_named(cos_max_rate, iocard_cos_max_rate, uint, 0444);
 MODULE_PARM_DESC(cos_max_rate,
-		 "Changes per second above which a line's hardware COS interrupt is turned off as chattering (0 = never, else 10..1000000, default 5000)");
+		 "Initial cos_max_rate of each card: changes per second above which a line's hardware COS interrupt is turned off as chattering (0 = never, else 10..1000000, default 5000)");
 
 static DEFINE_IDA(iocard_ida);
 /* Frees cards whose last reference went in a context that cannot. */
@@ -563,9 +563,9 @@ static u32 iocard_cos_chatter(struct iocard *card, u32 stat)
 	ktime_t now;
 	u32 over = 0;
 
-	if (!iocard_cos_max_rate)
+	if (!card->cos_max_rate)
 		return 0;
-	limit = iocard_cos_max_rate * IOCARD_COS_WINDOW_MS / MSEC_PER_SEC;
+	limit = card->cos_max_rate * IOCARD_COS_WINDOW_MS / MSEC_PER_SEC;
 	limit = max(limit, 1U);
 	now = ktime_get();
 	if (ktime_after(now, ktime_add_ms(card->cos_window,
@@ -599,8 +599,10 @@ irqreturn_t iocard_cos_irq(struct iocard *card)
 	unsigned long flags, pending;
 	unsigned int first, bit;
 	u32 stat, raise, over = 0;
+	unsigned int rate;
 
 	raw_spin_lock_irqsave(&card->lock, flags);
+	rate = card->cos_max_rate;
 	stat = card->board->model->cos_status_ack(card);
 	if (stat == U32_MAX && card->ops->gone && card->ops->gone(card)) {
 		raw_spin_unlock_irqrestore(&card->lock, flags);
@@ -628,8 +630,7 @@ irqreturn_t iocard_cos_irq(struct iocard *card)
 		atomic_long_inc(&card->chatter);
 		dev_warn_ratelimited(card->dev,
 				     "%s: line %u changes more than %u times a second: its change-of-state interrupt is off until the line is requested again\n",
-				     card->name, first + bit,
-				     iocard_cos_max_rate);
+				     card->name, first + bit, rate);
 	}
 	pending = raise;
 	for_each_set_bit(bit, &pending, 32)
@@ -750,6 +751,7 @@ struct iocard *iocard_alloc(struct device *dev,
 	raw_spin_lock_init(&card->lock);
 	atomic_long_set(&card->spurious, 0);
 	atomic_long_set(&card->chatter, 0);
+	card->cos_max_rate = iocard_cos_max_rate;
 	card->scan_period = ns_to_ktime((u64)iocard_default_scan_us * NSEC_PER_USEC);
 	iocard_hrtimer_setup(&card->scan_timer, iocard_scan, CLOCK_MONOTONIC,
 			     HRTIMER_MODE_REL_HARD);
@@ -1119,6 +1121,43 @@ static ssize_t cos_chatter_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(cos_chatter);
 
+static ssize_t cos_max_rate_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+	unsigned long flags;
+	unsigned int rate;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	rate = card->cos_max_rate;
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return sysfs_emit(buf, "%u\n", rate);
+}
+
+/*
+ * A new limit starts a new window. Lines the guard already turned off stay
+ * off until they are requested again, as before.
+ */
+static ssize_t cos_max_rate_store(struct device *dev,
+				  struct device_attribute *attr,
+				  const char *buf, size_t count)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+	unsigned long flags;
+	unsigned int rate;
+
+	if (kstrtouint(buf, 10, &rate) ||
+	    (rate && (rate < IOCARD_COS_RATE_MIN || rate > IOCARD_COS_RATE_MAX)))
+		return -EINVAL;
+	raw_spin_lock_irqsave(&card->lock, flags);
+	card->cos_max_rate = rate;
+	memset(card->cos_count, 0, sizeof(card->cos_count));
+	card->cos_window = ktime_get();
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	return count;
+}
+static DEVICE_ATTR_RW(cos_max_rate);
+
 static ssize_t scan_period_us_show(struct device *dev,
 				   struct device_attribute *attr, char *buf)
 {
@@ -1322,6 +1361,7 @@ static struct attribute *iocard_card_attrs[] = {
 	&dev_attr_cos.attr,
 	&dev_attr_spurious_irqs.attr,
 	&dev_attr_cos_chatter.attr,
+	&dev_attr_cos_max_rate.attr,
 	&dev_attr_scan_period_us.attr,
 	&dev_attr_safe_state.attr,
 	&dev_attr_port_lock.attr,
@@ -1344,7 +1384,8 @@ static umode_t iocard_card_attr_visible(struct kobject *kobj,
 		return 0;
 	}
 	if ((attr == &dev_attr_spurious_irqs.attr ||
-	     attr == &dev_attr_cos_chatter.attr) && !card->cos_hw)
+	     attr == &dev_attr_cos_chatter.attr ||
+	     attr == &dev_attr_cos_max_rate.attr) && !card->cos_hw)
 		return 0;
 	return attr->mode;
 }

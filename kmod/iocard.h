@@ -187,6 +187,8 @@ struct iocard_port {
  * @spurious: interrupts that found no status bit set
  * @cos_off: lines of the COS port whose COS was turned off for chattering,
  *	until their interrupt is unmasked again [lock]
+ * @cos_max_rate: chatter guard of this card, changes per second of one
+ *	line (0: no guard); from the module parameter, set in sysfs [lock]
  * @cos_window: start of the current rate window of the chatter guard [lock]
  * @cos_count: changes of each COS line in the current window [lock]
  * @chatter: lines turned off by the chatter guard, in total
@@ -242,6 +244,7 @@ struct iocard {
 	bool closing;
 	atomic_long_t spurious;
 	u32 cos_off;
+	unsigned int cos_max_rate;
 	ktime_t cos_window;
 	u32 cos_count[32];
 	atomic_long_t chatter;

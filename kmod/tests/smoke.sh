@@ -87,6 +87,15 @@ check "cos32 has no scan_period_us" test ! -e $CLS/iocard1/scan_period_us
 check "cos32 spurious_irqs" eq "$(rd iocard1 spurious_irqs)" 0
 check "cos32 cos_chatter" eq "$(rd iocard1 cos_chatter)" 0
 check "dio24 has no cos_chatter" test ! -e $CLS/iocard0/cos_chatter
+check "cos32 cos_max_rate from the module" eq "$(rd iocard1 cos_max_rate)" 5000
+check "dio24 has no cos_max_rate" test ! -e $CLS/iocard0/cos_max_rate
+refuse "cos_max_rate 5 refused" wr $CLS/iocard1/cos_max_rate 5
+refuse "cos_max_rate 1000001 refused" wr $CLS/iocard1/cos_max_rate 1000001
+refuse "cos_max_rate text refused" wr $CLS/iocard1/cos_max_rate fast
+check "cos_max_rate kept after refusals" eq "$(rd iocard1 cos_max_rate)" 5000
+check "cos_max_rate 0 (no guard)" wr $CLS/iocard1/cos_max_rate 0
+check "cos_max_rate reads 0" eq "$(rd iocard1 cos_max_rate)" 0
+check "cos_max_rate back to 5000" wr $CLS/iocard1/cos_max_rate 5000
 check "dio120 ports" eq "$(rd iocard2 ports | cut -d' ' -f1,20)" \
 	"P1A:8:io P5CH:4:io"
 check "safe_state default" eq "$(rd iocard0 safe_state)" none
@@ -402,6 +411,15 @@ mon=$!
 sleep 1
 gpioset -c "$(chip iocard0)" -t 100ms,100ms,0 OUT0=1
 check "requested again: events flow" wait_exit $mon 10
+stop $mon
+check "card's guard off" wr $CLS/iocard0/cos_max_rate 0
+# 100 changes at 1 kHz: a guard of 100/s would let 11 through, then turn off.
+gpiomon -c "$(chip iocard0)" -n 12 IN0 > /dev/null &
+mon=$!
+sleep 1
+gpioset -c "$(chip iocard0)" -t "$(printf '1ms,%.0s' $(seq 99))0" OUT0=1
+check "guard off: more events than a guard lets through" wait_exit $mon 10
+check "guard off: not turned off" eq "$(rd iocard0 cos_chatter)" 1
 stop $mon
 check "unload" rmmod iocard
 

@@ -112,6 +112,13 @@ public:
             throw std::system_error(err, std::system_category(), "write sim_loopback");
     }
 
+    /// The card's chatter guard (cos_max_rate, cards with cos "hw"): changes
+    /// per second of one line, 0 for none.
+    void cos_max_rate(unsigned rate) {
+        if (const int err = write_attr(sys() / "cos_max_rate", std::to_string(rate)))
+            throw std::system_error(err, std::system_category(), "write cos_max_rate");
+    }
+
     /// Deletes the card now; returns the errno the kernel answered (0: gone).
     int remove() {
         if (!present())
