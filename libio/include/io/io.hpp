@@ -9,6 +9,7 @@
 #include <io/event_loop.hpp>
 #include <io/line_config.hpp>
 #include <io/line_request.hpp>
+#include <io/modbus.hpp>
 #include <io/rt.hpp>
 #include <io/serial_port.hpp>
 #include <io/serial_settings.hpp>

@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: MIT
+// io::modbus_module against simulated SeaI/O modules (seaio_sim.py, on
+// pymodbus): Modbus/TCP on 127.0.0.1 and Modbus RTU over a socat pty pair.
+// Every wait is for a condition the simulator reports (its request count, a
+// queued event); the deadlines only end a test that would otherwise hang.
+#include <io/error.hpp>
+#include <io/event_loop.hpp>
+#include <io/modbus.hpp>
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <poll.h>
+#include <spawn.h>
+#include <stdexcept>
+#include <string>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+using io::modbus_event;
+using kind = io::modbus_event::kind;
+constexpr auto deadline = 20s;  // only for a test that would hang otherwise
+
+// A child process with its stdin (and stdout, or stderr) on pipes.
+class child {
+public:
+    explicit child(std::vector<std::string> argv, bool read_stderr = false) {
+        int in[2];
+        int out[2];
+        if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
+            throw std::runtime_error("pipe");
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+        posix_spawn_file_actions_adddup2(&fa, out[1], read_stderr ? 2 : 1);
+        std::vector<char*> args;
+        for (auto& a : argv)
+            args.push_back(a.data());
+        args.push_back(nullptr);
+        const int rc = ::posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
+        posix_spawn_file_actions_destroy(&fa);
+        ::close(in[0]);
+        ::close(out[1]);
+        to_ = in[1];
+        from_ = out[0];
+        if (rc != 0)
+            throw std::runtime_error("spawn " + argv[0] + ": " + std::strerror(rc));
+    }
+    ~child() {
+        ::close(to_);  // the simulator ends at the end of its input
+        ::kill(pid_, SIGTERM);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        ::close(from_);
+    }
+    child(const child&) = delete;
+    child& operator=(const child&) = delete;
+
+    // The next line of output (without its newline).
+    std::string line() {
+        std::string s;
+        const auto end = std::chrono::steady_clock::now() + deadline;
+        for (;;) {
+            pollfd p{from_, POLLIN, 0};
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+            if (left <= 0ms || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+                throw std::runtime_error("no line from the child; so far '" + s + "'");
+            char c = 0;
+            if (::read(from_, &c, 1) != 1)
+                throw std::runtime_error("the child ended; so far '" + s + "'");
+            if (c == '\n')
+                return s;
+            s += c;
+        }
+    }
+    // Reads lines until one starts with `prefix`; returns it.
+    std::string line_starting(const std::string& prefix) {
+        for (;;)
+            if (auto l = line(); l.starts_with(prefix) || l.find(prefix) != std::string::npos)
+                return l;
+    }
+    void send(const std::string& s) {
+        const std::string l = s + "\n";
+        if (::write(to_, l.data(), l.size()) != static_cast<ssize_t>(l.size()))
+            throw std::runtime_error("write to the child");
+    }
+
+private:
+    pid_t pid_ = -1;
+    int to_ = -1;
+    int from_ = -1;
+};
+
+// seaio_sim.py serving the given UNIT:MODEL specs.
+class simulator {
+public:
+    simulator(std::vector<std::string> args) : proc_{with_script(std::move(args))} {
+        const auto l = proc_.line_starting("ready");
+        if (l.size() > 6)
+            port_ = std::stoi(l.substr(6));
+    }
+    std::string cmd(const std::string& c) {
+        proc_.send(c);
+        return proc_.line();
+    }
+    unsigned requests(unsigned unit) {
+        const auto r = cmd("requests " + std::to_string(unit));
+        return static_cast<unsigned>(std::stoul(r.substr(9)));
+    }
+    int port() const { return port_; }
+
+private:
+    static std::vector<std::string> with_script(std::vector<std::string> args) {
+        args.insert(args.begin(), SEAIO_SIM);
+        return args;
+    }
+    child proc_;
+    int port_ = 0;
+};
+
+// A pty pair joined by socat: the bus on a(), the simulator on b().
+class pty_pair {
+public:
+    pty_pair()
+        : dir_{make_dir()},
+          socat_{{"/usr/bin/socat", "-d", "-d", "pty,raw,echo=0,link=" + a(), "pty,raw,echo=0,link=" + b()}, true} {
+        socat_.line_starting("starting data transfer loop");
+    }
+    ~pty_pair() { std::filesystem::remove_all(dir_); }
+    std::string a() const { return dir_ + "/a"; }
+    std::string b() const { return dir_ + "/b"; }
+
+private:
+    static std::string make_dir() {
+        std::string t = (std::filesystem::temp_directory_path() / "libio-modbus-XXXXXX").string();
+        if (::mkdtemp(t.data()) == nullptr)
+            throw std::runtime_error("mkdtemp");
+        return t;
+    }
+    std::string dir_;
+    child socat_;
+};
+
+// Runs the loop until pred() holds; false at the deadline.
+template <typename P>
+bool run_until(io::event_loop& loop, P pred) {
+    const auto end = std::chrono::steady_clock::now() + deadline;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > end)
+            return false;
+        loop.run_once(10ms);
+    }
+    return true;
+}
+
+// Events of a module, collected from the loop.
+struct collector {
+    collector(io::event_loop& loop, io::modbus_module& m)
+        : reg{io::on_modbus_events(loop, m, [this](std::span<const modbus_event> ev, std::error_code ec) {
+              ASSERT_FALSE(ec) << ec.message();
+              events.insert(events.end(), ev.begin(), ev.end());
+          })} {}
+    std::vector<modbus_event> events;
+    io::registration reg;
+};
+
+// Waits until the simulator has answered `n` more requests of `unit` than
+// now: the polls that follow a change have run.
+void wait_polls(io::event_loop& loop, simulator& sim, unsigned unit, unsigned n) {
+    const unsigned target = sim.requests(unit) + n;
+    ASSERT_TRUE(run_until(loop, [&] { return sim.requests(unit) >= target; }));
+}
+
+std::string tcp_uri(const simulator& sim, unsigned unit, const std::string& model, const std::string& extra = "") {
+    return "modbus-tcp://127.0.0.1:" + std::to_string(sim.port()) + "?unit=" + std::to_string(unit) +
+           "&model=" + model + "&timeout=2000" + extra;
+}
+
+TEST(ModbusTcp, Model410ReadsInputsAndDrivesOutputs) {
+    simulator sim({"--tcp", "1:410"});
+    io::modbus_module m(tcp_uri(sim, 1, "410"));
+    EXPECT_EQ(m.info().model, "seaio-410");
+    EXPECT_EQ(m.read_port("DI"), 0U);
+    EXPECT_EQ(sim.cmd("di 1 3 1"), "ok");
+    EXPECT_EQ(sim.cmd("di 1 15 1"), "ok");
+    EXPECT_TRUE(m.get(m.find_line("DI3")));
+    EXPECT_FALSE(m.get(m.find_line("DI4")));
+    EXPECT_EQ(m.read_port("DI"), 0x8008U);
+
+    m.set(m.find_line("DO5"), true);
+    EXPECT_EQ(sim.cmd("do 1"), "do 0x20");
+    EXPECT_TRUE(m.get(m.find_line("DO5")));
+    m.write_port("DO", 0xA5A5);
+    EXPECT_EQ(sim.cmd("do 1"), "do 0xa5a5");
+    EXPECT_EQ(m.read_port("DO"), 0xA5A5U);
+    m.set(m.find_line("DO0"), false);
+    EXPECT_EQ(sim.cmd("do 1"), "do 0xa5a4");
+
+    EXPECT_THROW(m.set(m.find_line("DI0"), true), io::invalid_argument);
+    EXPECT_THROW(m.write_port("DO", 0x10000), io::invalid_argument);
+    EXPECT_THROW(m.write_port("DI", 1), io::invalid_argument);
+    EXPECT_EQ(sim.cmd("do 1"), "do 0xa5a4");  // nothing refused reached the module
+}
+
+TEST(ModbusTcp, Model430Has32InputsAndNoOutputs) {
+    simulator sim({"--tcp", "7:430"});
+    io::modbus_module m(tcp_uri(sim, 7, "430"));
+    EXPECT_EQ(sim.cmd("di 7 31 1"), "ok");
+    EXPECT_EQ(sim.cmd("di 7 0 1"), "ok");
+    EXPECT_EQ(m.read_port("DI"), 0x80000001U);
+    EXPECT_TRUE(m.get(31));
+    EXPECT_THROW(m.find_line("DO0"), io::invalid_argument);
+    EXPECT_THROW(m.read_port("DO"), io::invalid_argument);
+    EXPECT_EQ(sim.requests(7), 2U);
+}
+
+TEST(ModbusTcp, Model470DigitalLines) {
+    simulator sim({"--tcp", "3:470"});
+    io::modbus_module m(tcp_uri(sim, 3, "470"));
+    EXPECT_EQ(m.line_name(8), "DO0");
+    EXPECT_EQ(sim.cmd("di 3 7 1"), "ok");
+    EXPECT_EQ(m.read_port("DI"), 0x80U);
+    m.write_port("DO", 0x81);
+    EXPECT_EQ(sim.cmd("do 3"), "do 0x81");
+}
+
+TEST(ModbusTcp, WrongUnitIsNotAnswered) {
+    simulator sim({"--tcp", "1:410"});
+    io::modbus_module m(tcp_uri(sim, 2, "410", "&retries=0"));
+    try {
+        (void)m.read_port("DI");
+        FAIL() << "read of an absent unit succeeded";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), std::errc::timed_out) << e.what();
+        EXPECT_NE(std::string(e.what()).find("read DI of modbus-tcp://127.0.0.1:"), std::string::npos) << e.what();
+    }
+}
+
+TEST(ModbusTcp, PollingGivesEachChangeOnce) {
+    simulator sim({"--tcp", "1:410"});
+    io::modbus_module m(tcp_uri(sim, 1, "410"));
+    io::event_loop loop;
+    collector c(loop, m);
+    m.start_polling(5ms);
+    wait_polls(loop, sim, 1, 1);  // the first poll took the levels
+
+    EXPECT_EQ(sim.cmd("di 1 3 1"), "ok");
+    ASSERT_TRUE(run_until(loop, [&] { return !c.events.empty(); }));
+    wait_polls(loop, sim, 1, 3);
+    ASSERT_EQ(c.events.size(), 1U);
+    const auto& e = c.events[0];
+    EXPECT_EQ(e.what, kind::edge);
+    EXPECT_EQ(e.line, 3U);
+    EXPECT_EQ(e.change, io::edge::rising);
+    EXPECT_EQ(e.seqno, 1U);
+    EXPECT_EQ(e.line_seqno, 1U);
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    EXPECT_LE(e.timestamp_ns, static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000U +
+                                  static_cast<std::uint64_t>(now.tv_nsec));
+
+    EXPECT_EQ(sim.cmd("di 1 3 0"), "ok");
+    EXPECT_EQ(sim.cmd("di 1 12 1"), "ok");
+    ASSERT_TRUE(run_until(loop, [&] { return c.events.size() >= 3; }));
+    wait_polls(loop, sim, 1, 3);
+    ASSERT_EQ(c.events.size(), 3U);
+    std::uint64_t falls3 = 0;
+    std::uint64_t rises12 = 0;
+    for (std::size_t i = 1; i < 3; ++i) {
+        const auto& ev = c.events[i];
+        EXPECT_EQ(ev.what, kind::edge);
+        EXPECT_EQ(ev.seqno, i + 1);
+        EXPECT_GE(ev.timestamp_ns, c.events[i - 1].timestamp_ns);
+        if (ev.line == 3 && ev.change == io::edge::falling && ev.line_seqno == 2)
+            ++falls3;
+        if (ev.line == 12 && ev.change == io::edge::rising && ev.line_seqno == 1)
+            ++rises12;
+    }
+    EXPECT_EQ(falls3, 1U);
+    EXPECT_EQ(rises12, 1U);
+    EXPECT_EQ(m.lost_events(), 0U);
+    EXPECT_TRUE(m.present());
+}
+
+// A module that answers with an exception, then answers again.
+TEST(ModbusTcp, ExceptionRepliesMakeTheModuleGoneUntilItAnswers) {
+    simulator sim({"--tcp", "1:410"});
+    io::modbus_module m(tcp_uri(sim, 1, "410"));
+    io::event_loop loop;
+    collector c(loop, m);
+    m.start_polling(5ms);
+    wait_polls(loop, sim, 1, 1);
+
+    EXPECT_EQ(sim.cmd("fault 1 exception"), "ok");
+    ASSERT_TRUE(run_until(loop, [&] { return !c.events.empty(); }));
+    wait_polls(loop, sim, 1, 3);
+    ASSERT_EQ(c.events.size(), 1U);
+    EXPECT_EQ(c.events[0].what, kind::gone);
+    EXPECT_EQ(c.events[0].error, io::modbus_errc::server_device_failure);
+    EXPECT_FALSE(m.present());
+    std::error_code ec;
+    (void)m.get(0, ec);
+    EXPECT_EQ(ec, io::modbus_errc::server_device_failure);
+
+    EXPECT_EQ(sim.cmd("di 1 1 1"), "ok");  // changed while gone
+    EXPECT_EQ(sim.cmd("fault 1 none"), "ok");
+    ASSERT_TRUE(run_until(loop, [&] { return c.events.size() >= 3; }));
+    wait_polls(loop, sim, 1, 3);
+    ASSERT_EQ(c.events.size(), 3U);
+    EXPECT_EQ(c.events[1].what, kind::back);
+    EXPECT_EQ(c.events[2].what, kind::edge);
+    EXPECT_EQ(c.events[2].line, 1U);
+    EXPECT_EQ(c.events[2].change, io::edge::rising);
+    EXPECT_EQ(c.events[2].seqno, 3U);
+    EXPECT_TRUE(m.present());
+}
+
+TEST(ModbusTcp, SilentModuleTimesOutThenComesBack) {
+    simulator sim({"--tcp", "1:430"});
+    io::modbus_module m(tcp_uri(sim, 1, "430", "&retries=0"));
+    io::event_loop loop;
+    collector c(loop, m);
+    m.start_polling(5ms);
+    wait_polls(loop, sim, 1, 1);
+    EXPECT_EQ(sim.cmd("fault 1 silent"), "ok");
+    ASSERT_TRUE(run_until(loop, [&] { return !c.events.empty(); }));
+    EXPECT_EQ(c.events[0].what, kind::gone);
+    EXPECT_EQ(c.events[0].error, std::errc::timed_out);
+    EXPECT_EQ(sim.cmd("fault 1 none"), "ok");
+    ASSERT_TRUE(run_until(loop, [&] { return c.events.size() >= 2; }));
+    wait_polls(loop, sim, 1, 2);
+    ASSERT_EQ(c.events.size(), 2U);
+    EXPECT_EQ(c.events[1].what, kind::back);
+    EXPECT_EQ(m.read_port("DI"), 0U);
+}
+
+TEST(ModbusTcp, NoServerIsConnectionRefused) {
+    // A port of our own that nobody listens on: bound, never listened.
+    const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    io::modbus_module m("modbus-tcp://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "?unit=1&model=410");
+    std::error_code ec;
+    (void)m.get(0, ec);
+    EXPECT_EQ(ec, std::errc::connection_refused);
+    ::close(s);
+}
+
+// Two modules on one RS-485 bus, RTU over a pty pair.
+class ModbusRtu : public ::testing::Test {
+protected:
+    pty_pair ptys;
+    simulator sim{{"--rtu", ptys.b(), "1:410", "2:430"}};
+    io::modbus_bus bus{"modbus-rtu:" + ptys.a() + "?baud=19200&parity=even&timeout=2000"};
+};
+
+TEST_F(ModbusRtu, TwoModulesOnOneBus) {
+    io::modbus_module a(bus, 1, "410");
+    io::modbus_module b(bus, 2, "430");
+    EXPECT_EQ(sim.cmd("di 1 0 1"), "ok");
+    EXPECT_EQ(sim.cmd("di 2 20 1"), "ok");
+    EXPECT_EQ(a.read_port("DI"), 0x1U);
+    EXPECT_EQ(b.read_port("DI"), 0x100000U);
+    a.write_port("DO", 0x8001);
+    EXPECT_EQ(sim.cmd("do 1"), "do 0x8001");
+    EXPECT_EQ(a.read_port("DO"), 0x8001U);
+    EXPECT_EQ(sim.requests(1), 3U);
+    EXPECT_EQ(sim.requests(2), 1U);
+}
+
+TEST_F(ModbusRtu, PollingTwoModulesAttributesEachChange) {
+    io::modbus_module a(bus, 1, "410");
+    io::modbus_module b(bus, 2, "430");
+    io::event_loop loop;
+    collector ca(loop, a);
+    collector cb(loop, b);
+    a.start_polling(5ms);
+    b.start_polling(5ms);
+    wait_polls(loop, sim, 1, 1);
+    wait_polls(loop, sim, 2, 1);
+    EXPECT_EQ(sim.cmd("di 2 31 1"), "ok");
+    ASSERT_TRUE(run_until(loop, [&] { return !cb.events.empty(); }));
+    wait_polls(loop, sim, 1, 2);
+    wait_polls(loop, sim, 2, 2);
+    EXPECT_TRUE(ca.events.empty());
+    ASSERT_EQ(cb.events.size(), 1U);
+    EXPECT_EQ(cb.events[0].line, 31U);
+    EXPECT_EQ(cb.events[0].change, io::edge::rising);
+}
+
+TEST_F(ModbusRtu, BadCrcMakesOneModuleGoneWhileTheOtherWorks) {
+    io::modbus_module a(bus, 1, "410");
+    io::modbus_module b(bus, 2, "430");
+    io::event_loop loop;
+    collector cb(loop, b);
+    b.start_polling(5ms);
+    wait_polls(loop, sim, 2, 1);
+    EXPECT_EQ(sim.cmd("fault 2 badcrc"), "ok");
+    ASSERT_TRUE(run_until(loop, [&] { return !cb.events.empty(); }));
+    EXPECT_EQ(cb.events[0].what, kind::gone);
+    EXPECT_EQ(cb.events[0].error, io::modbus_errc::bad_crc);
+    EXPECT_EQ(sim.cmd("di 1 9 1"), "ok");
+    EXPECT_EQ(a.read_port("DI"), 0x200U);  // the other module on the bus is unaffected
+    EXPECT_EQ(sim.cmd("fault 2 none"), "ok");
+    ASSERT_TRUE(run_until(loop, [&] { return cb.events.size() >= 2; }));
+    wait_polls(loop, sim, 2, 2);
+    ASSERT_EQ(cb.events.size(), 2U);
+    EXPECT_EQ(cb.events[1].what, kind::back);
+}
+
+TEST_F(ModbusRtu, SilentModuleTimesOut) {
+    io::modbus_module b(bus, 2, "430");
+    EXPECT_EQ(sim.cmd("fault 2 silent"), "ok");
+    std::error_code ec;
+    (void)b.get(0, ec);
+    EXPECT_EQ(ec, std::errc::timed_out);
+    EXPECT_EQ(sim.requests(2), 3U);  // the request and its two retries
+    EXPECT_EQ(sim.cmd("fault 2 none"), "ok");
+    EXPECT_EQ(b.read_port("DI"), 0U);
+}
+
+}  // namespace

@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""seaio_sim.py: simulated Sealevel SeaI/O modules, the far end of libio's
+Modbus tests. pymodbus (Debian's python3-pymodbus, 3.0) frames, checks and
+decodes the requests and executes them on its datastore; this script only
+adds the SeaI/O models and the faults a test asks for.
+
+    seaio_sim.py --tcp UNIT:MODEL...          Modbus/TCP on 127.0.0.1, a free port
+    seaio_sim.py --rtu DEVICE UNIT:MODEL...   Modbus RTU on a serial device (a pty)
+
+It prints "ready PORT" (TCP) or "ready" (RTU) once it serves, then takes
+commands on stdin, one a line, and answers each with one line:
+
+    di UNIT INDEX 0|1      set a discrete input            -> ok
+    do UNIT                the coils, bit i = DOi, in hex  -> do 0x...
+    fault UNIT MODE        none, silent (no answer), exception (04 to
+                           everything), badcrc (RTU: the CRC's last byte
+                           flipped)                        -> ok
+    requests UNIT          requests answered or refused    -> requests N
+
+Models (SeaI/O user manual p. 54): function codes and lines per model.
+"""
+import logging
+import os
+import select
+import socket
+import sys
+import termios
+import tty
+
+from pymodbus.datastore import ModbusSequentialDataBlock, ModbusSlaveContext
+from pymodbus.factory import ServerDecoder
+from pymodbus.framer.rtu_framer import ModbusRtuFramer
+from pymodbus.framer.socket_framer import ModbusSocketFramer
+from pymodbus.pdu import ModbusExceptions
+
+MODELS = {
+    "410": ((1, 2, 5, 15), 16, 16),
+    "420": ((1, 2, 5, 15), 16, 8),
+    "430": ((2,), 32, 0),
+    "440": ((1, 5, 15), 0, 32),
+    "450": ((1, 5, 15), 0, 16),
+    "470": ((2, 1, 5, 15, 4, 6, 16), 8, 8),
+    "520": ((1, 2, 5, 15), 8, 8),
+}
+
+
+class Module:
+    def __init__(self, model):
+        self.codes, inputs, outputs = MODELS[model]
+        # zero_mode: request address 0 is the block's first value, as on SeaI/O.
+        # A model without inputs or outputs refuses their function codes;
+        # pymodbus wants a non-empty block all the same: one out of reach.
+        def block(n):
+            return ModbusSequentialDataBlock(0, [0] * n) if n else ModbusSequentialDataBlock(0x10000, [0])
+        self.store = ModbusSlaveContext(
+            di=block(inputs),
+            co=block(outputs),
+            ir=ModbusSequentialDataBlock(0, [0] * 16),
+            hr=ModbusSequentialDataBlock(0, [0] * 16),
+            zero_mode=True)
+        self.outputs = outputs
+        self.fault = "none"
+        self.requests = 0
+
+
+def main():
+    # Exception replies are what the tests ask for, not errors worth a log line.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    args = sys.argv[1:]
+    if len(args) < 2 or args[0] not in ("--tcp", "--rtu"):
+        sys.exit(__doc__)
+    rtu = args[0] == "--rtu"
+    if rtu:
+        device, specs = args[1], args[2:]
+    else:
+        specs = args[1:]
+    modules = {}
+    for spec in specs:
+        unit, model = spec.split(":")
+        modules[int(unit)] = Module(model)
+    decoder = ServerDecoder()
+
+    # Connections: fd -> (file object or socket, framer)
+    conns = {}
+    listener = None
+    if rtu:
+        fd = os.open(device, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(fd)
+        termios.tcflush(fd, termios.TCIOFLUSH)
+        conns[fd] = ModbusRtuFramer(decoder)
+        print("ready", flush=True)
+    else:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        print("ready", listener.getsockname()[1], flush=True)
+
+    # pymodbus 3.0 (Debian 12) calls the unit unit_id, 3.1 and later slave_id.
+    def unit_of(message):
+        return getattr(message, "slave_id", getattr(message, "unit_id", None))
+
+    def reply(fd, framer, request):
+        unit = unit_of(request)
+        module = modules.get(unit)
+        if module is None:
+            return  # not ours: on a bus, another module's request
+        module.requests += 1
+        if module.fault == "silent":
+            return
+        if module.fault == "exception":
+            response = request.doException(ModbusExceptions.SlaveFailure)
+        elif request.function_code not in module.codes:
+            response = request.doException(ModbusExceptions.IllegalFunction)
+        else:
+            response = request.execute(module.store)
+        response.transaction_id = request.transaction_id
+        response.unit_id = response.slave_id = unit
+        packet = bytearray(framer.buildPacket(response))
+        if module.fault == "badcrc" and rtu:
+            packet[-1] ^= 0xFF
+        os.write(fd, packet)
+
+    def command(line):
+        words = line.split()
+        if not words:
+            return "error: empty command"
+        try:
+            module = modules[int(words[1])]
+            if words[0] == "di":
+                module.store.setValues(2, int(words[2]), [int(words[3])])
+                return "ok"
+            if words[0] == "do":
+                bits = module.store.getValues(1, 0, module.outputs) if module.outputs else []
+                return "do 0x%x" % sum(1 << i for i, b in enumerate(bits) if b)
+            if words[0] == "fault":
+                if words[2] not in ("none", "silent", "exception", "badcrc"):
+                    return "error: fault none|silent|exception|badcrc"
+                module.fault = words[2]
+                return "ok"
+            if words[0] == "requests":
+                return "requests %d" % module.requests
+        except (IndexError, KeyError, ValueError) as e:
+            return "error: %s" % e
+        return "error: unknown command " + words[0]
+
+    stdin = sys.stdin.fileno()
+    while True:
+        fds = [stdin] + list(conns) + ([listener.fileno()] if listener else [])
+        ready, _, _ = select.select(fds, [], [])
+        for fd in ready:
+            if fd == stdin:
+                line = sys.stdin.readline()
+                if not line:
+                    return  # the test ended
+                print(command(line), flush=True)
+            elif listener and fd == listener.fileno():
+                conn, _ = listener.accept()
+                conns[conn.detach()] = ModbusSocketFramer(decoder)
+            else:
+                try:
+                    data = os.read(fd, 1024)
+                except OSError:
+                    data = b""
+                if not data:
+                    if not rtu:
+                        os.close(fd)
+                        del conns[fd]
+                    continue
+                framer = conns[fd]
+                framer.processIncomingPacket(data, lambda r, fd=fd, f=framer: reply(fd, f, r), list(modules))
+
+
+if __name__ == "__main__":
+    main()
