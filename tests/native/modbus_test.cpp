@@ -7,6 +7,8 @@
 #include <io/event_loop.hpp>
 #include <io/modbus.hpp>
 
+#include "tool_runner.hpp"
+
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -435,6 +437,66 @@ TEST_F(ModbusRtu, SilentModuleTimesOut) {
     EXPECT_EQ(sim.requests(2), 3U);  // the request and its two retries
     EXPECT_EQ(sim.cmd("fault 2 none"), "ok");
     EXPECT_EQ(b.read_port("DI"), 0U);
+}
+
+// iotool on a module named by its URI: the real binary, its output and exit statuses.
+TEST(ModbusIotool, GetSetPortInfoMonitor) {
+    simulator sim({"--tcp", "1:410"});
+    const std::string uri = tcp_uri(sim, 1, "410");
+    const auto iotool = [](std::vector<std::string> args) {
+        args.insert(args.begin(), IOTOOL_PATH);
+        return io::test::run_tool(args);
+    };
+    EXPECT_EQ(sim.cmd("di 1 2 1"), "ok");
+    auto r = iotool({"get", uri, "DI2", "DI3", "0"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "DI2=1 DI3=0 DI0=0\n");
+    r = iotool({"set", uri, "DO1=1", "DO15=high"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(sim.cmd("do 1"), "do 0x8002");
+    r = iotool({"port", uri, "DO"});
+    EXPECT_EQ(r.out, "0x8002\n");
+    r = iotool({"port", uri, "DO", "0x3"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(sim.cmd("do 1"), "do 0x3");
+    r = iotool({"port", uri, "DI", "--json"});
+    EXPECT_NE(r.out.find("\"port\":\"DI\",\"width\":16,\"value\":4}"), std::string::npos) << r.out;
+    r = iotool({"info", uri});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("unit 1, answering"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("port DO: DO0..DO15 (outputs)"), std::string::npos) << r.out;
+
+    // Bad names and values: the status says which, the message what is allowed.
+    r = iotool({"get", uri, "DX1"});
+    EXPECT_EQ(r.status, 3);
+    EXPECT_NE(r.err.find("its lines are DI0..DI15, DO0..DO15"), std::string::npos) << r.err;
+    r = iotool({"set", uri, "DI1=1"});
+    EXPECT_EQ(r.status, 2);
+    r = iotool({"port", uri, "DO", "0x10000"});
+    EXPECT_EQ(r.status, 2);
+    r = iotool({"set", uri, "DO1=1", "--hold"});
+    EXPECT_EQ(r.status, 2);
+    r = iotool({"get", "modbus-tcp://127.0.0.1:1?unit=1&model=999", "DI0"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("known models: 410"), std::string::npos) << r.err;
+    EXPECT_EQ(sim.cmd("do 1"), "do 0x3");  // nothing refused reached the module
+
+    // monitor: the first change after the first poll, once.
+    const unsigned before = sim.requests(1);
+    io::test::tool_process mon({IOTOOL_PATH, "monitor", uri, "DI4", "--count", "1", "--poll", "5", "--json"});
+    const auto ready = mon.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(deadline));
+    ASSERT_TRUE(ready.has_value());
+    EXPECT_NE(ready->find("\"event\":\"ready\""), std::string::npos) << *ready;
+    const auto polled = std::chrono::steady_clock::now() + deadline;
+    while (sim.requests(1) <= before + 1 && std::chrono::steady_clock::now() < polled) {
+    }
+    EXPECT_EQ(sim.cmd("di 1 5 1"), "ok");  // not watched
+    EXPECT_EQ(sim.cmd("di 1 4 1"), "ok");
+    const auto edge = mon.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(deadline));
+    ASSERT_TRUE(edge.has_value());
+    EXPECT_NE(edge->find("\"line\":\"DI4\",\"offset\":4,\"edge\":\"rising\""), std::string::npos) << *edge;
+    const auto end = mon.wait();
+    EXPECT_EQ(end.status, 0) << end.err;
 }
 
 }  // namespace

@@ -111,6 +111,8 @@ int run_info(const args& a) {
                            "  iotool info /dev/ttyS4           # the card that has this serial port\n"});
     if (!vm)
         return exit_ok;
+    if (is_modbus_uri((*vm)["card"].as<std::string>()))
+        return modbus_info((*vm)["card"].as<std::string>(), vm->count("json") != 0);
     const auto card = find_card((*vm)["card"].as<std::string>());
     std::optional<io::chip> chip;
     if (!card.gpiochip.empty())

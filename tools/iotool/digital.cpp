@@ -68,9 +68,13 @@ int run_get(const args& a) {
                            "for each. Lines driven as outputs are refused rather than switched to input.",
                            "  iotool get iocard0 B0 B1 B2\n"
                            "  iotool get cos32#0 IN0 IN31 --json\n"
-                           "  iotool get iocard0 8             # by offset\n"});
+                           "  iotool get iocard0 8             # by offset\n"
+                           "  iotool get 'modbus-tcp://rack3:502?unit=1&model=410' DI0 DI1\n"});
     if (!vm)
         return exit_ok;
+    if (is_modbus_uri((*vm)["card"].as<std::string>()))
+        return modbus_get((*vm)["card"].as<std::string>(), (*vm)["line"].as<std::vector<std::string>>(),
+                          vm->count("json") != 0);
     const auto card = find_digital_card((*vm)["card"].as<std::string>());
     io::chip chip{card.gpiochip};
     std::vector<unsigned> offsets;
@@ -118,7 +122,8 @@ int run_set(const args& a) {
                            "keeps the lines requested until interrupted. On 8255 cards a line's whole port\n"
                            "becomes an output.",
                            "  iotool set iocard0 A0=1 A1=0\n"
-                           "  iotool set cos32#0 OUT3=high --hold     # until Ctrl-C\n"});
+                           "  iotool set cos32#0 OUT3=high --hold     # until Ctrl-C\n"
+                           "  iotool set 'modbus-rtu:/dev/ttyUSB0?unit=247&model=410' DO3=1\n"});
     if (!vm)
         return exit_ok;
     struct assignment {
@@ -131,6 +136,14 @@ int run_set(const args& a) {
         if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
             usage_failure("set: '" + text + "' is not LINE=VALUE (for example A0=1)");
         wanted.push_back({text.substr(0, eq), parse_level(text.substr(eq + 1), "set " + text.substr(0, eq))});
+    }
+    if (is_modbus_uri((*vm)["card"].as<std::string>())) {
+        if (vm->count("hold") != 0)
+            usage_failure("set: --hold is for cards; a Modbus module's outputs keep their level without it");
+        std::vector<std::pair<std::string, bool>> levels;
+        for (const auto& w : wanted)
+            levels.emplace_back(w.line, w.level);
+        return modbus_set((*vm)["card"].as<std::string>(), levels);
     }
     const auto card = find_digital_card((*vm)["card"].as<std::string>());
     io::chip chip{card.gpiochip};
@@ -177,6 +190,15 @@ int run_port(const args& a) {
     const auto format = (*vm)["format"].as<std::string>();
     if (format != "hex" && format != "dec" && format != "bin")
         usage_failure("port: --format must be hex, dec or bin, not '" + format + "'");
+    if (is_modbus_uri((*vm)["card"].as<std::string>())) {
+        if (vm->count("hold") != 0)
+            usage_failure("port: --hold is for cards; a Modbus module's outputs keep their level without it");
+        std::optional<std::string> value;
+        if (vm->count("value") != 0)
+            value = (*vm)["value"].as<std::string>();
+        return modbus_port((*vm)["card"].as<std::string>(), (*vm)["port"].as<std::string>(), value, format,
+                           vm->count("json") != 0);
+    }
     const auto card = find_digital_card((*vm)["card"].as<std::string>());
     io::chip chip{card.gpiochip};
     const auto port = find_port(chip, card, (*vm)["port"].as<std::string>());

@@ -11,6 +11,7 @@
 #include <io/card.hpp>
 #include <io/chip.hpp>
 #include <io/event_loop.hpp>
+#include <io/line_config.hpp>
 #include <io/serial_settings.hpp>
 
 #include <boost/program_options.hpp>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace io::tools::iotool {
@@ -52,6 +54,18 @@ int run_monitor(const args&);
 int run_serial(const args&);
 int run_selftest(const args&);
 int run_latency(const args&);
+
+/// Modbus I/O modules named by a URI (modbus-tcp://..., modbus-rtu:...),
+/// for get, set, port, info and monitor (tools/iotool/modbus.cpp).
+bool is_modbus_uri(std::string_view key);
+int modbus_get(const std::string& uri, const std::vector<std::string>& lines, bool json);
+int modbus_set(const std::string& uri, const std::vector<std::pair<std::string, bool>>& wanted);
+int modbus_port(const std::string& uri, const std::string& port, const std::optional<std::string>& value,
+                const std::string& format, bool json);
+int modbus_info(const std::string& uri, bool json);
+struct stream_options;
+int modbus_monitor(const std::string& uri, const std::vector<std::string>& lines, const stream_options& stream,
+                   std::chrono::milliseconds period, io::edge edges);
 
 /// The card `key` names (see io::find_card); tool_error exit_not_found
 /// (exit_usage when the key matches several cards) listing the cards.

@@ -42,7 +42,9 @@ void usage(std::ostream& out) {
     for (const auto& c : commands)
         out << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << '\n';
     out << "\nCARD is a label, bus location (pci:0000:03:00.0, sim:0), kernel name (iocard0),\n"
-           "gpiochip (/dev/gpiochip3), MODEL#INDEX (dio120#0) or a MODEL found once.\n"
+           "gpiochip (/dev/gpiochip3), MODEL#INDEX (dio120#0) or a MODEL found once; for get,\n"
+           "set, port, info and monitor also a Modbus module's URI\n"
+           "(modbus-tcp://HOST[:PORT]?unit=N&model=M, modbus-rtu:DEVICE?baud=B&unit=N&model=M).\n"
            "LINE is a line name (A0, IN3) or offset.\n\n"
            "Exit status:\n"
            "  0  ok\n"

@@ -23,6 +23,7 @@ int run_monitor(const args& a) {
         ("timeout", po::value<std::string>(), "exit after this long (5, 1.5s, 500ms)")                     //
         ("format", po::value<std::string>()->default_value("text"), "text or json (JSON lines)")         //
         ("json", "same as --format json")                                                                  //
+        ("poll", po::value<unsigned>()->default_value(10), "Modbus modules: poll period in ms")            //
         ("buffer", po::value<unsigned>(), "kernel event queue size per request, in events (default: the kernel's, 16 per line)");
     po::options_description hidden;
     hidden.add_options()("card", po::value<std::string>()->required(), "card")(
@@ -41,7 +42,10 @@ int run_monitor(const args& a) {
          "  iotool monitor cos32#0 IN0 IN1\n"
          "  iotool monitor iocard0 --edges rising --count 10\n"
          "  iotool monitor iocard0 B0 --count 1 --timeout 5s && echo pressed\n"
-         "  iotool monitor iocard0 --format json | jq .\n"});
+         "  iotool monitor iocard0 --format json | jq .\n"
+         "  iotool monitor 'modbus-tcp://rack3?unit=1&model=430' --poll 20\n"
+         "      # a Modbus module is polled: timestamps are when the poll completed, and\n"
+         "      # 'gone'/'back' lines show it stop and start answering\n"});
     if (!vm)
         return exit_ok;
     const auto edges_text = (*vm)["edges"].as<std::string>();
@@ -57,6 +61,15 @@ int run_monitor(const args& a) {
     if (vm->count("buffer") != 0 && (*vm)["buffer"].as<unsigned>() == 0)
         usage_failure("monitor: --buffer must be at least 1");
 
+    if (is_modbus_uri((*vm)["card"].as<std::string>())) {
+        const auto poll = (*vm)["poll"].as<unsigned>();
+        if (poll == 0)
+            usage_failure("monitor: --poll must be at least 1 (ms)");
+        std::vector<std::string> lines;
+        if (vm->count("line") != 0)
+            lines = (*vm)["line"].as<std::vector<std::string>>();
+        return modbus_monitor((*vm)["card"].as<std::string>(), lines, stream, std::chrono::milliseconds(poll), edges);
+    }
     const auto card = find_digital_card((*vm)["card"].as<std::string>());
     io::chip chip{card.gpiochip};
     std::vector<unsigned> offsets;

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: MIT
+// get, set, port, info and monitor on a Modbus I/O module named by its URI
+// (modbus-tcp://HOST?unit=1&model=410, modbus-rtu:DEVICE?unit=247&model=430).
+#include "iotool.hpp"
+
+#include "common/term.hpp"
+
+#include <io/error.hpp>
+#include <io/modbus.hpp>
+
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+#include <system_error>
+
+namespace io::tools::iotool {
+
+namespace {
+
+/// The offset of a line given by name (DI3) or offset (3).
+unsigned module_line(const io::modbus_module& m, const std::string& token) {
+    unsigned offset = 0;
+    const auto* end = token.data() + token.size();
+    const auto [p, ec] = std::from_chars(token.data(), end, offset);
+    try {
+        if (!token.empty() && ec == std::errc{} && p == end) {
+            (void)m.line_name(offset);  // refuses an offset beyond the module's lines
+            return offset;
+        }
+        return m.find_line(token);
+    } catch (const io::invalid_argument& e) {
+        not_found(e.what());
+    }
+}
+
+bool is_input(const io::modbus_module& m, unsigned offset) {
+    return offset < m.model().inputs;
+}
+
+std::string format_value(std::uint64_t value, unsigned width, const std::string& format) {
+    if (format == "dec")
+        return std::to_string(value);
+    if (format == "bin") {
+        std::string bits = "0b";
+        for (unsigned i = width; i-- > 0;)
+            bits += ((value >> i) & 1U) != 0 ? '1' : '0';
+        return bits;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "0x%0*llx", static_cast<int>((width + 3) / 4), static_cast<unsigned long long>(value));
+    return buf;
+}
+
+std::string timestamp(std::uint64_t ns) {
+    char ts[48];
+    std::snprintf(ts, sizeof ts, "%llu.%09llu", static_cast<unsigned long long>(ns / 1'000'000'000ULL),
+                  static_cast<unsigned long long>(ns % 1'000'000'000ULL));
+    return ts;
+}
+
+}  // namespace
+
+bool is_modbus_uri(std::string_view key) {
+    return key.starts_with("modbus-");
+}
+
+int modbus_get(const std::string& uri, const std::vector<std::string>& tokens, bool json) {
+    io::modbus_module m(uri);
+    std::vector<unsigned> offsets;
+    for (const auto& t : tokens)
+        offsets.push_back(module_line(m, t));
+    std::vector<bool> values;
+    for (const auto o : offsets)
+        values.push_back(m.get(o));
+    if (json) {
+        json_writer j{std::cout};
+        j.begin_object().member("card", m.info().name).key("lines").begin_array();
+        for (std::size_t i = 0; i < offsets.size(); ++i)
+            j.begin_object()
+                .member("name", m.line_name(offsets[i]))
+                .member("offset", offsets[i])
+                .member("value", values[i] ? 1U : 0U)
+                .end_object();
+        j.end_array().end_object().end_document();
+    } else {
+        for (std::size_t i = 0; i < offsets.size(); ++i)
+            std::cout << (i == 0 ? "" : " ") << m.line_name(offsets[i]) << '=' << (values[i] ? 1 : 0);
+        std::cout << '\n';
+    }
+    return exit_ok;
+}
+
+int modbus_set(const std::string& uri, const std::vector<std::pair<std::string, bool>>& wanted) {
+    io::modbus_module m(uri);
+    std::vector<std::pair<unsigned, bool>> writes;
+    for (const auto& [token, level] : wanted) {
+        const auto o = module_line(m, token);
+        if (is_input(m, o))
+            usage_failure("set: line " + m.line_name(o) + " of " + m.info().name + " is an input; its outputs are DO0..DO" +
+                          std::to_string(m.model().outputs == 0 ? 0 : m.model().outputs - 1) +
+                          (m.model().outputs == 0 ? " (none: the module has no outputs)" : ""));
+        writes.emplace_back(o, level);
+    }
+    for (const auto& [o, level] : writes)  // one request (function 05) per line, in the order given
+        m.set(o, level);
+    return exit_ok;
+}
+
+int modbus_port(const std::string& uri, const std::string& port, const std::optional<std::string>& value,
+                const std::string& format, bool json) {
+    io::modbus_module m(uri);
+    const io::port_layout* layout = nullptr;
+    for (const auto& p : m.info().ports)
+        if (p.name == port)
+            layout = &p;
+    if (layout == nullptr) {
+        std::string ports;
+        for (const auto& p : m.info().ports)
+            ports += (ports.empty() ? "" : ", ") + p.name;
+        not_found("port: " + m.info().name + " has no port '" + port + "'; its ports are " + ports);
+    }
+    const unsigned width = layout->width;
+    if (value) {
+        if (layout->input)
+            usage_failure("port: port " + port + " of " + m.info().name + " is an input port; write DO");
+        const std::uint64_t mask = width >= 64 ? ~0ULL : (1ULL << width) - 1;
+        m.write_port(port, parse_uint(*value, "port " + port + " (" + std::to_string(width) + " bits)", mask));
+        return exit_ok;
+    }
+    const auto v = m.read_port(port);
+    if (json) {
+        json_writer j{std::cout};
+        j.begin_object()
+            .member("card", m.info().name)
+            .member("port", port)
+            .member("width", width)
+            .member("value", v)
+            .end_object()
+            .end_document();
+    } else {
+        std::cout << format_value(v, width, format) << '\n';
+    }
+    return exit_ok;
+}
+
+int modbus_info(const std::string& uri, bool json) {
+    io::modbus_module m(uri);
+    const bool present = [&] {
+        std::error_code ec;
+        (void)m.get(0, ec);
+        return !ec;
+    }();
+    const auto& c = m.info();
+    if (json) {
+        json_writer j{std::cout};
+        j.begin_object().member("version", 1).key("card");
+        write_card(j, c);
+        j.member("present", present).key("lines").begin_array();
+        for (unsigned o = 0; o < c.num_lines; ++o)
+            j.begin_object()
+                .member("offset", o)
+                .member("name", m.line_name(o))
+                .member("port", is_input(m, o) ? "DI" : "DO")
+                .member("direction", is_input(m, o) ? "input" : "output")
+                .end_object();
+        j.end_array().end_object().end_document();
+        return exit_ok;
+    }
+    std::cout << c.name << "  " << m.model().description << "\n"
+              << "  unit " << m.unit() << ", " << (present ? "answering" : "not answering") << "\n"
+              << "  function codes " << m.model().function_codes << "\n";
+    for (const auto& p : c.ports)
+        std::cout << "  port " << p.name << ": " << p.name << "0.." << p.name << p.width - 1 << " ("
+                  << (p.input ? "inputs" : "outputs") << ")\n";
+    return exit_ok;
+}
+
+int modbus_monitor(const std::string& uri, const std::vector<std::string>& tokens, const stream_options& stream,
+                   std::chrono::milliseconds period, io::edge edges) {
+    io::modbus_module m(uri);
+    std::vector<bool> watched(m.model().inputs, tokens.empty());
+    for (const auto& t : tokens) {
+        const auto o = module_line(m, t);
+        if (!is_input(m, o))
+            usage_failure("monitor: line " + m.line_name(o) + " of " + m.info().name + " is an output");
+        watched[o] = true;
+    }
+    if (m.model().inputs == 0)
+        usage_failure("monitor: " + m.info().name + " has no inputs");
+    const auto [json, counting, count, timeout] = stream;
+    signal_fd signals{SIGINT, SIGTERM};
+    if (json) {
+        json_writer j{std::cout};
+        j.begin_object().member("event", "ready").member("card", m.info().name).member("edges", io::to_string(edges));
+        j.member("poll_ms", static_cast<std::uint64_t>(period.count())).key("lines").begin_array();
+        for (unsigned o = 0; o < watched.size(); ++o)
+            if (watched[o])
+                j.value(m.line_name(o));
+        j.end_array().end_object().end_document();
+    } else if (is_terminal(2)) {
+        std::cerr << "polling " << m.info().name << " every " << period.count() << " ms; Ctrl-C ends" << std::endl;
+    }
+    io::event_loop loop;
+    std::uint64_t seen = 0;
+    const auto reg = io::on_modbus_events(loop, m, [&](std::span<const io::modbus_event> events, std::error_code ec) {
+        if (ec)
+            throw std::system_error(ec, "events of " + m.info().name);
+        for (const auto& e : events) {
+            if (e.what == io::modbus_event::kind::edge) {
+                if (!watched[e.line] || (edges != io::edge::both && edges != e.change))
+                    continue;
+                if (json) {
+                    json_writer j{std::cout};
+                    j.begin_object()
+                        .member("event", "edge")
+                        .member("line", m.line_name(e.line))
+                        .member("offset", e.line)
+                        .member("edge", io::to_string(e.change))
+                        .member("timestamp_ns", e.timestamp_ns)
+                        .member("seqno", e.seqno)
+                        .member("line_seqno", e.line_seqno)
+                        .end_object()
+                        .end_document();
+                } else {
+                    std::cout << timestamp(e.timestamp_ns) << "  " << m.line_name(e.line) << "  "
+                              << io::to_string(e.change) << "  #" << e.seqno << '\n';
+                }
+                if (counting && ++seen >= count) {
+                    loop.stop();
+                    break;
+                }
+            } else {
+                const bool gone = e.what == io::modbus_event::kind::gone;
+                if (json) {
+                    json_writer j{std::cout};
+                    j.begin_object().member("event", gone ? "gone" : "back").member("timestamp_ns", e.timestamp_ns);
+                    if (gone)
+                        j.member("error", e.error.message());
+                    j.member("seqno", e.seqno).end_object().end_document();
+                } else {
+                    std::cout << timestamp(e.timestamp_ns) << "  " << (gone ? "gone: " + e.error.message() : "back")
+                              << "  #" << e.seqno << '\n';
+                }
+            }
+        }
+        std::cout.flush();
+    });
+    m.start_polling(period);
+    const stream_stops stops{loop, signals, stream};
+    if (!counting || count > 0)
+        loop.run();
+    if (stops.timed_out() && counting && seen < count) {
+        std::cerr << "iotool: monitor: " << seen << " of " << count << " events before the timeout\n";
+        return exit_failure;
+    }
+    return exit_ok;
+}
+
+}  // namespace io::tools::iotool
