@@ -455,8 +455,12 @@ struct modbus_bus_state {
     // `unit` on the bus's thread, with reconnection, frame gaps and retries.
     template <typename F>
     std::error_code transact(unsigned unit, F&& f) {
+        return transact(unit, address.retries, std::forward<F>(f));
+    }
+    template <typename F>
+    std::error_code transact(unsigned unit, unsigned retries, F&& f) {
         int err = 0;
-        for (unsigned attempt = 0; attempt <= address.retries; ++attempt) {
+        for (unsigned attempt = 0; attempt <= retries; ++attempt) {
             if (!serial && !connected) {
                 if (modbus_connect(ctx) < 0) {
                     err = errno;
@@ -583,6 +587,25 @@ const modbus_address& modbus_bus::address() const {
     if (!state_)
         throw usage_error("modbus_bus: used after being moved from");
     return state_->address;
+}
+
+std::vector<unsigned> modbus_bus::scan(unsigned first, unsigned last) {
+    if (!state_)
+        throw usage_error("modbus_bus: used after being moved from");
+    if (first < 1 || last > max_unit || first > last)
+        throw io::invalid_argument("modbus scan of units " + std::to_string(first) + " to " + std::to_string(last) +
+                                   ": allowed a range within 1 to 247");
+    auto& bus = *state_;
+    return bus.call([&bus, first, last] {
+        std::vector<unsigned> found;
+        for (unsigned unit = first; unit <= last; ++unit) {
+            std::uint8_t bit = 0;
+            const auto ec = bus.transact(unit, 0, [&](modbus_t* c) { return modbus_read_input_bits(c, 0, 1, &bit); });
+            if (!ec || (ec.category() == modbus_category() && ec.value() < static_cast<int>(modbus_errc::bad_crc)))
+                found.push_back(unit);
+        }
+        return found;
+    });
 }
 
 namespace {

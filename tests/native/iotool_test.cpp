@@ -29,7 +29,7 @@ io::test::tool_result run(std::vector<std::string> args, const std::string& inpu
 }
 
 const char* const commands[] = {"list", "info", "get", "set", "port", "monitor",
-                                "watch", "serial", "selftest", "latency"};
+                                "watch", "serial", "selftest", "latency", "modbus"};
 
 TEST(iotool_cli, no_arguments_prints_usage_with_status_2) {
     const auto r = run({});

@@ -439,6 +439,17 @@ TEST_F(ModbusRtu, SilentModuleTimesOut) {
     EXPECT_EQ(b.read_port("DI"), 0U);
 }
 
+TEST_F(ModbusRtu, ScanFindsTheUnitsThatAnswer) {
+    EXPECT_EQ(sim.cmd("fault 2 exception"), "ok");  // an exception reply is an answer
+    EXPECT_EQ(bus.scan(1, 3), (std::vector<unsigned>{1, 2}));  // 3 costs one timeout
+    EXPECT_EQ(sim.cmd("fault 2 badcrc"), "ok");  // a corrupt one is not
+    EXPECT_EQ(bus.scan(1, 2), (std::vector<unsigned>{1}));
+    EXPECT_EQ(sim.requests(2), 2U);  // one request per unit, no retries
+    EXPECT_THROW((void)bus.scan(0, 4), io::invalid_argument);
+    EXPECT_THROW((void)bus.scan(5, 4), io::invalid_argument);
+    EXPECT_THROW((void)bus.scan(1, 248), io::invalid_argument);
+}
+
 // iotool on a module named by its URI: the real binary, its output and exit statuses.
 TEST(ModbusIotool, GetSetPortInfoMonitor) {
     simulator sim({"--tcp", "1:410"});
@@ -497,6 +508,22 @@ TEST(ModbusIotool, GetSetPortInfoMonitor) {
     EXPECT_NE(edge->find("\"line\":\"DI4\",\"offset\":4,\"edge\":\"rising\""), std::string::npos) << *edge;
     const auto end = mon.wait();
     EXPECT_EQ(end.status, 0) << end.err;
+}
+
+TEST(ModbusIotool, ScanListsTheUnits) {
+    simulator sim({"--tcp", "3:410", "9:430"});
+    const auto bus = "modbus-tcp://127.0.0.1:" + std::to_string(sim.port()) + "?timeout=300";
+    auto r = io::test::run_tool({IOTOOL_PATH, "modbus", "scan", bus, "--first", "2", "--last", "9"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "3\n9\n");
+    r = io::test::run_tool({IOTOOL_PATH, "modbus", "scan", bus, "--first", "3", "--last", "3", "--json"});
+    EXPECT_EQ(r.out, "{\"bus\":\"" + bus + "\",\"units\":[3]}\n");
+    r = io::test::run_tool({IOTOOL_PATH, "modbus", "scan", bus, "--last", "300"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("allowed a range within 1 to 247"), std::string::npos) << r.err;
+    r = io::test::run_tool({IOTOOL_PATH, "modbus", "probe", bus});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("allowed: scan"), std::string::npos) << r.err;
 }
 
 }  // namespace

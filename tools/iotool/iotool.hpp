@@ -54,6 +54,7 @@ int run_monitor(const args&);
 int run_serial(const args&);
 int run_selftest(const args&);
 int run_latency(const args&);
+int run_modbus(const args&);
 
 /// Modbus I/O modules named by a URI (modbus-tcp://..., modbus-rtu:...),
 /// for get, set, port, info and monitor (tools/iotool/modbus.cpp).

@@ -31,6 +31,7 @@ constexpr command commands[] = {
     {"serial", "serial ports: show, set, send, recv, term, loopback", run_serial},
     {"selftest", "loopback test: walk ones and zeros through every output", run_selftest},
     {"latency", "output-to-input loopback latency: percentiles and histogram", run_latency},
+    {"modbus", "Modbus buses: scan for the units that answer", run_modbus},
 };
 
 void usage(std::ostream& out) {

@@ -256,4 +256,43 @@ int modbus_monitor(const std::string& uri, const std::vector<std::string>& token
     return exit_ok;
 }
 
+int run_modbus(const args& a) {
+    po::options_description opts{"Options"};
+    opts.add_options()                                                          //
+        ("first", po::value<unsigned>()->default_value(1), "first unit to try")  //
+        ("last", po::value<unsigned>()->default_value(247), "last unit to try")  //
+        ("json", "print one JSON document (iotool(1), JSON OUTPUT)");
+    po::options_description hidden;
+    hidden.add_options()("action", po::value<std::string>()->required(), "action")(
+        "bus", po::value<std::string>()->required(), "bus");
+    po::positional_options_description pos;
+    pos.add("action", 1).add("bus", 1);
+    const auto vm = parse("modbus", a, opts, hidden, pos,
+                          {"modbus scan [options] BUS",
+                           "Finds the units on a Modbus bus that answer: each unit from --first to --last\n"
+                           "is sent one request (read discrete input 0) without retries; a reply or an\n"
+                           "exception reply counts. An absent unit costs the bus's timeout, so give a\n"
+                           "short one in the URI. Prints the units found, one a line.",
+                           "  iotool modbus scan 'modbus-rtu:/dev/serial/by-card/pci:0000:03:00.0/port1?baud=9600&timeout=50'\n"
+                           "  iotool modbus scan 'modbus-tcp://gateway?timeout=200' --last 16 --json\n"});
+    if (!vm)
+        return exit_ok;
+    const auto action = (*vm)["action"].as<std::string>();
+    if (action != "scan")
+        usage_failure("modbus: unknown action '" + action + "'; allowed: scan");
+    io::modbus_bus bus((*vm)["bus"].as<std::string>());
+    const auto units = bus.scan((*vm)["first"].as<unsigned>(), (*vm)["last"].as<unsigned>());
+    if (vm->count("json") != 0) {
+        json_writer j{std::cout};
+        j.begin_object().member("bus", io::to_string(bus.address())).key("units").begin_array();
+        for (const auto u : units)
+            j.value(u);
+        j.end_array().end_object().end_document();
+    } else {
+        for (const auto u : units)
+            std::cout << u << '\n';
+    }
+    return exit_ok;
+}
+
 }  // namespace io::tools::iotool

@@ -143,6 +143,14 @@ public:
 
     const modbus_address& address() const;
 
+    /// The units from `first` to `last` (1 to 247) that answer: each is sent
+    /// one request (read discrete input 0, function 02) without retries; a
+    /// valid reply or an exception reply counts, no reply or a bad one does
+    /// not. It takes up to the timeout per absent unit: scan with a short
+    /// timeout in the URI (timeout=50).
+    /// \throws io::invalid_argument when the range is not within 1 to 247.
+    std::vector<unsigned> scan(unsigned first = 1, unsigned last = 247);
+
 private:
     friend class modbus_module;
     std::shared_ptr<detail::modbus_bus_state> state_;
