@@ -370,19 +370,22 @@ void edge_dispatch(benchmark::State& state) {
 
     // libio's event loop: on_edge_events, one run_once per wake-up, as the
     // test VM's paired case does.
-    auto loop_req = libio_request(offsets);
-    auto loop = std::make_shared<io::event_loop>();
-    auto reg = std::make_shared<io::registration>(
-        io::on_edge_events(*loop, *loop_req, [last_ts](std::span<const io::edge_event> e, std::error_code) {
-            if (!e.empty())
-                *last_ts = e.back().timestamp_ns;
-        }));
+    // One object, so that the registration goes before its loop and request.
+    struct loop_state {
+        std::shared_ptr<io::line_request> req;
+        io::event_loop loop;
+        io::registration reg;
+    };
+    auto ls = std::make_shared<loop_state>();
+    ls->req = libio_request(offsets);
+    ls->reg = io::on_edge_events(ls->loop, *ls->req, [last_ts](std::span<const io::edge_event> e, std::error_code) {
+        if (!e.empty())
+            *last_ts = e.back().timestamp_ns;
+    });
     cs.push_back({"libio_event_loop", [=](int n) {
-                      (void)reg;
-                      (void)loop_req;
                       for (int i = 0; i < n; ++i) {
                           std::error_code ec;
-                          if (loop->run_once(2000ms, ec) != 1)
+                          if (ls->loop.run_once(2000ms, ec) != 1)
                               throw std::runtime_error("libio event loop: no dispatch");
                       }
                   }});
