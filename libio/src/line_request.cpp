@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <functional>
 #include <memory>
@@ -100,11 +101,26 @@ bool place(std::span<const unsigned> lines, const std::vector<unsigned>& offsets
     if (n > 64)
         return false;
     const std::size_t k0 = position(lines[0], offsets, index);
-    // A run of the request? (A plain loop: std::equal becomes a memcmp call
-    // through the PLT, dearer than the few compares it saves.)
+    // A run of the request? (No early exit: a whole port is the common case,
+    // and a loop without branches the compiler vectorizes; std::equal becomes
+    // a memcmp call through the PLT, dearer than the compares it saves.)
     bool run = k0 + n <= offsets.size();
-    for (std::size_t i = 1; run && i < n; ++i)
-        run = lines[i] == offsets[k0 + i];
+    if (run) {
+        const unsigned* want = offsets.data() + k0;
+        using four = unsigned __attribute__((vector_size(16)));  // SSE2 / NEON width
+        four acc{};
+        std::size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            four a, b;
+            std::memcpy(&a, lines.data() + i, sizeof a);
+            std::memcpy(&b, want + i, sizeof b);
+            acc |= a ^ b;
+        }
+        unsigned diff = acc[0] | acc[1] | acc[2] | acc[3];
+        for (; i < n; ++i)
+            diff |= lines[i] ^ want[i];
+        run = diff == 0;
+    }
     if (run) {
         p.mask = (n == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1) << k0;
         p.shift = static_cast<int>(k0);
@@ -177,6 +193,67 @@ int set_core(int fd, std::span<const unsigned> lines, std::uint64_t bits, const 
     return 0;
 }
 
+// One line, the most common call: its request bit straight from the index,
+// no placement. False if the line is not in the request (the caller then
+// takes the general path, which reports it).
+[[gnu::always_inline]] inline bool bit_of(unsigned off, const std::vector<unsigned>& offsets,
+                                          const std::array<std::uint8_t, 256>& index, std::size_t& k) noexcept {
+    if (off < index.size()) {
+        k = index[off];  // 0xff if absent; a position of the request otherwise
+        return k < 64;
+    }
+    k = position(off, offsets, index);
+    return k < offsets.size() && k < 64;
+}
+
+[[gnu::always_inline]] inline int get_one(int fd, std::size_t k, bool& out) noexcept {
+    gpio_v2_line_values v{};
+    v.mask = std::uint64_t{1} << k;
+    if (detail::retry_eintr([&] { return detail::fast_ioctl(fd, GPIO_V2_LINE_GET_VALUES_IOCTL, &v); }) < 0)
+        return errno;
+    out = ((v.bits >> k) & 1U) != 0;
+    return 0;
+}
+
+[[gnu::always_inline]] inline int set_one(int fd, std::size_t k, bool value) noexcept {
+    gpio_v2_line_values v{};
+    v.mask = std::uint64_t{1} << k;
+    v.bits = value ? v.mask : 0;
+    if (detail::retry_eintr([&] { return detail::fast_ioctl(fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v); }) < 0)
+        return errno;
+    return 0;
+}
+
+// A line outside the request, or a released request: the general path,
+// which reports it. Out of line, so that the hot path needs no stack frame.
+[[gnu::cold, gnu::noinline]] bool get_general(const line_request& r, unsigned offset) {
+    return r.get_bits(std::span<const unsigned>(&offset, 1)) != 0;
+}
+
+[[gnu::cold, gnu::noinline]] bool get_general(const line_request& r, unsigned offset, std::error_code& ec) noexcept {
+    return r.get_bits(std::span<const unsigned>(&offset, 1), ec) != 0;
+}
+
+[[gnu::cold, gnu::noinline]] void set_general(line_request& r, unsigned offset, bool value) {
+    r.set_bits(std::span<const unsigned>(&offset, 1), value ? 1U : 0U);
+}
+
+[[gnu::cold, gnu::noinline]] void set_general(line_request& r, unsigned offset, bool value,
+                                              std::error_code& ec) noexcept {
+    r.set_bits(std::span<const unsigned>(&offset, 1), value ? 1U : 0U, ec);
+}
+
+// The errors of get and set, out of their hot paths.
+[[gnu::cold, gnu::noinline, noreturn]] void throw_get_error(int err, const std::string& chip_path) {
+    detail::throw_errno(err, "get lines of " + chip_path);
+}
+
+[[gnu::cold, gnu::noinline, noreturn]] void throw_set_error(int err, const std::string& chip_path) {
+    if (err == EPERM)
+        detail::throw_errno(err, "set lines of " + chip_path + " (only outputs can be set)");
+    detail::throw_errno(err, "set lines of " + chip_path);
+}
+
 }  // namespace
 
 std::uint64_t line_request::get_bits(std::span<const unsigned> lines, std::error_code& ec) const noexcept {
@@ -214,19 +291,39 @@ void line_request::set_bits(std::span<const unsigned> lines, std::uint64_t bits)
 }
 
 bool line_request::get(unsigned offset, std::error_code& ec) const noexcept {
-    return get_bits(std::span<const unsigned>(&offset, 1), ec) != 0;
+    std::size_t k = 0;
+    if (fd_ < 0 || !bit_of(offset, offsets_, index_, k))
+        return get_general(*this, offset, ec);
+    bool value = false;
+    const int err = get_one(fd_, k, value);
+    ec = err != 0 ? detail::errno_code(err) : std::error_code{};
+    return value;
 }
 
 bool line_request::get(unsigned offset) const {
-    return get_bits(std::span<const unsigned>(&offset, 1)) != 0;
+    std::size_t k = 0;
+    if (fd_ < 0 || !bit_of(offset, offsets_, index_, k))
+        return get_general(*this, offset);
+    bool value = false;
+    if (const int err = get_one(fd_, k, value); err != 0)
+        throw_get_error(err, chip_path_);
+    return value;
 }
 
 void line_request::set(unsigned offset, bool value, std::error_code& ec) noexcept {
-    set_bits(std::span<const unsigned>(&offset, 1), value ? 1U : 0U, ec);
+    std::size_t k = 0;
+    if (fd_ < 0 || !bit_of(offset, offsets_, index_, k))
+        return set_general(*this, offset, value, ec);
+    const int err = set_one(fd_, k, value);
+    ec = err != 0 ? detail::errno_code(err) : std::error_code{};
 }
 
 void line_request::set(unsigned offset, bool value) {
-    set_bits(std::span<const unsigned>(&offset, 1), value ? 1U : 0U);
+    std::size_t k = 0;
+    if (fd_ < 0 || !bit_of(offset, offsets_, index_, k))
+        return set_general(*this, offset, value);
+    if (const int err = set_one(fd_, k, value); err != 0)
+        throw_set_error(err, chip_path_);
 }
 
 std::uint64_t line_request::read_port(const port& p) const {
@@ -247,17 +344,24 @@ bool line_request::wait_edge_events(std::chrono::nanoseconds timeout, std::error
         ec = detail::errno_code(EBADF);
         return false;
     }
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // One clock read, for a positive timeout only: the first wait is the
+    // whole timeout, and only a wait cut short by a signal needs the time left.
+    const auto deadline = timeout.count() > 0 ? std::chrono::steady_clock::now() + timeout
+                                              : std::chrono::steady_clock::time_point{};
+    auto left = timeout;
     for (;;) {
         int ms = -1;
         if (timeout.count() >= 0) {
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-            ms = static_cast<int>(std::max<std::int64_t>(0, left.count()));
+            const auto left_ms = std::chrono::ceil<std::chrono::milliseconds>(left);
+            ms = static_cast<int>(std::clamp<std::int64_t>(left_ms.count(), 0, INT32_MAX));
         }
         pollfd p{fd_, POLLIN, 0};
         const int r = detail::sys().poll(&p, 1, ms);
-        if (r < 0 && errno == EINTR)
-            continue;  // the deadline still holds
+        if (r < 0 && errno == EINTR) {
+            if (timeout.count() > 0)  // the deadline still holds
+                left = deadline - std::chrono::steady_clock::now();
+            continue;
+        }
         if (r < 0) {
             ec = detail::errno_code(errno);
             return false;

@@ -37,12 +37,12 @@ constexpr sys_calls kernel_calls{
     .clock_nanosleep = ::clock_nanosleep,
 };
 
-sys_calls active = kernel_calls;
-
 }  // namespace
 
+sys_calls sys_table = kernel_calls;
+
 sys_calls& sys() noexcept {
-    return active;
+    return sys_table;
 }
 
 const sys_calls& real_sys() noexcept {

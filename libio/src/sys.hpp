@@ -14,6 +14,10 @@
 #include <sys/epoll.h>
 #include <sys/types.h>
 
+// The C library's ioctl, as <sys/ioctl.h> declares it (not included here:
+// its termios structures clash with <asm/termbits.h> in serial_port.cpp).
+extern "C" int ioctl(int fd, unsigned long request, ...) noexcept;
+
 namespace io::detail {
 
 /// Every system call libio makes goes through this table, so that tests can
@@ -42,6 +46,10 @@ struct sys_calls {
 /// The table in use; tests swap it with sys_override.
 LIBIO_EXPORT sys_calls& sys() noexcept;
 
+/// What sys() returns, for the library's own hot paths (fast_ioctl): read
+/// without a call. Not exported.
+[[gnu::visibility("hidden")]] extern sys_calls sys_table;
+
 /// The kernel's own entry points.
 LIBIO_EXPORT const sys_calls& real_sys() noexcept;
 
@@ -61,11 +69,12 @@ private:
 int kernel_ioctl(int fd, unsigned long request, void* arg) noexcept;
 
 /// ioctl through the table, for the hot paths (line get/set): when the
-/// table holds the kernel's entry, a direct call instead of an indirect one
-/// (which costs most under emulation); a test's fake is called as ever.
+/// table holds the kernel's entry, the C library's ioctl called directly
+/// (what kernel_ioctl would call, without that hop or an indirect call,
+/// which costs most under emulation); a test's fake is called as ever.
 inline int fast_ioctl(int fd, unsigned long request, void* arg) noexcept {
-    const auto f = sys().ioctl;
-    return f == &kernel_ioctl ? kernel_ioctl(fd, request, arg) : f(fd, request, arg);
+    const auto f = sys_table.ioctl;
+    return f == &kernel_ioctl ? ::ioctl(fd, request, arg) : f(fd, request, arg);
 }
 
 /// Calls fn until it stops failing with EINTR; a signal is never an error.
