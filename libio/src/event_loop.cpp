@@ -15,7 +15,6 @@
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -54,21 +53,44 @@ struct event_loop::impl {
         bool once = false;
         bool removed = false;  // its registration was removed
         bool dormant = false;  // no longer in the epoll set (unwatch_current)
+        bool running = false;  // its callback is running (maybe under a nested one)
         fd_callback on_fd;
         timer_callback on_timer;
+        std::shared_ptr<entry> next_retired;  // see retire()
     };
 
     unique_fd epoll{::epoll_create1(EPOLL_CLOEXEC)};
     unique_fd wake{::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
-    std::unordered_map<std::uint64_t, std::shared_ptr<entry>> entries;
-    std::uint64_t next_id = 1;
+    // The registrations, by id. An id is (serial << slot_bits) | slot: a
+    // lookup is an index and a compare, no hashing, and ids still grow with
+    // age (remove() compares them). Freed slots are reused; free_slots has
+    // room for every slot, so freeing one never allocates.
+    static constexpr unsigned slot_bits = 24;
+    struct slot {
+        std::uint64_t id = 0;  // 0: free
+        std::shared_ptr<entry> e;
+    };
+    std::vector<slot> slots;
+    std::vector<std::size_t> free_slots;
+    std::uint64_t next_serial = 1;
     // Set by stop() (any thread, signal handlers); checked before every
     // callback, so a stop takes effect before the next callback runs.
     std::atomic<bool> stop_requested{false};
     entry* current = nullptr;  // the entry whose callback is running
+    // Entries removed while their callback runs (a callback may remove its
+    // own registration, or a nested loop's callback an outer one's): the
+    // entry must outlive the callback. Kept here, in a list through the
+    // entries themselves (no allocation in remove()), until the outermost
+    // dispatch ends; cheaper than holding a shared_ptr copy (two atomic
+    // operations) around every callback.
+    std::shared_ptr<entry> retired;
+    int dispatching = 0;  // nesting depth of dispatch()
 
-    /// Consumes a pending stop: true if there was one.
+    /// Consumes a pending stop: true if there was one. (A plain load first:
+    /// the atomic exchange, a locked instruction, only when there is one.)
     bool take_stop() noexcept {
+        if (!stop_requested.load(std::memory_order_acquire))
+            return false;
         if (!stop_requested.exchange(false, std::memory_order_acq_rel))
             return false;
         std::uint64_t v;
@@ -78,9 +100,36 @@ struct event_loop::impl {
 
     bool stop_pending() const noexcept { return stop_requested.load(std::memory_order_acquire); }
 
+    /// The slot of a live registration, or nullptr.
+    slot* find(std::uint64_t id) noexcept {
+        const auto i = static_cast<std::size_t>(id & ((std::uint64_t{1} << slot_bits) - 1));
+        return id != 0 && i < slots.size() && slots[i].id == id ? &slots[i] : nullptr;
+    }
+
+    /// Frees the registration's slot; its entry is freed at once, unless its
+    /// callback runs (or is about to: keep), then when the outermost
+    /// dispatch ends.
+    void retire(slot& sl, bool keep = false) noexcept {
+        auto e = std::move(sl.e);
+        sl.id = 0;
+        free_slots.push_back(static_cast<std::size_t>(&sl - slots.data()));  // has room: no allocation
+        if (dispatching > 0 && (keep || e->running)) {
+            e->next_retired = std::move(retired);
+            retired = std::move(e);
+        }
+        // else freed here, after the table is consistent again (its
+        // callback's destructors may watch or remove)
+    }
+
+    void free_retired() noexcept {
+        auto e = std::move(retired);
+        while (e)  // one by one: no recursion through next_retired
+            e = std::move(e->next_retired);
+    }
+
     // Defined in the class: the loop's internals stay out of the exported symbols.
     std::size_t dispatch(std::chrono::milliseconds timeout, std::error_code& ec) {
-        std::array<epoll_event, 32> evs{};
+        std::array<epoll_event, 32> evs;  // epoll_wait fills the first n
         const int ms = timeout.count() < 0 ? -1 : static_cast<int>(std::min<std::int64_t>(timeout.count(), INT32_MAX));
         const int n = detail::sys().epoll_wait(epoll.get(), evs.data(), static_cast<int>(evs.size()), ms);
         if (n < 0) {
@@ -89,6 +138,16 @@ struct event_loop::impl {
             return 0;
         }
         std::size_t ran = 0;
+        struct nesting {
+            impl& self;
+            explicit nesting(impl& s) noexcept : self{s} { ++self.dispatching; }
+            ~nesting() {
+                if (--self.dispatching == 0)
+                    self.free_retired();
+            }
+            nesting(const nesting&) = delete;
+            nesting& operator=(const nesting&) = delete;
+        } depth{*this};
         for (int i = 0; i < n; ++i) {
             // A stop (from a callback of this batch, another thread or a signal
             // handler) ends the batch here. What is left is level-triggered (fds,
@@ -103,24 +162,29 @@ struct event_loop::impl {
                 continue;
             }
             // Looked up afresh: an earlier callback of this batch may have removed it.
-            const auto it = entries.find(ev.data.u64);
-            if (it == entries.end())
+            slot* const sl = find(ev.data.u64);
+            if (sl == nullptr)
                 continue;
-            const auto e = it->second;  // keeps the callback alive if it removes itself
+            entry* const e = sl->e.get();  // alive while its callback runs, even if removed (retire())
             if (e->timer) {
                 std::uint64_t expirations;
                 if (detail::sys().read(e->fd, &expirations, sizeof expirations) != sizeof expirations)
                     continue;  // spurious: the timer was re-armed or read already
                 if (e->once) {
                     e->removed = true;
-                    entries.erase(ev.data.u64);
+                    retire(*sl, true);
                 }
             }
             struct running {
                 entry*& slot;
+                entry* self;
                 entry* saved;
-                ~running() { slot = saved; }
-            } guard{current, std::exchange(current, e.get())};
+                bool was_running;
+                ~running() {
+                    self->running = was_running;
+                    slot = saved;
+                }
+            } guard{current, e, std::exchange(current, e), std::exchange(e->running, true)};
             if (e->timer)
                 e->on_timer();
             else
@@ -131,13 +195,26 @@ struct event_loop::impl {
     }
 
     std::uint64_t add(int fd, std::uint32_t events, std::shared_ptr<entry> e) {
-        const auto id = next_id++;
+        // The slot first: nothing can fail once the fd is in the epoll set.
+        std::size_t i;
+        if (!free_slots.empty()) {
+            i = free_slots.back();
+        } else {
+            if (slots.size() >= (std::size_t{1} << slot_bits))
+                detail::throw_errno(ENOSPC, "event loop: watch fd " + std::to_string(fd));
+            slots.emplace_back();
+            free_slots.push_back(slots.size() - 1);
+            free_slots.reserve(slots.capacity());
+            i = slots.size() - 1;
+        }
+        const auto id = (next_serial++ << slot_bits) | i;
         epoll_event ev{};
         ev.events = events;
         ev.data.u64 = id;
         if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
             detail::throw_errno(errno, "event loop: watch fd " + std::to_string(fd));
-        entries.emplace(id, std::move(e));
+        free_slots.pop_back();
+        slots[i] = slot{id, std::move(e)};
         return id;
     }
 
@@ -244,20 +321,20 @@ int event_loop::fd() const noexcept {
 }
 
 void event_loop::remove(std::uint64_t id) noexcept {
-    const auto it = impl_->entries.find(id);
-    if (it == impl_->entries.end())
+    auto* const sl = impl_->find(id);
+    if (sl == nullptr)
         return;
-    auto& e = *it->second;
+    auto& e = *sl->e;
     // The fd may already be closed by its owner; then epoll dropped it itself,
     // and its number may since belong to a newer registration's fd, which a
     // delete by number would take out of the set. A newer entry with the
     // same number means exactly that (epoll refuses a live fd twice).
-    const bool reused = std::any_of(impl_->entries.begin(), impl_->entries.end(),
-                                    [&](const auto& o) { return o.first > id && o.second->fd == e.fd; });
+    const bool reused = std::any_of(impl_->slots.begin(), impl_->slots.end(),
+                                    [&](const auto& o) { return o.id > id && o.e && o.e->fd == e.fd; });
     if (!e.dormant && !reused)
         (void)::epoll_ctl(impl_->epoll.get(), EPOLL_CTL_DEL, e.fd, nullptr);
     e.removed = true;
-    impl_->entries.erase(it);
+    impl_->retire(*sl);
 }
 
 namespace detail {

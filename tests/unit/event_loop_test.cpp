@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <fcntl.h>
 #include <poll.h>
@@ -105,6 +106,54 @@ TEST(event_loop, a_registration_removed_in_the_same_batch_is_not_called) {
     b.put();
     loop.run_once(0ms);
     EXPECT_EQ(a_calls + b_calls, 1) << "whichever ran first removed the other";
+}
+
+TEST(event_loop, a_callback_that_removes_itself_keeps_its_captures_until_it_returns) {
+    io::event_loop loop;
+    pipe_pair p;
+    auto token = std::make_shared<int>(7);
+    int seen = 0;
+    io::registration reg;
+    reg = loop.watch(p.r, io::ready::in, [&, token](io::readiness) {
+        reg.reset();
+        seen = *token;  // its own capture, after its registration is gone
+    });
+    EXPECT_EQ(token.use_count(), 2);
+    p.put();
+    EXPECT_EQ(loop.run_once(0ms), 1U);
+    EXPECT_EQ(seen, 7);
+    EXPECT_EQ(token.use_count(), 1) << "the removed callback is freed when the run ends";
+}
+
+TEST(event_loop, a_registration_made_in_a_batch_gets_no_event_of_one_removed_in_it) {
+    // The new registration may take the removed one's place in the loop's
+    // table; the removed one's event, still in the batch, is not its.
+    io::event_loop loop;
+    pipe_pair a, b, c;
+    int a_calls = 0, b_calls = 0, c_calls = 0;
+    io::registration ra, rb, rc;
+    auto replace = [&](io::registration& other) {
+        other.reset();
+        rc = loop.watch(c.r, io::ready::in, [&](io::readiness) { ++c_calls; });
+    };
+    ra = loop.watch(a.r, io::ready::in, [&](io::readiness) {
+        ++a_calls;
+        if (!rc)
+            replace(rb);
+    });
+    rb = loop.watch(b.r, io::ready::in, [&](io::readiness) {
+        ++b_calls;
+        if (!rc)
+            replace(ra);
+    });
+    a.put();
+    b.put();
+    c.put();
+    EXPECT_EQ(loop.run_once(0ms), 1U);
+    EXPECT_EQ(a_calls + b_calls, 1);
+    EXPECT_EQ(c_calls, 0);
+    EXPECT_EQ(loop.run_once(0ms), 2U) << "the survivor and the new one";
+    EXPECT_EQ(c_calls, 1);
 }
 
 TEST(event_loop, destroying_the_registration_stops_callbacks) {
