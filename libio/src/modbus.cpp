@@ -22,7 +22,9 @@
 #include <thread>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <poll.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 
 namespace io {
 namespace {
@@ -100,6 +102,29 @@ std::error_code modbus_code(int err) noexcept {
         return make_error_code(modbus_errc::bad_reply);
     return detail::errno_code(err);
 }
+
+// The Modbus RTU CRC (Modbus over serial line V1.02, 6.2.2): CRC-16 with
+// polynomial 0xA001 (reflected 0x8005), initial value 0xFFFF, low byte sent first.
+std::uint16_t crc16(std::span<const std::uint8_t> data) noexcept {
+    std::uint16_t crc = 0xFFFF;
+    for (const auto b : data) {
+        crc ^= b;
+        for (int i = 0; i < 8; ++i)
+            crc = (crc & 1U) != 0 ? static_cast<std::uint16_t>((crc >> 1) ^ 0xA001U) : static_cast<std::uint16_t>(crc >> 1);
+    }
+    return crc;
+}
+
+// Sealevel SeaI/O user manual, "Extended Modbus Command Set" (p. 56) and
+// Appendix A: Get Config, function 0x45 without data, answers five bytes,
+// the first the model's code (the order of the other four differs between
+// the two pages; libio reads only the model). 0x00 means a model outside the
+// 4xx series, identified by Get Extended Module Information (0x66).
+constexpr std::uint8_t get_config = 0x45;
+constexpr std::array<std::pair<std::uint8_t, std::string_view>, 8> seaio_model_codes{{
+    {0x9A, "410"}, {0xA4, "420"}, {0xAE, "430"}, {0xB8, "440"},
+    {0xC2, "450"}, {0xCE, "462"}, {0xCF, "463"}, {0xD6, "470"},
+}};
 
 bool is_exception(int err) noexcept {
     return err > MODBUS_ENOBASE && err <= EMBXGTAR;
@@ -508,6 +533,88 @@ struct modbus_bus_state {
         return result.get();
     }
 
+    // Reads exactly buf.size() bytes of a reply by `deadline`; false with
+    // errno set (ETIMEDOUT, or the error) otherwise.
+    bool read_reply(std::span<std::uint8_t> buf, steady::time_point deadline) {
+        std::size_t got = 0;
+        while (got < buf.size()) {
+            const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - steady::now());
+            if (left <= 0us) {
+                errno = ETIMEDOUT;
+                return false;
+            }
+            if (serial) {
+                std::error_code ec;
+                got += serial->read(std::as_writable_bytes(buf.subspan(got)), read_timeouts{.total = left, .inter_byte = 0us}, ec);
+                if (ec) {
+                    errno = ec.value();
+                    return false;
+                }
+                continue;
+            }
+            pollfd p{modbus_get_socket(ctx), POLLIN, 0};
+            const int r = ::poll(&p, 1, static_cast<int>((left.count() + 999) / 1000));
+            if (r < 0 && errno != EINTR)
+                return false;
+            if (r <= 0)
+                continue;
+            const auto n = ::recv(p.fd, buf.data() + got, buf.size() - got, 0);
+            if (n == 0) {
+                errno = ECONNRESET;
+                return false;
+            }
+            if (n < 0) {
+                if (errno == EINTR || errno == EAGAIN)
+                    continue;
+                return false;
+            }
+            got += static_cast<std::size_t>(n);
+        }
+        return true;
+    }
+
+    // One Get Config exchange for the current unit: returns the model code,
+    // or -1 with errno as libmodbus sets it. libmodbus sends the request (it
+    // adds the CRC or the MBAP header) but cannot size a reply to a function
+    // it does not know, so the reply is read and checked here.
+    int exchange_get_config(unsigned unit) {
+        const std::array<std::uint8_t, 2> req{static_cast<std::uint8_t>(unit), get_config};
+        if (modbus_send_raw_request(ctx, req.data(), static_cast<int>(req.size())) < 0)
+            return -1;
+        const auto deadline = steady::now() + address.timeout;
+        // RTU: unit, function, data, CRC. TCP: MBAP (7 bytes, the unit its
+        // last) then function and data.
+        const std::size_t head = serial ? 2 : 8;
+        std::array<std::uint8_t, 16> rsp{};
+        if (!read_reply(std::span{rsp}.first(head), deadline))
+            return -1;
+        const std::uint8_t function = rsp[head - 1];
+        const std::size_t data = function == (get_config | 0x80U) ? 1 : 5;
+        const std::size_t total = head + data + (serial ? 2 : 0);
+        if (!serial && (rsp[2] != 0 || rsp[3] != 0 || (std::size_t{rsp[4]} << 8 | rsp[5]) != data + 2)) {
+            errno = EMBBADDATA;  // not Modbus, or a length that does not fit the function
+            return -1;
+        }
+        if (!read_reply(std::span{rsp}.subspan(head, total - head), deadline))
+            return -1;
+        if (serial) {
+            const auto crc = crc16(std::span{rsp}.first(total - 2));
+            if (rsp[total - 2] != (crc & 0xFFU) || rsp[total - 1] != (crc >> 8)) {
+                errno = EMBBADCRC;
+                return -1;
+            }
+        }
+        if (rsp[serial ? 0 : 6] != unit) {
+            errno = EMBBADSLAVE;
+            return -1;
+        }
+        if (function != get_config) {
+            errno = function == (get_config | 0x80U) ? MODBUS_ENOBASE + rsp[head] : EMBBADDATA;
+            return -1;
+        }
+        return rsp[head];
+    }
+
     void poll(modbus_module_state& m) {
         std::array<std::uint8_t, 64> bits{};
         const bool inputs = m.model->inputs > 0;
@@ -608,6 +715,36 @@ std::vector<unsigned> modbus_bus::scan(unsigned first, unsigned last) {
     });
 }
 
+const modbus_model& modbus_bus::identify(unsigned unit) {
+    if (!state_)
+        throw usage_error("modbus_bus: used after being moved from");
+    if (unit < 1 || unit > max_unit)
+        throw io::invalid_argument("modbus unit " + std::to_string(unit) + " is out of range; allowed 1 to 247");
+    auto& bus = *state_;
+    int code = -1;
+    const auto ec = bus.call([&bus, unit, &code] {
+        return bus.transact(unit, [&](modbus_t*) { return code = bus.exchange_get_config(unit); });
+    });
+    const auto where = "identify unit " + std::to_string(unit) + " on " + to_string(bus.address);
+    if (ec)
+        throw std::system_error(ec, where + " (Get Config, function 0x45)");
+    for (const auto& [c, name] : seaio_model_codes)
+        if (c == code) {
+            for (const auto& m : models)
+                if (m.name == name)
+                    return m;
+            throw std::system_error(std::make_error_code(std::errc::not_supported),
+                                    where + ": model " + std::string(name) +
+                                        " uses the vendor function codes 0x41-0x44, which libio does not drive yet");
+        }
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned>(code));
+    throw std::system_error(std::make_error_code(std::errc::not_supported),
+                            where + ": model code " + hex +
+                                (code == 0 ? " (a model outside the SeaI/O 4xx series)" : " (not a known SeaI/O model)") +
+                                "; give the model (model=" + model_names() + ")");
+}
+
 namespace {
 
 card_info module_info(const modbus_address& bus, const modbus_model& m, unsigned unit) {
@@ -642,22 +779,14 @@ modbus_module::modbus_module(modbus_bus& bus, unsigned unit, std::string_view mo
     state_->info = module_info(bus_->address, m, unit);
 }
 
-namespace {
-modbus_address module_address(std::string_view uri) {
-    auto a = parse_modbus_uri(uri);
-    if (a.unit == 0)
-        throw io::invalid_argument("modbus URI '" + std::string(uri) + "': no unit; add unit=1..247");
-    if (a.model.empty())
-        throw io::invalid_argument("modbus URI '" + std::string(uri) + "': no model; add model=MODEL (" +
-                                   model_names() + ")");
-    return a;
-}
-}  // namespace
+modbus_module::modbus_module(modbus_bus& bus, unsigned unit) : modbus_module(bus, unit, bus.identify(unit).name) {}
 
 modbus_module::modbus_module(std::string_view uri) {
-    const auto a = module_address(uri);
+    const auto a = parse_modbus_uri(uri);
+    if (a.unit == 0)
+        throw io::invalid_argument("modbus URI '" + std::string(uri) + "': no unit; add unit=1..247");
     modbus_bus bus(a);
-    *this = modbus_module(bus, a.unit, a.model);
+    *this = a.model.empty() ? modbus_module(bus, a.unit) : modbus_module(bus, a.unit, a.model);
 }
 
 modbus_module::~modbus_module() {

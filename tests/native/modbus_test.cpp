@@ -450,6 +450,51 @@ TEST_F(ModbusRtu, ScanFindsTheUnitsThatAnswer) {
     EXPECT_THROW((void)bus.scan(1, 248), io::invalid_argument);
 }
 
+TEST_F(ModbusRtu, GetConfigIdentifiesTheModel) {
+    EXPECT_EQ(bus.identify(1).name, "410");
+    EXPECT_EQ(bus.identify(2).name, "430");
+    io::modbus_module b(bus, 2);
+    EXPECT_EQ(b.model().name, "430");
+    EXPECT_EQ(b.info().location, "modbus-rtu:" + ptys.a() + "?baud=19200&parity=even&unit=2&model=430&timeout=2000");
+    EXPECT_EQ(sim.cmd("fault 2 badcrc"), "ok");
+    try {
+        (void)bus.identify(2);
+        FAIL() << "a reply with a bad CRC identified a model";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), io::modbus_errc::bad_crc) << e.what();
+    }
+    EXPECT_EQ(sim.cmd("fault 2 exception"), "ok");
+    try {
+        (void)bus.identify(2);
+        FAIL() << "an exception reply identified a model";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), io::modbus_errc::server_device_failure) << e.what();
+    }
+    EXPECT_EQ(sim.cmd("fault 2 none"), "ok");
+    EXPECT_EQ(bus.identify(2).name, "430");  // and the bus is in step again
+    EXPECT_EQ(b.read_port("DI"), 0U);
+}
+
+TEST(ModbusTcp, GetConfigIdentifiesTheModel) {
+    simulator sim({"--tcp", "1:470", "2:520"});
+    const auto base = "modbus-tcp://127.0.0.1:" + std::to_string(sim.port());
+    io::modbus_module m(base + "?unit=1&timeout=2000");
+    EXPECT_EQ(m.model().name, "470");
+    EXPECT_EQ(sim.cmd("di 1 7 1"), "ok");
+    EXPECT_EQ(m.read_port("DI"), 0x80U);
+    try {
+        io::modbus_module n(base + "?unit=2&timeout=2000");
+        FAIL() << "model code 0x00 identified a model";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), std::errc::not_supported);
+        EXPECT_NE(std::string(e.what()).find("model code 0x00 (a model outside the SeaI/O 4xx series); give the model"),
+                  std::string::npos)
+            << e.what();
+    }
+    io::modbus_module n(base + "?unit=2&model=520&timeout=2000");  // given, it works
+    EXPECT_EQ(n.read_port("DO"), 0U);
+}
+
 // iotool on a module named by its URI: the real binary, its output and exit statuses.
 TEST(ModbusIotool, GetSetPortInfoMonitor) {
     simulator sim({"--tcp", "1:410"});
@@ -476,6 +521,9 @@ TEST(ModbusIotool, GetSetPortInfoMonitor) {
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find("unit 1, answering"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("port DO: DO0..DO15 (outputs)"), std::string::npos) << r.out;
+    r = iotool({"info", "modbus-tcp://127.0.0.1:" + std::to_string(sim.port()) + "?unit=1&timeout=2000"});
+    EXPECT_EQ(r.status, 0) << r.err;  // the model read from the module (0x45)
+    EXPECT_NE(r.out.find("&model=410&timeout=2000  SeaI/O-410: 16 inputs, 16 outputs"), std::string::npos) << r.out;
 
     // Bad names and values: the status says which, the message what is allowed.
     r = iotool({"get", uri, "DX1"});

@@ -32,7 +32,7 @@ from pymodbus.datastore import ModbusSequentialDataBlock, ModbusSlaveContext
 from pymodbus.factory import ServerDecoder
 from pymodbus.framer.rtu_framer import ModbusRtuFramer
 from pymodbus.framer.socket_framer import ModbusSocketFramer
-from pymodbus.pdu import ModbusExceptions
+from pymodbus.pdu import ModbusExceptions, ModbusRequest, ModbusResponse
 
 MODELS = {
     "410": ((1, 2, 5, 15), 16, 16),
@@ -44,10 +44,47 @@ MODELS = {
     "520": ((1, 2, 5, 15), 8, 8),
 }
 
+# Sealevel's Get Config (0x45), SeaI/O user manual p. 56 and Appendix A: no
+# request data; the reply is the model code, bridge, baud, parity and the
+# magic cookie. 520 answers 0x00 (outside the 4xx series).
+GET_CONFIG = 0x45
+MODEL_CODES = {"410": 0x9A, "420": 0xA4, "430": 0xAE, "440": 0xB8, "450": 0xC2, "470": 0xD6, "520": 0x00}
+
+
+class GetConfigResponse(ModbusResponse):
+    function_code = GET_CONFIG
+    _rtu_frame_size = 9
+
+    def __init__(self, config=b"", **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+
+    def encode(self):
+        return bytes(self.config)
+
+    def decode(self, data):
+        self.config = data
+
+
+class GetConfigRequest(ModbusRequest):
+    function_code = GET_CONFIG
+    _rtu_frame_size = 4
+
+    def encode(self):
+        return b""
+
+    def decode(self, data):
+        pass
+
+    def execute(self, context):
+        # bridge RS-485 (00), 9600 baud (04), no parity (00), cookie 0xCA
+        return GetConfigResponse(bytes([context.seaio_model_code, 0x00, 0x04, 0x00, 0xCA]))
+
 
 class Module:
     def __init__(self, model):
-        self.codes, inputs, outputs = MODELS[model]
+        codes, inputs, outputs = MODELS[model]
+        self.codes = codes + (GET_CONFIG,)
         # zero_mode: request address 0 is the block's first value, as on SeaI/O.
         # A model without inputs or outputs refuses their function codes;
         # pymodbus wants a non-empty block all the same: one out of reach.
@@ -59,6 +96,7 @@ class Module:
             ir=ModbusSequentialDataBlock(0, [0] * 16),
             hr=ModbusSequentialDataBlock(0, [0] * 16),
             zero_mode=True)
+        self.store.seaio_model_code = MODEL_CODES[model]
         self.outputs = outputs
         self.fault = "none"
         self.requests = 0
@@ -80,6 +118,7 @@ def main():
         unit, model = spec.split(":")
         modules[int(unit)] = Module(model)
     decoder = ServerDecoder()
+    decoder.register(GetConfigRequest)
 
     # Connections: fd -> (file object or socket, framer)
     conns = {}

@@ -151,6 +151,15 @@ public:
     /// \throws io::invalid_argument when the range is not within 1 to 247.
     std::vector<unsigned> scan(unsigned first = 1, unsigned last = 247);
 
+    /// The model of the SeaI/O module at `unit`, read with Sealevel's Get
+    /// Config request (function 0x45), with the bus's timeout and retries.
+    /// \throws std::system_error as a module's calls do when it does not
+    ///         answer; std::errc::not_supported naming the model code when
+    ///         the module is not one of modbus_models() (a code of 0x00: a
+    ///         model outside the SeaI/O 4xx series, which needs the model
+    ///         given); io::invalid_argument for a unit outside 1 to 247.
+    const modbus_model& identify(unsigned unit);
+
 private:
     friend class modbus_module;
     std::shared_ptr<detail::modbus_bus_state> state_;
@@ -186,17 +195,24 @@ struct modbus_event {
 /// as noexcept overloads taking a std::error_code. A bad line or port name
 /// throws io::invalid_argument listing what the module has.
 ///
+/// Every request of a module waits its turn on the bus: a call such as get()
+/// blocks the caller until the bus's thread has sent it and the reply came
+/// or the timeout passed (up to timeout x (1 + retries), after the requests
+/// queued before it).
+///
 /// Presence: while polling, a poll that gets no valid answer (after the
 /// retries) queues a `gone` event and the next answered poll a `back` event
 /// followed by an edge for every input that differs from before it went.
-/// Every request of the module goes through its bus's thread; the object
-/// itself is used from one thread.
+/// The object itself is used from one thread.
 class LIBIO_EXPORT modbus_module final {
 public:
     /// A module at `unit` (1 to 247) of a given model on a bus.
     /// \throws io::invalid_argument for a bad unit or an unknown model.
     modbus_module(modbus_bus& bus, unsigned unit, std::string_view model);
-    /// A module on a bus of its own: the URI must give unit and model.
+    /// A module at `unit` whose model is read from it (modbus_bus::identify).
+    modbus_module(modbus_bus& bus, unsigned unit);
+    /// A module on a bus of its own: the URI must give the unit; without a
+    /// model the model is read from the module (modbus_bus::identify).
     explicit modbus_module(std::string_view uri);
     ~modbus_module();
     modbus_module(modbus_module&&) noexcept;
