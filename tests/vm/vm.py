@@ -12,6 +12,13 @@ SERIES is 6.1 (Debian 12), 6.12 (bookworm-backports) or 6.12-rt (PREEMPT_RT,
 headers only). Kernel packages are unpacked into the cache
 (${XDG_CACHE_HOME:-~/.cache}/libio); nothing is installed into the system.
 
+6.12-debug (and 6.1-debug) is built here, once: Debian's linux-source of the
+6.12 (6.1) series' version, configured small with KASAN, lockdep, atomic-sleep
+checks, debug objects and UBSAN (tests/vm/debug-kernel.config, built by
+tests/vm/build-debug-kernel, everything the VM needs built in), cached under a
+hash of the source version, the fragment and the build script. Its KDIR is the
+built tree. Its guest gets 3 GiB and a 40-minute timeout unless told otherwise.
+
 `run` boots the kernel with the host's / read-only over virtio-9p, tmpfs for
 /run, /tmp, /var and $HOME, runs CMD as root in the current directory, prints
 its output and exits with its status. The guest's kernel log is checked
@@ -65,6 +72,10 @@ SERIES = {
     "6.12": ("linux-headers-amd64", "linux-image-amd64", "6.12."),
     "6.12-rt": ("linux-headers-rt-amd64", None, "6.12."),
 }
+# Debug kernels built from source: series -> the series whose version they build.
+DEBUG_SERIES = {"6.12-debug": "6.12", "6.1-debug": "6.1"}
+DEBUG_CONFIG = os.path.join(HERE, "debug-kernel.config")
+DEBUG_BUILD = os.path.join(HERE, "build-debug-kernel")
 # Modules the initramfs needs to reach the root filesystem over virtio-9p.
 # The q35 machine of --pci-board needs no more: the PCIe port driver and both
 # hotplug drivers (pciehp, acpiphp) are built into Debian's 6.1 and 6.12.
@@ -76,7 +87,10 @@ BAD_LOG = re.compile(
     r"(Oops|BUG: |kernel BUG at|WARNING: |general protection fault|"
     r"soft lockup|hard LOCKUP|rcu_\w+ (self-)?detected stall|detected stalls on CPUs|"
     r"blocked for more than \d+ seconds|Kernel panic|UBSAN: |KASAN: |"
-    r"list_(add|del) corruption|refcount_t: )")
+    r"list_(add|del) corruption|refcount_t: |"
+    # lockdep's reports start with WARNING: or BUG: but for this one;
+    # debug objects' reports with ODEBUG: (its self test excepted).
+    r"INFO: trying to register non-static key|ODEBUG: (?!selftest passed))")
 
 
 SUMMARY = []  # what log() said, kept in LOG_DIR/summary.log
@@ -143,6 +157,8 @@ def resolve(series):
 def fetch(series):
     """Download and unpack a kernel into the cache once; return its root and release."""
     os.makedirs(CACHE, exist_ok=True)
+    if series in DEBUG_SERIES:
+        return fetch_debug(series)
     with open(os.path.join(CACHE, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test runs share the cache
         return fetch_locked(series)
@@ -156,20 +172,7 @@ def fetch_locked(series):
     want = "\n".join(f"{p}={ver}" for p in info["packages"])
     if os.path.exists(stamp) and open(stamp).read() == want:
         return root, release
-    debs = os.path.join(CACHE, "debs")
-    os.makedirs(debs, exist_ok=True)
-    files = []
-    for p in info["packages"]:
-        pattern = os.path.join(debs, f"{p}_{ver.replace(':', '%3a')}_*.deb")
-        found = glob.glob(pattern)
-        if not found:
-            log(f"downloading {p}={ver}")
-            subprocess.run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", f"{p}={ver}"], cwd=debs, check=True,
-                           stdout=subprocess.DEVNULL)
-            found = glob.glob(pattern)
-            if not found:
-                die(f"apt-get download {p}={ver} produced no file")
-        files.append(found[0])
+    files = [download(p, ver) for p in info["packages"]]
     log(f"unpacking {release} into {root}")
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
@@ -190,7 +193,52 @@ def fetch_locked(series):
     return root, release
 
 
+def download(pkg, ver):
+    """The cached .deb of pkg=ver, downloaded (not installed) when missing."""
+    debs = os.path.join(CACHE, "debs")
+    os.makedirs(debs, exist_ok=True)
+    pattern = os.path.join(debs, f"{pkg}_{ver.replace(':', '%3a')}_*.deb")
+    found = glob.glob(pattern)
+    if not found:
+        log(f"downloading {pkg}={ver}")
+        subprocess.run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", f"{pkg}={ver}"],
+                       cwd=debs, check=True, stdout=subprocess.DEVNULL)
+        found = glob.glob(pattern)
+        if not found:
+            die(f"apt-get download {pkg}={ver} produced no file")
+    return found[0]
+
+
+def fetch_debug(series):
+    """Build (once per content) a debug kernel from Debian's source; return its root and release."""
+    base = DEBUG_SERIES[series]
+    ver = resolve(base)["version"]
+    with open(os.path.join(CACHE, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        deb = download(f"linux-source-{base}", ver)
+    key = hashlib.sha256(b"\0".join([ver.encode(), open(DEBUG_CONFIG, "rb").read(),
+                                     open(DEBUG_BUILD, "rb").read()])).hexdigest()[:16]
+    root = os.path.join(CACHE, "kernels", f"{series}-{key}")
+    done = os.path.join(root, "release")
+    # A build takes most of an hour: it has a lock of its own, so other runs
+    # that only need packaged kernels go on meanwhile.
+    with open(os.path.join(CACHE, f".lock-{series}"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(done):
+            log(f"building the {series} kernel ({ver}) into {root}; once per content")
+            t0 = time.monotonic()
+            if subprocess.run([DEBUG_BUILD, deb, DEBUG_CONFIG, root]).returncode != 0:
+                die(f"building the {series} kernel failed (tree kept in {root})")
+            log(f"{series} kernel built in {time.monotonic() - t0:.0f} s")
+            for old in glob.glob(os.path.join(CACHE, "kernels", f"{series}-*")):
+                if old != root:
+                    shutil.rmtree(old, ignore_errors=True)
+    return root, open(done).read().strip()
+
+
 def kdir(series):
+    if series in DEBUG_SERIES:
+        return os.path.join(fetch(series)[0], "src")
     root, release = fetch(series)
     d = os.path.join(root, "usr/src", f"linux-headers-{release}")
     if not os.path.isfile(os.path.join(d, "Makefile")):
@@ -201,6 +249,8 @@ def kdir(series):
 def module_closure(moddir, names):
     """Module files for names, dependencies first (from modules.dep)."""
     deps = {}
+    if not os.path.exists(os.path.join(moddir, "modules.dep")):
+        return []  # no modules: everything built in
     with open(os.path.join(moddir, "modules.dep")) as f:
         for line in f:
             path, _, rest = line.partition(":")
@@ -282,6 +332,8 @@ def boot_args(series):
     args = ["console=ttyS0,115200", "loglevel=5", "panic=-1", "8250.nr_uarts=16",
             "clocksource=tsc", "tsc=reliable", "no_timer_check", "nokaslr",
             "rcupdate.rcu_cpu_stall_timeout=60", "mitigations=off"]
+    if series in DEBUG_SERIES:
+        args.append("kasan_multi_shot")  # every KASAN report, not only the first
     return args
 
 
@@ -297,6 +349,11 @@ def run(opts):
         # QEMU 4.0) had INTx.
         die("--pci-board intx: QEMU's ivshmem-doorbell has no INTx mode (no msi=off property); "
             "it interrupts by MSI-X only")
+    debug = opts.kernel in DEBUG_SERIES
+    if opts.memory is None:
+        opts.memory = 3072 if debug else 1024  # KASAN's shadow takes an eighth
+    if opts.timeout is None:
+        opts.timeout = 2400 if debug else 600
     root, release = fetch(opts.kernel)
     image = os.path.join(root, "boot", f"vmlinuz-{release}")
     if not os.path.exists(image):
@@ -468,16 +525,17 @@ def main():
     sub.add_parser("kernels", help="print the kernel matrix")
     for verb in ("fetch", "kdir"):
         p = sub.add_parser(verb)
-        p.add_argument("series", choices=sorted(SERIES))
+        p.add_argument("series", choices=sorted(SERIES) + sorted(DEBUG_SERIES))
     p = sub.add_parser("run", help="boot a kernel and run a command inside")
-    p.add_argument("--kernel", required=True, choices=sorted(SERIES))
+    p.add_argument("--kernel", required=True, choices=sorted(SERIES) + sorted(DEBUG_SERIES))
     p.add_argument("--serial", action="store_true", help="attach pci-serial-4x")
     p.add_argument("--usb-serial", action="store_true", help="attach qemu-xhci + FTDI usb-serial")
     p.add_argument("--pci-board", choices=("msix", "intx"),
                    help="attach the iocard PCI test board (q35 machine), interrupts by MSI-X or INTx")
-    p.add_argument("--timeout", type=float, default=600, help="seconds before the guest is killed")
+    p.add_argument("--timeout", type=float, help="seconds before the guest is killed "
+                   "(default 600, debug kernels 2400)")
     p.add_argument("--smp", type=int, default=2)
-    p.add_argument("--memory", type=int, default=1024, help="MiB")
+    p.add_argument("--memory", type=int, help="MiB (default 1024, debug kernels 3072)")
     p.add_argument("--log-dir", help="where console, output and dmesg logs are kept")
     p.add_argument("--root", metavar="DIR",
                    help="boot into the Debian root DIR instead of the host's / (still read-only "
