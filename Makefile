@@ -6,6 +6,8 @@
 #   make demo       show the stack working, in the test VM
 #   make bench      benchmarks natively and in the test VM; BUILD/bench/report.md
 #   make deps       install build and test dependencies (Debian 12/13, as root)
+#   make check-kernel-debug  iocard.ko under a KASAN/lockdep/UBSAN kernel built
+#                   from Debian's source (opt-in, not in check; ~1 h the first time)
 #
 # Every target works as the first command on a fresh machine: each installs
 # what is missing first (debian/deps.sh --if-missing is quick when nothing is).
@@ -18,7 +20,8 @@ CMAKE_ARGS ?=
 CTEST_ARGS ?=
 DEB_DIR    ?= $(BUILD)/deb
 
-.PHONY: all deps deps-if-missing configure check check-native check-asan check-vm demo bench deb clean
+.PHONY: all deps deps-if-missing configure check check-native check-asan check-vm check-kernel-debug \
+	demo bench deb clean
 
 all: deps-if-missing configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -55,6 +58,15 @@ check: deps
 
 check-vm: all
 	ctest --test-dir $(BUILD) -L vm --output-on-failure $(CTEST_ARGS)
+
+# The debug kernel (built once, cached in ~/.cache/libio), iocard.ko for it
+# in $(BUILD_DEBUG), smoke + sysfs fuzzer in one boot, the PCI suite + fuzzer
+# in a second (tests/vm/check-kernel-debug).
+BUILD_DEBUG   ?= build-debug
+DEBUG_KERNELS ?= 6.12-debug
+check-kernel-debug: deps
+	@$(MAKE) --no-print-directory all
+	DEBUG_KERNELS="$(DEBUG_KERNELS)" tests/vm/check-kernel-debug $(BUILD) $(BUILD_DEBUG)
 
 # Only what the demo boots: iotool and iocard.ko for its kernels.
 DEMO_KERNELS ?= 6.12
