@@ -49,18 +49,20 @@ std::optional<unsigned long> parse_number(std::string_view text, unsigned long l
 constexpr unsigned max_unit = 247;  // Modbus over serial line V1.02, 2.2: 1 to 247 are unit addresses
 constexpr std::size_t event_queue_size = 1024;
 
-// Sealevel SeaI/O user manual (p. 54, "Modbus function codes by model") and
-// the SeaMAX documentation: lines per model and the function codes each
-// answers. The 462/463 (96 programmable lines through vendor codes
-// 0x41-0x44) and the analog registers of the 470 are not driven yet.
+// Sealevel SeaI/O user manual: function codes by model (p. 54) and the
+// memory map (p. 38: every space from address 0; the 470's 16 A/D inputs are
+// input registers 0-15, its 2 D/A outputs holding registers 0-1). The
+// 462/463 (96 programmable lines through vendor codes 0x41-0x44) are not
+// driven yet.
 constexpr std::array<modbus_model, 7> models{{
-    {"410", "Sealevel", "SeaI/O-410: 16 inputs, 16 outputs", 16, 16, "01 02 05 0F"},
-    {"420", "Sealevel", "SeaI/O-420: 16 inputs, 8 outputs", 16, 8, "01 02 05 0F"},
-    {"430", "Sealevel", "SeaI/O-430: 32 inputs", 32, 0, "02"},
-    {"440", "Sealevel", "SeaI/O-440: 32 relay outputs", 0, 32, "01 05 0F"},
-    {"450", "Sealevel", "SeaI/O-450: 16 relay outputs", 0, 16, "01 05 0F"},
-    {"470", "Sealevel", "SeaI/O-470: 8 inputs, 8 outputs (A/D, D/A not driven yet)", 8, 8, "02 01 05 0F 04 06 10"},
-    {"520", "Sealevel", "SeaI/O-520: 8 inputs, 8 outputs", 8, 8, "01 02 05 0F"},
+    {"410", "Sealevel", "SeaI/O-410: 16 inputs, 16 outputs", 16, 16, "01 02 05 0F", 0, 0},
+    {"420", "Sealevel", "SeaI/O-420: 16 inputs, 8 outputs", 16, 8, "01 02 05 0F", 0, 0},
+    {"430", "Sealevel", "SeaI/O-430: 32 inputs", 32, 0, "02", 0, 0},
+    {"440", "Sealevel", "SeaI/O-440: 32 relay outputs", 0, 32, "01 05 0F", 0, 0},
+    {"450", "Sealevel", "SeaI/O-450: 16 relay outputs", 0, 16, "01 05 0F", 0, 0},
+    {"470", "Sealevel", "SeaI/O-470: 8 inputs, 8 outputs, 16 A/D inputs, 2 D/A outputs", 8, 8,
+     "02 01 05 0F 04 06 10", 16, 2},
+    {"520", "Sealevel", "SeaI/O-520: 8 inputs, 8 outputs", 8, 8, "01 02 05 0F", 0, 0},
 }};
 
 std::string model_names() {
@@ -971,6 +973,41 @@ void modbus_module::write_port(std::string_view port, std::uint64_t value) {
     });
     if (ec)
         throw std::system_error(ec, "write " + std::string(port) + " of " + state_->info.location);
+}
+
+namespace {
+// The channel number of "AI3" / "AO1" (prefix given) below `count`.
+unsigned analog_channel(const detail::modbus_module_state& s, std::string_view channel, std::string_view prefix,
+                        unsigned count) {
+    if (channel.starts_with(prefix) && count > 0)
+        if (const auto i = parse_number(channel.substr(prefix.size()), 0, count - 1))
+            return static_cast<unsigned>(*i);
+    const std::string what = prefix == "AI" ? "analog inputs" : "analog outputs";
+    throw io::invalid_argument("modbus module " + s.info.location + " has no " + what.substr(0, what.size() - 1) +
+                               " '" + std::string(channel) + "'; its " + what + " are " +
+                               (count == 0 ? std::string("none")
+                                           : std::string(prefix) + "0.." + std::string(prefix) + std::to_string(count - 1)));
+}
+}  // namespace
+
+std::uint16_t modbus_module::read_analog(std::string_view channel) const {
+    const auto ch = analog_channel(usable(state_), channel, "AI", state_->model->analog_inputs);
+    std::uint16_t v = 0;
+    const auto ec = bus_->call([&] {
+        return bus_->transact(state_->unit, [&](modbus_t* c) { return modbus_read_input_registers(c, static_cast<int>(ch), 1, &v); });
+    });
+    if (ec)
+        throw std::system_error(ec, "read " + std::string(channel) + " of " + state_->info.location);
+    return v;
+}
+
+void modbus_module::write_analog(std::string_view channel, std::uint16_t value) {
+    const auto ch = analog_channel(usable(state_), channel, "AO", state_->model->analog_outputs);
+    const auto ec = bus_->call([&] {
+        return bus_->transact(state_->unit, [&](modbus_t* c) { return modbus_write_register(c, static_cast<int>(ch), value); });
+    });
+    if (ec)
+        throw std::system_error(ec, "write " + std::string(channel) + " of " + state_->info.location);
 }
 
 void modbus_module::start_polling(std::chrono::milliseconds period) {

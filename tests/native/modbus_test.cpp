@@ -240,6 +240,36 @@ TEST(ModbusTcp, Model470DigitalLines) {
     EXPECT_EQ(sim.cmd("do 3"), "do 0x81");
 }
 
+TEST(ModbusTcp, Model470AnalogChannels) {
+    simulator sim({"--tcp", "3:470", "4:410"});
+    io::modbus_module m(tcp_uri(sim, 3, "470"));
+    EXPECT_EQ(sim.cmd("ai 3 15 54321"), "ok");
+    EXPECT_EQ(sim.cmd("ai 3 0 7"), "ok");
+    EXPECT_EQ(m.read_analog("AI15"), 54321U);
+    EXPECT_EQ(m.read_analog("AI0"), 7U);
+    m.write_analog("AO1", 65535);
+    m.write_analog("AO0", 1234);
+    EXPECT_EQ(sim.cmd("ao 3"), "ao 1234 65535");
+    try {
+        (void)m.read_analog("AI16");
+        FAIL();
+    } catch (const io::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("has no analog input 'AI16'; its analog inputs are AI0..AI15"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_THROW(m.write_analog("AO2", 1), io::invalid_argument);
+    EXPECT_THROW(m.write_analog("AI0", 1), io::invalid_argument);
+    io::modbus_module d(tcp_uri(sim, 4, "410"));
+    try {
+        (void)d.read_analog("AI0");
+        FAIL();
+    } catch (const io::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("its analog inputs are none"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(sim.requests(4), 0U);  // refused before the bus
+}
+
 TEST(ModbusTcp, WrongUnitIsNotAnswered) {
     simulator sim({"--tcp", "1:410"});
     io::modbus_module m(tcp_uri(sim, 2, "410", "&retries=0"));

@@ -13,6 +13,8 @@ commands on stdin, one a line, and answers each with one line:
 
     di UNIT INDEX 0|1      set a discrete input            -> ok
     do UNIT                the coils, bit i = DOi, in hex  -> do 0x...
+    ai UNIT INDEX VALUE    set an input register (A/D)     -> ok
+    ao UNIT                the holding registers (D/A)     -> ao V0 V1 ...
     fault UNIT MODE        none, silent (no answer), exception (04 to
                            everything), badcrc (RTU: the CRC's last byte
                            flipped)                        -> ok
@@ -93,8 +95,9 @@ class Module:
         self.store = ModbusSlaveContext(
             di=block(inputs),
             co=block(outputs),
-            ir=ModbusSequentialDataBlock(0, [0] * 16),
-            hr=ModbusSequentialDataBlock(0, [0] * 16),
+            # The 470's 16 A/D inputs and 2 D/A outputs (manual p. 38).
+            ir=block(16 if model == "470" else 0),
+            hr=block(2 if model == "470" else 0),
             zero_mode=True)
         self.store.seaio_model_code = MODEL_CODES[model]
         self.outputs = outputs
@@ -173,6 +176,11 @@ def main():
             if words[0] == "do":
                 bits = module.store.getValues(1, 0, module.outputs) if module.outputs else []
                 return "do 0x%x" % sum(1 << i for i, b in enumerate(bits) if b)
+            if words[0] == "ai":
+                module.store.setValues(4, int(words[2]), [int(words[3])])
+                return "ok"
+            if words[0] == "ao":
+                return " ".join(["ao"] + [str(v) for v in module.store.getValues(3, 0, 2)])
             if words[0] == "fault":
                 if words[2] not in ("none", "silent", "exception", "badcrc"):
                     return "error: fault none|silent|exception|badcrc"

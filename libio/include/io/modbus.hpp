@@ -62,9 +62,11 @@ LIBIO_EXPORT modbus_address parse_modbus_uri(std::string_view uri);
 /// value; parameters at their default are left out.
 LIBIO_EXPORT std::string to_string(const modbus_address& a);
 
-/// A model of Modbus I/O module: its digital lines and the function codes it
-/// answers. Discrete inputs are read from address 0 (function 02), coils
-/// from address 0 (01 to read, 05 to write one, 0F to write several).
+/// A model of Modbus I/O module: its digital lines, analog channels and the
+/// function codes it answers. Discrete inputs are read from address 0
+/// (function 02), coils from address 0 (01 to read, 05 to write one, 0F to
+/// write several), analog inputs are input registers from 0 (04), analog
+/// outputs holding registers from 0 (06 to write; they cannot be read back).
 struct modbus_model {
     std::string_view name;            ///< "410"
     std::string_view vendor;          ///< "Sealevel"
@@ -72,10 +74,11 @@ struct modbus_model {
     unsigned inputs = 0;              ///< discrete inputs, lines DI0..
     unsigned outputs = 0;             ///< coils, lines DO0..
     std::string_view function_codes;  ///< as the vendor lists them: "01 02 05 0F"
+    unsigned analog_inputs = 0;       ///< input registers, channels AI0..
+    unsigned analog_outputs = 0;      ///< holding registers, channels AO0..
 };
 
-/// The models libio knows. Only digital lines are driven so far; analog
-/// registers (470) and the vendor codes of the 462/463 are not.
+/// The models libio knows. The vendor codes of the 462/463 are not driven.
 LIBIO_EXPORT std::span<const modbus_model> modbus_models() noexcept;
 
 /// The model called `name`.
@@ -244,6 +247,15 @@ public:
     std::uint64_t read_port(std::string_view port) const;
     /// Writes port "DO" whole (function 0F).
     void write_port(std::string_view port, std::uint64_t value);
+
+    /// Reads analog input "AI0".."AIn" (function 04): the converter's raw
+    /// 16-bit value, whose scale is the module's A/D configuration (set with
+    /// the vendor's tools; libio does not change it).
+    /// \throws io::invalid_argument listing the module's analog inputs.
+    std::uint16_t read_analog(std::string_view channel) const;
+    /// Writes analog output "AO0".."AOn" (function 06), a raw 16-bit value.
+    /// \throws io::invalid_argument listing the module's analog outputs.
+    void write_analog(std::string_view channel, std::uint16_t value);
 
     /// Starts polling the inputs every `period` (at least 1 ms): the poll
     /// is queued on the bus's thread on absolute deadlines; a tick missed
