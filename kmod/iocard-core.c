@@ -409,12 +409,33 @@ static int iocard_irq_reqres(struct irq_data *d)
 {
 	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
 	struct iocard *card = iocard_from_gc(gc);
+	unsigned long flags;
+	bool dying;
 	int ret;
 
 	ret = gpiochip_reqres_irq(gc, irqd_to_hwirq(d));
-	if (!ret)
-		refcount_inc(&card->refs);
-	return ret;
+	if (ret)
+		return ret;
+	/*
+	 * No new line interrupt once the card is dying. 6.12's
+	 * gpiochip_remove() frees the interrupts still requested (those of
+	 * lines marked as irq, which the call above did) before it stops new
+	 * callers, then frees the irq descriptors: an interrupt requested in
+	 * between stays on a freed descriptor, whose number the next card
+	 * reuses (the requester then waits forever for its irq thread, or
+	 * frees another card's interrupt). dying is set before the chip's
+	 * removal starts; checked after the mark, an interrupt either is
+	 * refused here or is seen and freed by gpiolib.
+	 */
+	raw_spin_lock_irqsave(&card->lock, flags);
+	dying = card->dying;
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	if (dying) {
+		gpiochip_relres_irq(gc, irqd_to_hwirq(d));
+		return -ENODEV;
+	}
+	refcount_inc(&card->refs);
+	return 0;
 }
 
 static void iocard_irq_relres(struct irq_data *d)
@@ -1291,7 +1312,14 @@ static ssize_t port_lock_store(struct device *dev,
 		return -EINVAL;
 
 	raw_spin_lock_irqsave(&card->lock, flags);
-	if (lock && port->out != out) {
+	/*
+	 * The attribute outlives the gpiochip (the class device goes last)
+	 * and gpiochip_line_is_irq() reads the chip's gpio_device, which is
+	 * freed with it: nothing once the card is dying.
+	 */
+	if (card->dying) {
+		ret = -ENODEV;
+	} else if (lock && port->out != out) {
 		/* Not under lines that are in use the other way. */
 		for (i = port->first; i < port->first + port->width; i++)
 			if (test_bit(i, card->requested) ||
