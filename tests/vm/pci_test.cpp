@@ -136,8 +136,11 @@ TEST_F(pci, change_of_state_reaches_libio_and_gpiomon) {
     io::chip chip{card.gpiochip};
     auto in = chip.prepare_request().add("IN3", io::line_config::input(io::edge::both)).make();
     // gpiomon on IN5 of the same board: every change below moves IN3 and
-    // IN5 in one write, so the edge libio waits for is one interrupt with
-    // gpiomon's (an exact handshake, not a pace).
+    // IN5 in one write, and the next change waits until both libio and
+    // gpiomon (which flushes each event) have their edge. Each line's event
+    // comes from its own interrupt thread, which reads the line's level: a
+    // change made while one of them is still pending would fold two edges
+    // into one, so waiting for only one of them is no handshake.
     io::test::tool_process mon{{"/usr/bin/gpiomon", "-c", card.gpiochip, "-n", "6", "-F", "%e", "IN5"}};
     ASSERT_TRUE(eventually([&] { return chip.info(chip.find_line("IN5").value()).edges == io::edge::both; }))
         << "gpiomon did not request IN5";
@@ -148,6 +151,7 @@ TEST_F(pci, change_of_state_reaches_libio_and_gpiomon) {
         ASSERT_TRUE(in.wait_edge_events(10s)) << "no edge " << i + 1;
         const auto n = in.read_edge_events(buf);
         got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+        ASSERT_TRUE(mon.read_line(10s)) << "gpiomon printed no edge " << i + 1;
     }
     ASSERT_EQ(got.size(), 6U);
     for (std::size_t i = 0; i < got.size(); ++i) {
