@@ -750,6 +750,11 @@ void paired(benchmark::State& state) {
     std::vector<std::shared_ptr<void>> keep;
     auto cs = contenders(W, keep);
     paired_loop(state, cs, W == what::edge);
+    cs.clear();
+    // Newest first: what was made from an earlier object (a registration
+    // on its event loop) goes before it.
+    while (!keep.empty())
+        keep.pop_back();
 }
 
 // ---- event throughput: a writer thread toggles OUT0 while this thread

@@ -49,6 +49,18 @@ wait_exit() {
 	return 1
 }
 stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; true; }
+# wait_poll PID: true once PID sleeps in poll (within 20 s). A monitor has
+# then made its requests: a line shows as requested while its interrupt is
+# still being set up, and a chip taken away in that window leaves the
+# requester waiting forever in 6.12's gpiolib.
+wait_poll() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		case $(cat "/proc/$1/wchan" 2>/dev/null) in *poll*) return 0 ;; esac
+		sleep 0.1
+	done
+	return 1
+}
 # events FILE: the edge names of a gpiomon output, space separated
 events() { awk '{printf "%s%s", sep, $2; sep=" "}' "$1"; }
 # monotonic FILE: timestamps strictly increasing
@@ -198,7 +210,7 @@ gpioset -c "$C1" -t 0 OUT0=0 OUT1=0 OUT31=0
 echo "# edge events"
 gpiomon -c "$C1" -n 4 IN5 > "$TMP/ev1" &
 mon=$!
-sleep 1
+wait_poll $mon || echo "     gpiomon did not start waiting"
 gpioset -c "$C1" -t 100ms,100ms,100ms,0 OUT5=1
 check "cos32 (hw COS) gets 4 edges" wait_exit $mon 10
 check "cos32 edges alternate" \
@@ -208,7 +220,7 @@ stop $mon
 
 gpiomon -c "$C0" -n 4 B3 > "$TMP/ev0" &
 mon=$!
-sleep 1
+wait_poll $mon || echo "     gpiomon did not start waiting"
 gpioset -c "$C0" -t 100ms,100ms,100ms,0 A3=1
 check "dio24 (scanner) gets 4 edges" wait_exit $mon 10
 check "dio24 edges alternate" \
@@ -219,7 +231,7 @@ stop $mon
 check "cos32 loopback off" wr $CLS/iocard1/sim_loopback 0
 gpiomon -c "$C1" -e rising -n 2 IN7 > "$TMP/ev2" &
 mon=$!
-sleep 1
+wait_poll $mon || echo "     gpiomon did not start waiting"
 for v in 80 0 80 0 80; do wr $CLS/iocard1/sim_inputs $v; sleep 0.1; done
 check "sim_inputs: rising filter gets 2 events" wait_exit $mon 10
 check "sim_inputs: only rising" eq "$(events "$TMP/ev2")" "rising rising"
@@ -228,7 +240,7 @@ check "sim_inputs reads back" eq "$(rd iocard1 sim_inputs)" 00000000,00000080
 
 gpiomon -c "$C2" -n 1 P5A0 > "$TMP/ev3" &
 mon=$!
-sleep 1
+wait_poll $mon || echo "     gpiomon did not start waiting"
 wr $CLS/iocard2/sim_inputs 1,00000000,00000000,00000000
 check "dio120 line 96 (mask > 64 bits) gets an edge" wait_exit $mon 10
 check "dio120 edge is rising" eq "$(events "$TMP/ev3")" rising
@@ -342,7 +354,8 @@ if [ -n "${LIBIO_GPIOD1:-}" ]; then
 		"$LIBIO_GPIOD1/usr/bin/gpiomon" "$(chip iocard8)" 1 > /dev/null 2>&1 &
 	v1mon=$!
 fi
-sleep 1
+check "gpiomon waits" wait_poll $mon
+[ -n "$v1mon" ] && check "gpiomon 1.6 waits" wait_poll $v1mon
 check "delete cos32 while gpiomon waits" wr $CLS/delete_sim iocard8
 check "gpiomon returns after removal" wait_exit $mon 10
 if [ -n "$v1mon" ]; then
@@ -356,6 +369,7 @@ gpiomon -c "$C9" B0 > /dev/null 2>&1 &
 mon=$!
 gpioset -c "$C9" A0=1 > /dev/null 2>&1 &
 holder=$!
+check "gpiomon waits (scanner)" wait_poll $mon
 sleep 1
 check "delete dio24 while lines are held and scanned" \
 	wr $CLS/delete_sim iocard9
@@ -396,7 +410,7 @@ check "load with cos_max_rate=100 sim=cos32" \
 wr $CLS/iocard0/sim_loopback 1
 gpiomon -c "$(chip iocard0)" IN0 > "$TMP/chat" &
 mon=$!
-sleep 1
+wait_poll $mon || echo "     gpiomon did not start waiting"
 timeout 1 gpioset -c "$(chip iocard0)" -t 1ms OUT0=1
 check "chattering line turned off once" eq "$(rd iocard0 cos_chatter)" 1
 check "chatter logged" \
@@ -408,7 +422,7 @@ check "no events once turned off" eq "$(wc -l < "$TMP/chat")" "$n"
 stop $mon
 gpiomon -c "$(chip iocard0)" -n 2 IN0 > "$TMP/chat2" &
 mon=$!
-sleep 1
+wait_poll $mon || echo "     gpiomon did not start waiting"
 gpioset -c "$(chip iocard0)" -t 100ms,100ms,0 OUT0=1
 check "requested again: events flow" wait_exit $mon 10
 stop $mon
@@ -416,7 +430,7 @@ check "card's guard off" wr $CLS/iocard0/cos_max_rate 0
 # 100 changes at 1 kHz: a guard of 100/s would let 11 through, then turn off.
 gpiomon -c "$(chip iocard0)" -n 12 IN0 > /dev/null &
 mon=$!
-sleep 1
+wait_poll $mon || echo "     gpiomon did not start waiting"
 gpioset -c "$(chip iocard0)" -t "$(printf '1ms,%.0s' $(seq 99))0" OUT0=1
 check "guard off: more events than a guard lets through" wait_exit $mon 10
 check "guard off: not turned off" eq "$(rd iocard0 cos_chatter)" 1
@@ -431,7 +445,7 @@ gpiomon -c "$(chip iocard0)" -q IN0 &
 mon0=$!
 gpiomon -c "$(chip iocard1)" -F x B0 > "$TMP/storm1" &
 mon1=$!
-sleep 1
+wait_poll $mon0 && wait_poll $mon1 || echo "     gpiomon did not start waiting"
 timeout "$STORM_S" gpioset -c "$(chip iocard0)" -t 1ms OUT0=1
 timeout "$STORM_S" gpioset -c "$(chip iocard1)" -t 1ms A0=1
 check "guest responsive after storm" eq "$(echo alive)" alive

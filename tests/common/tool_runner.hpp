@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <optional>
@@ -71,6 +72,23 @@ public:
     tool_process& operator=(const tool_process&) = delete;
 
     pid_t pid() const noexcept { return pid_; }
+
+    /// True once the process sleeps in poll/ppoll/epoll (its /proc wchan):
+    /// a monitor such as gpiomon has then made its line requests and waits
+    /// for events. Until then a line may show as requested while its
+    /// interrupt is still being set up (request_threaded_irq() waits for the
+    /// new irq thread to start), and taking the chip away in that window
+    /// leaves the requester waiting forever in 6.12's gpiolib.
+    bool waiting_in_poll() const {
+        std::string w;
+        if (std::FILE* f = std::fopen(("/proc/" + std::to_string(pid_) + "/wchan").c_str(), "r")) {
+            char b[128];
+            const auto n = std::fread(b, 1, sizeof b, f);
+            std::fclose(f);
+            w.assign(b, n);
+        }
+        return w.find("poll") != std::string::npos;
+    }
 
     /// The next line of stdout (without the newline), or nullopt at EOF or timeout.
     std::optional<std::string> read_line(std::chrono::milliseconds timeout) {

@@ -142,8 +142,8 @@ TEST_F(pci, change_of_state_reaches_libio_and_gpiomon) {
     // change made while one of them is still pending would fold two edges
     // into one, so waiting for only one of them is no handshake.
     io::test::tool_process mon{{"/usr/bin/gpiomon", "-c", card.gpiochip, "-n", "6", "-F", "%e", "IN5"}};
-    ASSERT_TRUE(eventually([&] { return chip.info(chip.find_line("IN5").value()).edges == io::edge::both; }))
-        << "gpiomon did not request IN5";
+    ASSERT_TRUE(eventually([&] { return mon.waiting_in_poll(); })) << "gpiomon did not start waiting";
+    ASSERT_EQ(chip.info(chip.find_line("IN5").value()).edges, io::edge::both) << "gpiomon did not request IN5";
     std::vector<io::edge_event> got;
     std::array<io::edge_event, 8> buf{};
     for (unsigned i = 0; i < 6; ++i) {
@@ -255,13 +255,13 @@ struct users {
                 "/usr/bin/env", "LD_LIBRARY_PATH=" + dir + "/usr/lib/x86_64-linux-gnu", dir + "/usr/bin/gpiomon",
                 card.gpiochip, std::to_string(chip->find_line("IN2").value())});
         }
-        // A request with edge detection is made in one ioctl: requested
-        // means armed.
-        EXPECT_TRUE(eventually([&] { return chip->info(chip->find_line("IN1").value()).used; }))
-            << "gpiomon did not request IN1";
+        // A line shows as requested before its interrupt is set up: wait
+        // until each monitor sleeps in poll, its requests made.
+        EXPECT_TRUE(eventually([&] { return mon2->waiting_in_poll(); })) << "gpiomon did not start waiting";
+        EXPECT_TRUE(chip->info(chip->find_line("IN1").value()).used) << "gpiomon did not request IN1";
         if (mon1) {
-            EXPECT_TRUE(eventually([&] { return chip->info(chip->find_line("IN2").value()).used; }))
-                << "gpiomon 1.6 did not request IN2";
+            EXPECT_TRUE(eventually([&] { return mon1->waiting_in_poll(); })) << "gpiomon 1.6 did not start waiting";
+            EXPECT_TRUE(chip->info(chip->find_line("IN2").value()).used) << "gpiomon 1.6 did not request IN2";
         }
     }
 
