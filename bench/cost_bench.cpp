@@ -16,6 +16,7 @@
 // (ns per call) and heap allocations per call.
 #include "bench_common.hpp"
 #include "fake_gpio_kernel.hpp"
+#include "gpiod_c_request.hpp"
 
 #include <io/chip.hpp>
 #include <io/event_loop.hpp>
@@ -122,33 +123,6 @@ std::shared_ptr<io::line_request> libio_request(const std::vector<unsigned>& off
     return std::make_shared<io::line_request>(io::detail::line_request_access::make(fake::new_line_fd(), chip_path, offsets));
 }
 
-struct gpiod_c_request {
-    gpiod_line_request* req = nullptr;
-    gpiod_c_request(const std::vector<unsigned>& offsets, bool output, bool edges) {
-        gpiod_chip* chip = gpiod_chip_open(chip_path);
-        if (chip == nullptr)
-            throw std::system_error(errno, std::system_category(), "gpiod_chip_open on the fake gpiochip");
-        gpiod_line_settings* s = gpiod_line_settings_new();
-        gpiod_line_config* lc = gpiod_line_config_new();
-        gpiod_request_config* rc = gpiod_request_config_new();
-        gpiod_line_settings_set_direction(s, output ? GPIOD_LINE_DIRECTION_OUTPUT : GPIOD_LINE_DIRECTION_INPUT);
-        if (edges)
-            gpiod_line_settings_set_edge_detection(s, GPIOD_LINE_EDGE_BOTH);
-        gpiod_line_config_add_line_settings(lc, offsets.data(), offsets.size(), s);
-        gpiod_request_config_set_consumer(rc, "bench-cost");
-        req = gpiod_chip_request_lines(chip, rc, lc);
-        gpiod_request_config_free(rc);
-        gpiod_line_config_free(lc);
-        gpiod_line_settings_free(s);
-        gpiod_chip_close(chip);
-        if (req == nullptr)
-            throw std::system_error(errno, std::system_category(), "gpiod_chip_request_lines on the fake gpiochip");
-    }
-    ~gpiod_c_request() { gpiod_line_request_release(req); }
-    gpiod_c_request(const gpiod_c_request&) = delete;
-    gpiod_c_request& operator=(const gpiod_c_request&) = delete;
-};
-
 std::shared_ptr<gpiod::line_request> gpiodcxx_request(const std::vector<unsigned>& offsets, bool output, bool edges) {
     gpiod::line_settings st;
     st.set_direction(output ? gpiod::line::direction::OUTPUT : gpiod::line::direction::INPUT);
@@ -229,7 +203,7 @@ std::vector<contender> value_contenders(what w) {
                       }
                   }});
 
-    auto c = std::make_shared<gpiod_c_request>(offsets, out, false);
+    auto c = std::make_shared<bench::gpiod_c_request>(chip_path, offsets, out, false, "bench-cost");
     auto c_offs = std::make_shared<std::vector<unsigned>>(offsets);
     auto c_vals = std::make_shared<std::vector<gpiod_line_value>>(offsets.size());
     cs.push_back({"gpiod_c", [=, value = std::uint64_t{0}](int n) mutable {
@@ -296,7 +270,7 @@ void edge_read(benchmark::State& state) {
                       }
                   }});
 
-    auto c = std::make_shared<gpiod_c_request>(offsets, false, true);
+    auto c = std::make_shared<bench::gpiod_c_request>(chip_path, offsets, false, true, "bench-cost");
     auto cbuf = std::shared_ptr<gpiod_edge_event_buffer>(gpiod_edge_event_buffer_new(Batch), gpiod_edge_event_buffer_free);
     cs.push_back({"gpiod_c", [=](int n) {
                       for (int i = 0; i < n; ++i) {
@@ -401,7 +375,7 @@ void edge_dispatch(benchmark::State& state) {
                       }
                   }});
 
-    auto c = std::make_shared<gpiod_c_request>(offsets, false, true);
+    auto c = std::make_shared<bench::gpiod_c_request>(chip_path, offsets, false, true, "bench-cost");
     auto cbuf = std::shared_ptr<gpiod_edge_event_buffer>(gpiod_edge_event_buffer_new(16), gpiod_edge_event_buffer_free);
     cs.push_back({"gpiod_c", [=](int n) {
                       for (int i = 0; i < n; ++i) {

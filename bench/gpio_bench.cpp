@@ -4,6 +4,7 @@
 // C++ and C APIs and the raw GPIO v2 ioctl, loopback edge-event latency and
 // event throughput. Run by bench/run-vm; runs only as root in the VM.
 #include "bench_common.hpp"
+#include "gpiod_c_request.hpp"
 
 #include <io/chip.hpp>
 #include <io/event_loop.hpp>
@@ -123,28 +124,11 @@ gpiod::line_request gpiodcxx_request(const std::vector<unsigned>& offsets, bool 
     return gpiod::chip{the_card().path()}.prepare_request().set_consumer("bench-gpiodcxx").add_line_settings(offs, s).do_request();
 }
 
-struct gpiod_c_request {
-    gpiod_line_request* req = nullptr;
+// libgpiod C's request of `offsets` on a card (the first by default).
+struct gpiod_c_request : bench::gpiod_c_request {
     gpiod_c_request(const std::vector<unsigned>& offsets, bool output, bool edges = false,
-                    const std::string& path = the_card().path()) {
-        gpiod_chip* chip = gpiod_chip_open(path.c_str());
-        gpiod_line_settings* s = gpiod_line_settings_new();
-        gpiod_line_config* lc = gpiod_line_config_new();
-        gpiod_request_config* rc = gpiod_request_config_new();
-        gpiod_line_settings_set_direction(s, output ? GPIOD_LINE_DIRECTION_OUTPUT : GPIOD_LINE_DIRECTION_INPUT);
-        if (edges)
-            gpiod_line_settings_set_edge_detection(s, GPIOD_LINE_EDGE_BOTH);
-        gpiod_line_config_add_line_settings(lc, offsets.data(), offsets.size(), s);
-        gpiod_request_config_set_consumer(rc, "bench-gpiod-c");
-        req = gpiod_chip_request_lines(chip, rc, lc);
-        gpiod_request_config_free(rc);
-        gpiod_line_config_free(lc);
-        gpiod_line_settings_free(s);
-        gpiod_chip_close(chip);
-        if (req == nullptr)
-            throw std::system_error(errno, std::system_category(), "gpiod_chip_request_lines");
-    }
-    ~gpiod_c_request() { gpiod_line_request_release(req); }
+                    const std::string& path = the_card().path())
+        : bench::gpiod_c_request(path, offsets, output, edges, "bench-gpiod-c") {}
 };
 
 // Runs op() in the benchmark loop, timing every sample_every-th call alone.

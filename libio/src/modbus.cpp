@@ -36,6 +36,17 @@ using steady = std::chrono::steady_clock;
     throw io::invalid_argument("modbus URI '" + std::string(uri) + "': " + what);
 }
 
+// A setting read by one of serial_settings.hpp's parse functions, its
+// refusal naming the URI.
+template <typename F>
+auto named(std::string_view uri, F&& parse) {
+    try {
+        return parse();
+    } catch (const io::invalid_argument& e) {
+        refuse_uri(uri, e.what());
+    }
+}
+
 // A decimal number that is all of text, in [lo, hi]; nullopt otherwise.
 std::optional<unsigned long> parse_number(std::string_view text, unsigned long lo, unsigned long hi) {
     unsigned long v = 0;
@@ -269,30 +280,16 @@ modbus_address parse_modbus_uri(std::string_view uri) {
                 bad(std::to_string(serial_settings::min_baud) + " to " + std::to_string(serial_settings::max_baud));
             a.serial.set_baud(static_cast<std::uint32_t>(*v));
         } else if (rtu && key == "parity") {
-            if (value == "none")
-                a.serial.set_parity(parity::none);
-            else if (value == "even")
-                a.serial.set_parity(parity::even);
-            else if (value == "odd")
-                a.serial.set_parity(parity::odd);
-            else
+            // libio's names of the settings (serial_settings.hpp); Modbus RTU
+            // has no mark or space parity (Modbus over serial line V1.02, 2.5.1).
+            const auto p = named(uri, [&] { return parse_parity(value); });
+            if (p == parity::mark || p == parity::space)
                 bad("none, even, odd");
+            a.serial.set_parity(p);
         } else if (rtu && key == "stop") {
-            if (value == "1")
-                a.serial.set_stop_bits(stop_bits::one);
-            else if (value == "2")
-                a.serial.set_stop_bits(stop_bits::two);
-            else
-                bad("1, 2");
+            a.serial.set_stop_bits(named(uri, [&] { return parse_stop_bits(value); }));
         } else if (rtu && key == "mode") {
-            if (value == "rs232")
-                a.serial.set_mode(serial_mode::rs232);
-            else if (value == "rs422")
-                a.serial.set_mode(serial_mode::rs422);
-            else if (value == "rs485")
-                a.serial.set_mode(serial_mode::rs485);
-            else
-                bad("rs232, rs422, rs485");
+            a.serial.set_mode(named(uri, [&] { return parse_serial_mode(value); }));
         } else {
             refuse_uri(uri, "unknown parameter '" + std::string(key) + "'; allowed " +
                                 (rtu ? "baud, parity, stop, mode, unit, model, timeout, retries"

@@ -3,6 +3,7 @@
 #include <io/serial_settings.hpp>
 
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 namespace io {
@@ -119,49 +120,84 @@ void serial_settings::validate() const {
                "allowed none, xon_xoff");
 }
 
+namespace {
+
+// The one table of each enumeration's names: to_string() gives the first
+// name of a value, the parse functions take every name. Short forms (a
+// parity letter, a digit of stop bits) follow the names to_string() gives.
+template <typename E>
+struct name_of {
+    std::string_view name;
+    E value;
+    bool short_form = false;
+};
+
+constexpr name_of<parity> parity_names[] = {
+    {"none", parity::none}, {"odd", parity::odd}, {"even", parity::even}, {"mark", parity::mark},
+    {"space", parity::space}, {"N", parity::none, true}, {"O", parity::odd, true}, {"E", parity::even, true},
+    {"M", parity::mark, true}, {"S", parity::space, true}};
+constexpr name_of<stop_bits> stop_bits_names[] = {
+    {"one", stop_bits::one}, {"two", stop_bits::two}, {"1", stop_bits::one, true}, {"2", stop_bits::two, true}};
+constexpr name_of<flow_control> flow_control_names[] = {
+    {"none", flow_control::none}, {"rts_cts", flow_control::rts_cts}, {"xon_xoff", flow_control::xon_xoff}};
+constexpr name_of<serial_mode> serial_mode_names[] = {
+    {"rs232", serial_mode::rs232}, {"rs422", serial_mode::rs422}, {"rs485", serial_mode::rs485}};
+constexpr name_of<rts_level> rts_level_names[] = {{"high", rts_level::high}, {"low", rts_level::low}};
+
+template <typename E, std::size_t N>
+const char* name(const name_of<E> (&names)[N], E value) noexcept {
+    for (const auto& n : names)
+        if (n.value == value)
+            return n.name.data();  // the literals are NUL-terminated
+    return "invalid";
+}
+
+template <typename E, std::size_t N>
+E parse(const name_of<E> (&names)[N], std::string_view what, std::string_view text) {
+    std::string names_list;
+    std::string short_list;
+    for (const auto& n : names) {
+        if (n.name == text)
+            return n.value;
+        auto& list = n.short_form ? short_list : names_list;
+        list += (list.empty() ? "" : ", ") + std::string(n.name);
+    }
+    throw io::invalid_argument(std::string(what) + " '" + std::string(text) + "' is not valid; allowed " + names_list +
+                               (short_list.empty() ? "" : " (or " + short_list + ")"));
+}
+
+}  // namespace
+
 const char* to_string(parity p) noexcept {
-    switch (p) {
-    case parity::none: return "none";
-    case parity::odd: return "odd";
-    case parity::even: return "even";
-    case parity::mark: return "mark";
-    case parity::space: return "space";
-    }
-    return "invalid";
+    return name(parity_names, p);
 }
-
 const char* to_string(stop_bits s) noexcept {
-    switch (s) {
-    case stop_bits::one: return "one";
-    case stop_bits::two: return "two";
-    }
-    return "invalid";
+    return name(stop_bits_names, s);
 }
-
 const char* to_string(flow_control f) noexcept {
-    switch (f) {
-    case flow_control::none: return "none";
-    case flow_control::rts_cts: return "rts_cts";
-    case flow_control::xon_xoff: return "xon_xoff";
-    }
-    return "invalid";
+    return name(flow_control_names, f);
 }
-
 const char* to_string(serial_mode m) noexcept {
-    switch (m) {
-    case serial_mode::rs232: return "rs232";
-    case serial_mode::rs422: return "rs422";
-    case serial_mode::rs485: return "rs485";
-    }
-    return "invalid";
+    return name(serial_mode_names, m);
+}
+const char* to_string(rts_level l) noexcept {
+    return name(rts_level_names, l);
 }
 
-const char* to_string(rts_level l) noexcept {
-    switch (l) {
-    case rts_level::high: return "high";
-    case rts_level::low: return "low";
-    }
-    return "invalid";
+parity parse_parity(std::string_view text) {
+    return parse(parity_names, "parity", text);
+}
+stop_bits parse_stop_bits(std::string_view text) {
+    return parse(stop_bits_names, "stop bits", text);
+}
+flow_control parse_flow_control(std::string_view text) {
+    return parse(flow_control_names, "flow control", text);
+}
+serial_mode parse_serial_mode(std::string_view text) {
+    return parse(serial_mode_names, "mode", text);
+}
+rts_level parse_rts_level(std::string_view text) {
+    return parse(rts_level_names, "RTS level", text);
 }
 
 std::string to_string(const serial_settings& s) {

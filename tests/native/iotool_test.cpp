@@ -100,7 +100,7 @@ TEST(iotool_cli, bad_command_lines_are_usage_errors_with_a_hint) {
         {{"serial"}, "Usage: iotool serial PORT"},
         {{"serial", "send"}, "give the port first"},
         {{"serial", "ttyS4", "fly"}, "unknown action 'fly'"},
-        {{"serial", "ttyS4", "set", "--parity", "weird"}, "not one of none, odd, even, mark, space"},
+        {{"serial", "ttyS4", "set", "--parity", "weird"}, "--parity: parity 'weird' is not valid; allowed none, odd, even, mark, space (or N, O, E, M, S)"},
         {{"serial", "ttyS4", "set", "--baud", "10"}, "allowed 50 to 20000000"},
         {{"serial", "ttyS4", "send"}, "exactly one of TEXT, --hex or --file"},
         {{"serial", "ttyS4", "send", "--hex", "0g"}, "is not hex bytes"},

@@ -100,7 +100,7 @@ TEST(ModbusUri, RefusalsSayWhatIsWrongAndWhatIsAllowed) {
     r = refusal("modbus-rtu:/dev/ttyS0?timeout=0");
     EXPECT_TRUE(has(r, "timeout '0' is not valid; allowed 1 to 10000 (ms)")) << r;
     r = refusal("modbus-rtu:/dev/ttyS0?stop=1.5");
-    EXPECT_TRUE(has(r, "stop '1.5' is not valid; allowed 1, 2")) << r;
+    EXPECT_TRUE(has(r, "stop bits '1.5' is not valid; allowed one, two (or 1, 2)")) << r;
 }
 
 TEST(ModbusModel, TableFromTheSeaIoManual) {

@@ -39,6 +39,34 @@ TEST(serial_settings, defaults_are_115200_8n1_rs232) {
     EXPECT_EQ(to_string(s), "115200 8N1");
 }
 
+TEST(serial_settings, names_read_back_to_the_values_to_string_gives) {
+    for (const auto p : {io::parity::none, io::parity::odd, io::parity::even, io::parity::mark, io::parity::space})
+        EXPECT_EQ(io::parse_parity(io::to_string(p)), p);
+    for (const auto s : {io::stop_bits::one, io::stop_bits::two})
+        EXPECT_EQ(io::parse_stop_bits(io::to_string(s)), s);
+    for (const auto f : {io::flow_control::none, io::flow_control::rts_cts, io::flow_control::xon_xoff})
+        EXPECT_EQ(io::parse_flow_control(io::to_string(f)), f);
+    for (const auto m : {io::serial_mode::rs232, io::serial_mode::rs422, io::serial_mode::rs485})
+        EXPECT_EQ(io::parse_serial_mode(io::to_string(m)), m);
+    for (const auto l : {io::rts_level::high, io::rts_level::low})
+        EXPECT_EQ(io::parse_rts_level(io::to_string(l)), l);
+    EXPECT_EQ(io::parse_parity("E"), io::parity::even);
+    EXPECT_EQ(io::parse_parity("S"), io::parity::space);
+    EXPECT_EQ(io::parse_stop_bits("2"), io::stop_bits::two);
+    EXPECT_STREQ(io::to_string(io::parity::none), "none");  // the name, not the letter
+    EXPECT_STREQ(io::to_string(io::stop_bits::two), "two");
+}
+
+TEST(serial_settings, unknown_names_are_refused_with_what_is_allowed) {
+    EXPECT_EQ(refusal([] { (void)io::parse_parity("e"); }),
+              "parity 'e' is not valid; allowed none, odd, even, mark, space (or N, O, E, M, S)");
+    EXPECT_EQ(refusal([] { (void)io::parse_stop_bits("1.5"); }), "stop bits '1.5' is not valid; allowed one, two (or 1, 2)");
+    EXPECT_EQ(refusal([] { (void)io::parse_flow_control("rtscts"); }),
+              "flow control 'rtscts' is not valid; allowed none, rts_cts, xon_xoff");
+    EXPECT_EQ(refusal([] { (void)io::parse_serial_mode("RS485"); }), "mode 'RS485' is not valid; allowed rs232, rs422, rs485");
+    EXPECT_EQ(refusal([] { (void)io::parse_rts_level(""); }), "RTS level '' is not valid; allowed high, low");
+}
+
 TEST(serial_settings, setters_chain_and_read_back) {
     const auto s = serial_settings{}
                        .set_baud(9600)

@@ -11,6 +11,7 @@
 #include <io/card.hpp>
 #include <io/chip.hpp>
 #include <io/event_loop.hpp>
+#include <io/line_request.hpp>
 #include <io/line_config.hpp>
 #include <io/serial_settings.hpp>
 
@@ -114,6 +115,12 @@ private:
     io::registration on_signal_;
     io::registration on_timeout_;
 };
+
+/// A CLOCK_MONOTONIC time in ns as seconds: "1234.000567890".
+std::string format_timestamp(std::uint64_t ns);
+/// One edge event as monitor prints it, a JSON line (--json) or a text line
+/// "SECONDS  LINE  EDGE  #SEQNO", for cards and Modbus modules alike.
+void print_edge(const io::edge_event& e, const std::string& name, bool json);
 
 /// Parses a line level: 0/1, low/high, off/on, false/true.
 bool parse_level(std::string_view text, std::string_view what);

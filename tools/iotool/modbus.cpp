@@ -51,13 +51,6 @@ std::string format_value(std::uint64_t value, unsigned width, const std::string&
     return buf;
 }
 
-std::string timestamp(std::uint64_t ns) {
-    char ts[48];
-    std::snprintf(ts, sizeof ts, "%llu.%09llu", static_cast<unsigned long long>(ns / 1'000'000'000ULL),
-                  static_cast<unsigned long long>(ns % 1'000'000'000ULL));
-    return ts;
-}
-
 }  // namespace
 
 bool is_modbus_uri(std::string_view key) {
@@ -209,22 +202,7 @@ int modbus_monitor(const std::string& uri, const std::vector<std::string>& token
             if (e.what == io::modbus_event::kind::edge) {
                 if (!watched[e.line] || (edges != io::edge::both && edges != e.change))
                     continue;
-                if (json) {
-                    json_writer j{std::cout};
-                    j.begin_object()
-                        .member("event", "edge")
-                        .member("line", m.line_name(e.line))
-                        .member("offset", e.line)
-                        .member("edge", io::to_string(e.change))
-                        .member("timestamp_ns", e.timestamp_ns)
-                        .member("seqno", e.seqno)
-                        .member("line_seqno", e.line_seqno)
-                        .end_object()
-                        .end_document();
-                } else {
-                    std::cout << timestamp(e.timestamp_ns) << "  " << m.line_name(e.line) << "  "
-                              << io::to_string(e.change) << "  #" << e.seqno << '\n';
-                }
+                print_edge({e.line, e.change, e.timestamp_ns, e.seqno, e.line_seqno}, m.line_name(e.line), json);
                 if (counting && ++seen >= count) {
                     loop.stop();
                     break;
@@ -238,7 +216,7 @@ int modbus_monitor(const std::string& uri, const std::vector<std::string>& token
                         j.member("error", e.error.message());
                     j.member("seqno", e.seqno).end_object().end_document();
                 } else {
-                    std::cout << timestamp(e.timestamp_ns) << "  " << (gone ? "gone: " + e.error.message() : "back")
+                    std::cout << format_timestamp(e.timestamp_ns) << "  " << (gone ? "gone: " + e.error.message() : "back")
                               << "  #" << e.seqno << '\n';
                 }
             }

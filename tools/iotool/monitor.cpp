@@ -15,6 +15,32 @@
 
 namespace io::tools::iotool {
 
+std::string format_timestamp(std::uint64_t ns) {
+    char ts[48];
+    std::snprintf(ts, sizeof ts, "%llu.%09llu", static_cast<unsigned long long>(ns / 1'000'000'000ULL),
+                  static_cast<unsigned long long>(ns % 1'000'000'000ULL));
+    return ts;
+}
+
+void print_edge(const io::edge_event& e, const std::string& name, bool json) {
+    if (json) {
+        json_writer j{std::cout};
+        j.begin_object()
+            .member("event", "edge")
+            .member("line", name)
+            .member("offset", e.line)
+            .member("edge", io::to_string(e.kind))
+            .member("timestamp_ns", e.timestamp_ns)
+            .member("seqno", e.seqno)
+            .member("line_seqno", e.line_seqno)
+            .end_object()
+            .end_document();
+    } else {
+        std::cout << format_timestamp(e.timestamp_ns) << "  " << name << "  " << io::to_string(e.kind) << "  #"
+                  << e.seqno << '\n';
+    }
+}
+
 int run_monitor(const args& a) {
     po::options_description opts{"Options"};
     opts.add_options()                                                                                 //
@@ -143,26 +169,7 @@ int run_monitor(const args& a) {
                 }
             }
             for (const auto& e : events) {
-                if (json) {
-                    json_writer j{std::cout};
-                    j.begin_object()
-                        .member("event", "edge")
-                        .member("line", names[e.line])
-                        .member("offset", e.line)
-                        .member("edge", io::to_string(e.kind))
-                        .member("timestamp_ns", e.timestamp_ns)
-                        .member("seqno", e.seqno)
-                        .member("line_seqno", e.line_seqno)
-                        .end_object()
-                        .end_document();
-                } else {
-                    char ts[48];
-                    std::snprintf(ts, sizeof ts, "%llu.%09llu",
-                                  static_cast<unsigned long long>(e.timestamp_ns / 1'000'000'000ULL),
-                                  static_cast<unsigned long long>(e.timestamp_ns % 1'000'000'000ULL));
-                    std::cout << ts << "  " << names[e.line] << "  " << io::to_string(e.kind) << "  #" << e.seqno
-                              << '\n';
-                }
+                print_edge(e, names[e.line], json);
                 ++seen;
                 if (counting && seen >= count) {
                     loop.stop();

@@ -82,18 +82,17 @@ E parse_enum(const std::string& text, const char* what, const std::pair<const ch
     usage_failure(std::string(what) + ": '" + text + "' is not one of " + valid);
 }
 
-constexpr std::pair<const char*, io::parity> parities[] = {
-    {"none", io::parity::none}, {"odd", io::parity::odd},     {"even", io::parity::even},
-    {"mark", io::parity::mark}, {"space", io::parity::space}, {"N", io::parity::none},
-    {"O", io::parity::odd},     {"E", io::parity::even},      {"M", io::parity::mark},
-    {"S", io::parity::space}};
-constexpr std::pair<const char*, io::flow_control> flows[] = {{"none", io::flow_control::none},
-                                                             {"rts_cts", io::flow_control::rts_cts},
-                                                             {"xon_xoff", io::flow_control::xon_xoff}};
-constexpr std::pair<const char*, io::serial_mode> modes[] = {
-    {"rs232", io::serial_mode::rs232}, {"rs422", io::serial_mode::rs422}, {"rs485", io::serial_mode::rs485}};
-constexpr std::pair<const char*, io::rts_level> levels[] = {{"high", io::rts_level::high}, {"low", io::rts_level::low}};
-constexpr std::pair<const char*, io::stop_bits> stops[] = {{"1", io::stop_bits::one}, {"2", io::stop_bits::two}};
+// A setting by libio's parser of its name (serial_settings.hpp); a bad one
+// is a usage error naming the option.
+template <typename F>
+auto parse_setting(const char* option, F&& parse) {
+    try {
+        return parse();
+    } catch (const io::invalid_argument& e) {
+        usage_failure(std::string(option) + ": " + e.what());
+    }
+}
+
 constexpr std::pair<const char*, bool> switches[] = {{"on", true}, {"off", false}, {"1", true}, {"0", false}};
 
 po::options_description settings_options() {
@@ -121,21 +120,21 @@ void apply_shorthand(io::serial_settings& s, const std::string& token) {
     }
     if (token.size() == 3 && token[0] >= '5' && token[0] <= '8' && (token[2] == '1' || token[2] == '2')) {
         s.set_data_bits(static_cast<unsigned>(token[0] - '0'));
-        s.set_parity(parse_enum(std::string(1, static_cast<char>(std::toupper(static_cast<unsigned char>(token[1])))),
-                                "parity letter", parities));
+        const std::string letter(1, static_cast<char>(std::toupper(static_cast<unsigned char>(token[1]))));
+        s.set_parity(parse_setting("parity letter", [&] { return io::parse_parity(letter); }));
         s.set_stop_bits(token[2] == '2' ? io::stop_bits::two : io::stop_bits::one);
         return;
     }
-    for (const auto& [name, v] : modes)
-        if (token == name) {
-            s.set_mode(v);
-            return;
-        }
-    for (const auto& [name, v] : flows)
-        if (token == name) {
-            s.set_flow_control(v);
-            return;
-        }
+    try {
+        s.set_mode(io::parse_serial_mode(token));
+        return;
+    } catch (const io::invalid_argument&) {
+    }
+    try {
+        s.set_flow_control(io::parse_flow_control(token));
+        return;
+    } catch (const io::invalid_argument&) {
+    }
     usage_failure("serial set: '" + token +
                   "' is not a setting; give a baud rate (9600), a frame (8N1, 7E2), a mode (rs232, rs422, rs485) "
                   "or a flow control (none, rts_cts, xon_xoff), or use the options");
@@ -149,15 +148,15 @@ void apply_options(io::serial_settings& s, const po::variables_map& vm) {
     if (has("data-bits"))
         s.set_data_bits(static_cast<unsigned>(parse_uint(str("data-bits"), "--data-bits", 64)));
     if (has("parity"))
-        s.set_parity(parse_enum(str("parity"), "--parity", parities));
+        s.set_parity(parse_setting("--parity", [&] { return io::parse_parity(str("parity")); }));
     if (has("stop-bits"))
-        s.set_stop_bits(parse_enum(str("stop-bits"), "--stop-bits", stops));
+        s.set_stop_bits(parse_setting("--stop-bits", [&] { return io::parse_stop_bits(str("stop-bits")); }));
     if (has("flow"))
-        s.set_flow_control(parse_enum(str("flow"), "--flow", flows));
+        s.set_flow_control(parse_setting("--flow", [&] { return io::parse_flow_control(str("flow")); }));
     if (has("mode"))
-        s.set_mode(parse_enum(str("mode"), "--mode", modes));
+        s.set_mode(parse_setting("--mode", [&] { return io::parse_serial_mode(str("mode")); }));
     if (has("rts-on-send"))
-        s.set_rts_on_send(parse_enum(str("rts-on-send"), "--rts-on-send", levels));
+        s.set_rts_on_send(parse_setting("--rts-on-send", [&] { return io::parse_rts_level(str("rts-on-send")); }));
     if (has("delay-before"))
         s.set_delay_before_send(std::chrono::milliseconds{parse_uint(str("delay-before"), "--delay-before", 1000)});
     if (has("delay-after"))

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace io {
 
@@ -119,5 +120,17 @@ LIBIO_EXPORT const char* to_string(stop_bits s) noexcept;
 LIBIO_EXPORT const char* to_string(flow_control f) noexcept;
 LIBIO_EXPORT const char* to_string(serial_mode m) noexcept;
 LIBIO_EXPORT const char* to_string(rts_level l) noexcept;
+
+/// The value to_string() names, read back from text; the parity also as its
+/// letter (N, O, E, M, S), the stop bits also as 1 or 2. Names are exact
+/// (lower case, the letters upper case).
+/// \throws io::invalid_argument naming the text and listing what is allowed
+///         ("parity 'x' is not valid; allowed none, odd, even, mark, space
+///         (or N, O, E, M, S)").
+LIBIO_EXPORT parity parse_parity(std::string_view text);
+LIBIO_EXPORT stop_bits parse_stop_bits(std::string_view text);
+LIBIO_EXPORT flow_control parse_flow_control(std::string_view text);
+LIBIO_EXPORT serial_mode parse_serial_mode(std::string_view text);
+LIBIO_EXPORT rts_level parse_rts_level(std::string_view text);
 
 }  // namespace io
