@@ -5,6 +5,7 @@
 
 #include "error.hpp"
 #include "event_loop_access.hpp"
+#include "modbus_access.hpp"
 
 #include <modbus.h>
 
@@ -413,39 +414,25 @@ struct modbus_module_state {
 };
 
 struct modbus_bus_state {
-    explicit modbus_bus_state(const modbus_address& a) : address{a} {
-        if (a.transport == modbus_transport::rtu) {
+    explicit modbus_bus_state(const modbus_address& a) : address{a}, rtu{a.transport == modbus_transport::rtu} {
+        if (rtu) {
             if (a.serial.parity() == parity::mark || a.serial.parity() == parity::space)
                 throw io::invalid_argument("modbus RTU on " + a.device + ": parity " + to_string(a.serial.parity()) +
                                            " is not used by Modbus; allowed none, even, odd");
-            serial_settings s = a.serial;
-            s.set_data_bits(8);
-            // libio opens and configures the line (exclusive access, settings
-            // validated and read back, RS-485 through TIOCSRS485, restored at
-            // close) and libmodbus only frames on its descriptor: handing it
-            // the fd with modbus_set_socket() instead of modbus_connect()
-            // keeps one owner of the port, and libmodbus, which would set its
-            // own termios and could not open a port libio holds with
-            // TIOCEXCL, never opens or closes it.
-            serial.emplace(a.device, s);
-            if (serial->fd() >= FD_SETSIZE)  // libmodbus waits for replies with select()
-                throw std::system_error(detail::errno_code(EMFILE),
-                                        "modbus RTU on " + a.device + ": descriptor " + std::to_string(serial->fd()) +
-                                            " is beyond what libmodbus's select() can wait on (" +
-                                            std::to_string(FD_SETSIZE) + ")");
-            try {
-                serial->set_low_latency(true);
-            } catch (const std::system_error& e) {
-                if (e.code() != std::errc::inappropriate_io_control_operation)  // ptys have no serial_struct
-                    throw;
-            }
-            const char par = s.parity() == parity::even ? 'E' : s.parity() == parity::odd ? 'O' : 'N';
-            ctx = modbus_new_rtu(a.device.c_str(), static_cast<int>(s.baud()), par, 8,
-                                 s.stop_bits() == stop_bits::two ? 2 : 1);
+            line = a.serial;
+            line.set_data_bits(8);
+            const char par = line.parity() == parity::even ? 'E' : line.parity() == parity::odd ? 'O' : 'N';
+            ctx = modbus_new_rtu(a.device.c_str(), static_cast<int>(line.baud()), par, 8,
+                                 line.stop_bits() == stop_bits::two ? 2 : 1);
             if (ctx == nullptr)
                 detail::throw_errno(errno, "modbus RTU on " + a.device);
-            modbus_set_socket(ctx, serial->fd());
-            gap = frame_gap(s);
+            try {
+                open_serial();
+            } catch (...) {
+                modbus_free(ctx);
+                throw;
+            }
+            gap = frame_gap(line);
         } else {
             ctx = modbus_new_tcp_pi(a.host.c_str(), std::to_string(a.port).c_str());
             if (ctx == nullptr)
@@ -466,8 +453,8 @@ struct modbus_bus_state {
         }
         wake.notify_all();
         worker.join();
-        if (serial)
-            modbus_set_socket(ctx, -1);  // the port is libio's: libmodbus must not restore or close it
+        if (rtu)
+            close_serial();
         else
             modbus_close(ctx);
         modbus_free(ctx);
@@ -475,34 +462,102 @@ struct modbus_bus_state {
     modbus_bus_state(const modbus_bus_state&) = delete;
     modbus_bus_state& operator=(const modbus_bus_state&) = delete;
 
+    // libio opens and configures the line (exclusive access, settings
+    // validated and read back, RS-485 through TIOCSRS485, restored at close)
+    // and libmodbus only frames on its descriptor: handing it the fd with
+    // modbus_set_socket() instead of modbus_connect() keeps one owner of the
+    // port, and libmodbus, which would set its own termios and could not
+    // open a port libio holds with TIOCEXCL, never opens or closes it.
+    void open_serial() {
+        serial.emplace(address.device, line);
+        if (serial->fd() >= FD_SETSIZE) {  // libmodbus waits for replies with select()
+            const auto fd = serial->fd();
+            serial.reset();
+            throw std::system_error(detail::errno_code(EMFILE),
+                                    "modbus RTU on " + address.device + ": descriptor " + std::to_string(fd) +
+                                        " is beyond what libmodbus's select() can wait on (" +
+                                        std::to_string(FD_SETSIZE) + ")");
+        }
+        try {
+            serial->set_low_latency(true);
+        } catch (const std::system_error& e) {
+            if (e.code() != std::errc::inappropriate_io_control_operation)  // ptys have no serial_struct
+                throw;
+        }
+        modbus_set_socket(ctx, serial->fd());
+    }
+
+    // The port is libio's: libmodbus must not restore or close it.
+    void close_serial() noexcept {
+        modbus_set_socket(ctx, -1);
+        serial.reset();
+    }
+
+    // Whether a failed RTU request failed because the serial device went
+    // away (a USB adapter unplugged, a card removed): the tty is hung up, so
+    // reads end at once (libmodbus's ECONNRESET for end of file) or fail
+    // with EIO/ENXIO/ENODEV, and poll() reports POLLHUP.
+    bool port_gone(int err) const noexcept {
+        switch (err) {
+        case ECONNRESET:
+        case EIO:
+        case ENXIO:
+        case ENODEV:
+        case EBADF:
+        case EPIPE:
+            return true;
+        default:
+            break;
+        }
+        pollfd p{serial->fd(), 0, 0};
+        return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+    }
+
     // Runs f (a libmodbus request, returning < 0 with errno on failure) for
     // `unit` on the bus's thread, with reconnection, frame gaps and retries.
+    // On RTU a port that went away is closed, and opened again by the path
+    // it was named by at the next attempt: a request that finds it still
+    // absent fails with the error of the open (ENOENT while the node is gone).
     template <typename F>
     std::error_code transact(unsigned unit, F&& f) {
         return transact(unit, address.retries, std::forward<F>(f));
     }
     template <typename F>
     std::error_code transact(unsigned unit, unsigned retries, F&& f) {
-        int err = 0;
+        std::error_code last;
         for (unsigned attempt = 0; attempt <= retries; ++attempt) {
-            if (!serial && !connected) {
+            if (rtu && !serial) {
+                try {
+                    open_serial();
+                } catch (const std::system_error& e) {
+                    last = e.code();
+                    continue;
+                }
+            }
+            if (!rtu && !connected) {
                 if (modbus_connect(ctx) < 0) {
-                    err = errno;
+                    last = modbus_code(errno);
                     continue;
                 }
                 connected = true;
             }
-            if (serial)
+            if (rtu)
                 std::this_thread::sleep_until(last_frame + gap);
             modbus_set_slave(ctx, static_cast<int>(unit));
             const int rc = f(ctx);
-            err = rc < 0 ? errno : 0;
+            const int err = rc < 0 ? errno : 0;
             last_frame = steady::now();
             if (rc >= 0)
                 return {};
+            last = modbus_code(err);
             if (is_exception(err))
-                return modbus_code(err);  // the module answered: sending again would not help
-            if (serial) {
+                return last;  // the module answered: sending again would not help
+            if (rtu) {
+                if (port_gone(err)) {
+                    close_serial();
+                    last = detail::errno_code(ENODEV);
+                    continue;
+                }
                 // A late or partial reply must not be taken for the answer
                 // to the next request: let the line go quiet, then drop it.
                 std::this_thread::sleep_until(last_frame + gap);
@@ -514,7 +569,7 @@ struct modbus_bus_state {
                 connected = false;
             }
         }
-        return modbus_code(err);
+        return last;
     }
 
     // Runs f on the bus's thread and waits for it.
@@ -542,7 +597,7 @@ struct modbus_bus_state {
                 errno = ETIMEDOUT;
                 return false;
             }
-            if (serial) {
+            if (rtu) {
                 std::error_code ec;
                 got += serial->read(std::as_writable_bytes(buf.subspan(got)), read_timeouts{.total = left, .inter_byte = 0us}, ec);
                 if (ec) {
@@ -583,27 +638,27 @@ struct modbus_bus_state {
         const auto deadline = steady::now() + address.timeout;
         // RTU: unit, function, data, CRC. TCP: MBAP (7 bytes, the unit its
         // last) then function and data.
-        const std::size_t head = serial ? 2 : 8;
+        const std::size_t head = rtu ? 2 : 8;
         std::array<std::uint8_t, 16> rsp{};
         if (!read_reply(std::span{rsp}.first(head), deadline))
             return -1;
         const std::uint8_t function = rsp[head - 1];
         const std::size_t data = function == (get_config | 0x80U) ? 1 : 5;
-        const std::size_t total = head + data + (serial ? 2 : 0);
-        if (!serial && (rsp[2] != 0 || rsp[3] != 0 || (std::size_t{rsp[4]} << 8 | rsp[5]) != data + 2)) {
+        const std::size_t total = head + data + (rtu ? 2 : 0);
+        if (!rtu && (rsp[2] != 0 || rsp[3] != 0 || (std::size_t{rsp[4]} << 8 | rsp[5]) != data + 2)) {
             errno = EMBBADDATA;  // not Modbus, or a length that does not fit the function
             return -1;
         }
         if (!read_reply(std::span{rsp}.subspan(head, total - head), deadline))
             return -1;
-        if (serial) {
+        if (rtu) {
             const auto crc = crc16(std::span{rsp}.first(total - 2));
             if (rsp[total - 2] != (crc & 0xFFU) || rsp[total - 1] != (crc >> 8)) {
                 errno = EMBBADCRC;
                 return -1;
             }
         }
-        if (rsp[serial ? 0 : 6] != unit) {
+        if (rsp[rtu ? 0 : 6] != unit) {
             errno = EMBBADSLAVE;
             return -1;
         }
@@ -666,7 +721,9 @@ struct modbus_bus_state {
     }
 
     const modbus_address address;
-    std::optional<serial_port> serial;
+    const bool rtu;
+    serial_settings line;               // rtu: as applied to the port
+    std::optional<serial_port> serial;  // rtu: the port, while open
     modbus_t* ctx = nullptr;
     bool connected = false;
     std::chrono::microseconds gap{0};
@@ -821,6 +878,14 @@ std::string line_list(const modbus_model& m) {
     return s;
 }
 }  // namespace
+
+void detail::modbus_access::set_name(modbus_module& m, const std::string& name) {
+    if (!m.state_)
+        throw usage_error("modbus_module: used after being moved from");
+    auto& info = m.state_->info;
+    info.name = name;
+    info.label = name;
+}
 
 const card_info& modbus_module::info() const {
     return usable(state_).info;

@@ -10,6 +10,7 @@
 #include <io/line_config.hpp>
 #include <io/line_request.hpp>
 #include <io/modbus.hpp>
+#include <io/modbus_config.hpp>
 #include <io/rt.hpp>
 #include <io/serial_port.hpp>
 #include <io/serial_settings.hpp>

@@ -110,6 +110,7 @@ inline std::error_code make_error_code(modbus_errc e) noexcept {
 }
 
 namespace detail {
+struct modbus_access;
 struct modbus_bus_state;
 struct modbus_module_state;
 }  // namespace detail
@@ -126,8 +127,13 @@ struct modbus_module_state;
 /// An RTU bus opens its serial port with io::serial_port (exclusive
 /// access, the settings validated and applied by libio, RS-485 mode through
 /// the driver, low latency where the driver has it), and restores it when
-/// the bus is destroyed. A TCP bus connects on first use and again after a
-/// failure.
+/// the bus is destroyed. When the serial device goes away (a USB adapter
+/// unplugged, a card removed: the tty hangs up), the bus closes the port and
+/// its requests fail with ENODEV; each later request opens the port again by
+/// its path, with the same settings, and fails with the error of that open
+/// (ENOENT while the device node is absent) until the device is back. A
+/// polled module reports this as `gone` and `back` like any silence. A TCP
+/// bus connects on first use and again after a failure.
 ///
 /// Move-only. Modules keep what they need of the bus alive.
 class LIBIO_EXPORT modbus_bus final {
@@ -277,6 +283,7 @@ public:
     std::uint64_t lost_events() const;
 
 private:
+    friend struct detail::modbus_access;
     std::shared_ptr<detail::modbus_bus_state> bus_;
     std::shared_ptr<detail::modbus_module_state> state_;
 };
