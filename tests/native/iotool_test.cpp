@@ -118,8 +118,8 @@ TEST(iotool_cli, list_json_is_a_stable_document_even_without_cards) {
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out.rfind("{\"version\":1,\"cards\":[", 0), 0U) << r.out;
     EXPECT_EQ(r.out.back(), '\n');
-    if (contains(r.out, "\"cards\":[]")) {
-        EXPECT_EQ(r.out, "{\"version\":1,\"cards\":[]}\n");
+    if (contains(r.out, "\"cards\":[]") && contains(r.out, "\"modules\":[]")) {
+        EXPECT_EQ(r.out, "{\"version\":1,\"cards\":[],\"modules\":[]}\n");
     }
     const auto text = run({"list"});
     EXPECT_EQ(text.status, 0);

@@ -68,30 +68,53 @@ int run_list(const args& a) {
                           {"list [--json]",
                            "Lists every card: iocard.ko cards (real and virtual), DIO cards of mainline\n"
                            "drivers and serial cards known to the hwdb, with model, bus location, label,\n"
-                           "number of digital lines, change-of-state source and serial ports.",
+                           "number of digital lines, change-of-state source and serial ports. Then the\n"
+                           "Modbus modules configured in /etc/libio/modbus.d/*.conf ($LIBIO_CONFIG_DIR\n"
+                           "instead of /etc/libio), each asked once: answering or not (and why), model.",
                            "  iotool list                      # a table\n"
-                           "  iotool list --json | jq -r '.cards[].name'\n"});
+                           "  iotool list --json | jq -r '.cards[].name'\n"
+                           "  iotool list --json | jq -r '.modules[] | select(.present | not) | .name'\n"});
     if (!vm)
         return exit_ok;
     auto cards = io::enumerate();
     std::sort(cards.begin(), cards.end(), [](const auto& x, const auto& y) { return x.location < y.location; });
+    const auto modules = list_modules();
     if (vm->count("json") != 0) {
         json_writer j{std::cout};
         j.begin_object().member("version", 1).key("cards").begin_array();
         for (const auto& c : cards)
             write_card(j, c);
+        j.end_array().key("modules").begin_array();
+        for (const auto& m : modules)
+            write_module(j, m);
         j.end_array().end_object().end_document();
         return exit_ok;
     }
-    if (cards.empty()) {
+    if (cards.empty() && modules.empty()) {
         std::cerr << "no cards found\n";
         return exit_ok;
     }
-    std::vector<std::vector<std::string>> rows{{"NAME", "MODEL", "LOCATION", "LABEL", "LINES", "COS", "SERIAL"}};
-    for (const auto& c : cards)
-        rows.push_back({c.name, c.model, c.location, c.label, std::to_string(c.num_lines), c.cos.empty() ? "-" : c.cos,
-                        serial_names(c)});
-    print_table(std::cout, rows, {false, false, false, false, true, false, false});
+    if (!cards.empty()) {
+        std::vector<std::vector<std::string>> rows{{"NAME", "MODEL", "LOCATION", "LABEL", "LINES", "COS", "SERIAL"}};
+        for (const auto& c : cards)
+            rows.push_back({c.name, c.model, c.location, c.label, std::to_string(c.num_lines),
+                            c.cos.empty() ? "-" : c.cos, serial_names(c)});
+        print_table(std::cout, rows, {false, false, false, false, true, false, false});
+    }
+    if (!modules.empty()) {
+        if (!cards.empty())
+            std::cout << '\n';
+        std::vector<std::vector<std::string>> rows{{"MODULE", "MODEL", "STATE", "LINES", "POLL", "LOCATION"}};
+        for (const auto& m : modules)
+            rows.push_back({m.card.name, m.card.model.empty() ? "?" : m.card.model,
+                            m.answering ? "answering" : "not answering",
+                            m.card.num_lines == 0 ? "-" : std::to_string(m.card.num_lines),
+                            std::to_string(m.poll.count()) + "ms", m.card.location});
+        print_table(std::cout, rows, {false, false, false, true, true, false});
+        for (const auto& m : modules)
+            if (!m.answering)
+                std::cout << m.card.name << ": " << m.error << '\n';
+    }
     return exit_ok;
 }
 
@@ -111,7 +134,7 @@ int run_info(const args& a) {
                            "  iotool info /dev/ttyS4           # the card that has this serial port\n"});
     if (!vm)
         return exit_ok;
-    if (is_modbus_uri((*vm)["card"].as<std::string>()))
+    if (is_modbus_module((*vm)["card"].as<std::string>()))
         return modbus_info((*vm)["card"].as<std::string>(), vm->count("json") != 0);
     const auto card = find_card((*vm)["card"].as<std::string>());
     std::optional<io::chip> chip;
@@ -219,12 +242,14 @@ int run_watch(const args& a) {
     opts.add_options()                                                                  //
         ("format", po::value<std::string>()->default_value("text"), "text or json (JSON lines)")  //
         ("json", "same as --format json")                                                 //
-        ("count", po::value<unsigned>(), "exit after N cards arrived or left")            //
+        ("count", po::value<unsigned>(), "exit after N cards or modules arrived or left")            //
         ("timeout", po::value<std::string>(), "exit after this long (5, 1.5s, 500ms)");
     const auto vm = parse("watch", a, opts, {}, {},
                           {"watch [--format text|json] [--count N] [--timeout T]",
                            "Shows the cards present, then every card that arrives or leaves (hotplug,\n"
                            "driver bind/unbind, virtual cards created or deleted) until interrupted.\n"
+                           "Configured Modbus modules are shown present or absent at the start, then\n"
+                           "removed when a poll gets no valid answer and added when one answers again.\n"
                            "With --count, ends after N changes; with --count and --timeout, fewer\n"
                            "changes than N before the timeout exit with status 1.",
                            "  iotool watch\n"
@@ -236,43 +261,54 @@ int run_watch(const args& a) {
 
     signal_fd signals{SIGINT, SIGTERM};
     io::card_monitor monitor;
-    const auto emit = [&](const char* what, const io::card_info& c) {
+    io::event_loop loop;
+    unsigned changes_seen = 0;
+    bool started = false;
+    // One line (or JSON line) per card or module; a change (added, removed)
+    // counts toward --count. Returns whether to go on.
+    const auto emit = [&](const char* what, const io::card_info& c, const std::string& error) {
         if (json) {
             json_writer j{std::cout};
             j.begin_object().member("event", what).key("card");
             write_card(j, c);
+            if (!error.empty())
+                j.member("error", error);
             j.end_object().end_document();
         } else {
-            std::cout << std::left << std::setw(8) << what << "  " << c.name << "  " << c.model << "  " << c.location
-                      << (c.gpiochip.empty() ? "" : "  " + c.gpiochip);
+            std::cout << std::left << std::setw(8) << what << "  " << c.name << "  " << (c.model.empty() ? "?" : c.model)
+                      << "  " << c.location << (c.gpiochip.empty() ? "" : "  " + c.gpiochip);
             for (const auto& s : c.serial_ports)
                 std::cout << "  " << s.path;
+            if (!error.empty())
+                std::cout << "  (" << error << ")";
             std::cout << std::endl;
         }
+        const bool change = std::string_view(what) == "added" || std::string_view(what) == "removed";
+        if (started && change && counting && ++changes_seen >= count) {
+            loop.stop();
+            return false;
+        }
+        return true;
     };
     for (const auto& c : monitor.cards())
-        emit("present", c);
+        emit("present", c, {});
+    module_watch modules{loop, emit};
+    started = true;
     if (json) {
         json_writer j{std::cout};
         j.begin_object().member("event", "ready").end_object().end_document();
     } else if (is_terminal(2)) {
-        std::cerr << "watching for cards; Ctrl-C ends\n";
+        std::cerr << "watching for cards and modules; Ctrl-C ends\n";
     }
 
-    unsigned changes_seen = 0;
     if (counting && count == 0)
         return exit_ok;
-    io::event_loop loop;
     auto on_cards = io::on_card_events(loop, monitor, [&](std::span<const io::card_event> changes, std::error_code ec) {
         if (ec)
             throw std::system_error(ec, "read udev events");
-        for (const auto& e : changes) {
-            emit(e.change == io::card_event::kind::added ? "added" : "removed", e.card);
-            if (counting && ++changes_seen >= count) {
-                loop.stop();
+        for (const auto& e : changes)
+            if (!emit(e.change == io::card_event::kind::added ? "added" : "removed", e.card, {}))
                 return;
-            }
-        }
     });
     const stream_stops stops{loop, signals, stream};
     loop.run();

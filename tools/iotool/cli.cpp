@@ -144,8 +144,13 @@ const char* port_direction(const io::port_layout& p) {
 }
 
 void write_card(json_writer& j, const io::card_info& c) {
-    j.begin_object()
-        .member("name", c.name)
+    j.begin_object();
+    write_card_members(j, c);
+    j.end_object();
+}
+
+void write_card_members(json_writer& j, const io::card_info& c) {
+    j.member("name", c.name)
         .member("model", c.model)
         .member("vendor", c.vendor)
         .member("location", c.location)
@@ -171,7 +176,6 @@ void write_card(json_writer& j, const io::card_info& c) {
     for (const auto& s : c.serial_ports)
         j.begin_object().member("path", s.path).member("index", s.index).member("modes", s.modes).end_object();
     j.end_array();
-    j.end_object();
 }
 
 stream_options parse_stream_options(const std::string& command, const po::variables_map& vm) {

@@ -72,7 +72,7 @@ int run_get(const args& a) {
                            "  iotool get 'modbus-tcp://rack3:502?unit=1&model=410' DI0 DI1\n"});
     if (!vm)
         return exit_ok;
-    if (is_modbus_uri((*vm)["card"].as<std::string>()))
+    if (is_modbus_module((*vm)["card"].as<std::string>()))
         return modbus_get((*vm)["card"].as<std::string>(), (*vm)["line"].as<std::vector<std::string>>(),
                           vm->count("json") != 0);
     const auto card = find_digital_card((*vm)["card"].as<std::string>());
@@ -137,7 +137,7 @@ int run_set(const args& a) {
             usage_failure("set: '" + text + "' is not LINE=VALUE (for example A0=1)");
         wanted.push_back({text.substr(0, eq), parse_level(text.substr(eq + 1), "set " + text.substr(0, eq))});
     }
-    if (is_modbus_uri((*vm)["card"].as<std::string>())) {
+    if (is_modbus_module((*vm)["card"].as<std::string>())) {
         if (vm->count("hold") != 0)
             usage_failure("set: --hold is for cards; a Modbus module's outputs keep their level without it");
         std::vector<std::pair<std::string, bool>> levels;
@@ -190,7 +190,7 @@ int run_port(const args& a) {
     const auto format = (*vm)["format"].as<std::string>();
     if (format != "hex" && format != "dec" && format != "bin")
         usage_failure("port: --format must be hex, dec or bin, not '" + format + "'");
-    if (is_modbus_uri((*vm)["card"].as<std::string>())) {
+    if (is_modbus_module((*vm)["card"].as<std::string>())) {
         if (vm->count("hold") != 0)
             usage_failure("port: --hold is for cards; a Modbus module's outputs keep their level without it");
         std::optional<std::string> value;

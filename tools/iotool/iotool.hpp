@@ -12,12 +12,15 @@
 #include <io/chip.hpp>
 #include <io/event_loop.hpp>
 #include <io/line_request.hpp>
+#include <io/modbus.hpp>
+#include <io/modbus_config.hpp>
 #include <io/line_config.hpp>
 #include <io/serial_settings.hpp>
 
 #include <boost/program_options.hpp>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,17 +60,70 @@ int run_selftest(const args&);
 int run_latency(const args&);
 int run_modbus(const args&);
 
-/// Modbus I/O modules named by a URI (modbus-tcp://..., modbus-rtu:...),
-/// for get, set, port, info and monitor (tools/iotool/modbus.cpp).
+/// Modbus I/O modules named by a URI (modbus-tcp://..., modbus-rtu:...) or
+/// by their name in libio's configuration (io::config_dir()/modbus.d), for
+/// get, set, port, info and monitor; list and watch show the configured
+/// ones (tools/iotool/modbus.cpp).
 bool is_modbus_uri(std::string_view key);
-int modbus_get(const std::string& uri, const std::vector<std::string>& lines, bool json);
-int modbus_set(const std::string& uri, const std::vector<std::pair<std::string, bool>>& wanted);
-int modbus_port(const std::string& uri, const std::string& port, const std::optional<std::string>& value,
+/// A URI or a configured module's name. A configuration that cannot be read
+/// throws only when key is no card either.
+bool is_modbus_module(std::string_view key);
+/// The module key names, open; its configured poll period into *poll when
+/// it is a configured one. tool_error exit_not_found for an unknown name.
+io::modbus_module open_module(const std::string& key, std::optional<std::chrono::milliseconds>* poll = nullptr);
+/// monitor's poll period of a module named by URI.
+inline constexpr std::chrono::milliseconds default_poll{10};
+int modbus_get(const std::string& key, const std::vector<std::string>& lines, bool json);
+int modbus_set(const std::string& key, const std::vector<std::pair<std::string, bool>>& wanted);
+int modbus_port(const std::string& key, const std::string& port, const std::optional<std::string>& value,
                 const std::string& format, bool json);
-int modbus_info(const std::string& uri, bool json);
+int modbus_info(const std::string& key, bool json);
 struct stream_options;
-int modbus_monitor(const std::string& uri, const std::vector<std::string>& lines, const stream_options& stream,
-                   std::chrono::milliseconds period, io::edge edges);
+/// period: --poll; without it the module's configured period, else default_poll.
+int modbus_monitor(const std::string& key, const std::vector<std::string>& lines, const stream_options& stream,
+                   std::optional<std::chrono::milliseconds> period, io::edge edges);
+
+/// A configured module as list shows it: asked once (opened, and one line read).
+struct listed_module {
+    io::card_info card;
+    bool answering = false;
+    std::string error;  ///< why not, when not answering
+    std::chrono::milliseconds poll{};
+    std::string config;  ///< FILE:LINE
+};
+/// Every configured module, asked in turn (a silent one costs its timeout x
+/// (1 + retries)). A bad configuration throws io::invalid_argument.
+std::vector<listed_module> list_modules();
+/// The module as a JSON object: the card's members, then state, present,
+/// error, poll_ms and config.
+void write_module(json_writer& j, const listed_module& m);
+
+/// The configured modules in watch. At the start each is reported "present"
+/// (answering) or "absent" (with why); then a module that stops answering
+/// (found by polling at its period) is "removed", and one that answers again
+/// "added", the words of a card that goes and comes. A module absent at the
+/// start is asked again every second, or every poll period when that is
+/// longer. report returns false to stop reporting the rest of a batch.
+class module_watch final {
+public:
+    using report_fn = std::function<bool(const char* what, const io::card_info& card, const std::string& error)>;
+    module_watch(io::event_loop& loop, report_fn report);
+    module_watch(const module_watch&) = delete;
+    module_watch& operator=(const module_watch&) = delete;
+    ~module_watch();
+
+private:
+    bool answering(std::size_t i);
+    void start(std::size_t i);
+    void retry(std::size_t i);
+
+    io::event_loop& loop_;
+    report_fn report_;
+    io::modbus_site site_;
+    std::vector<std::string> errors_;
+    std::vector<io::registration> events_;
+    std::vector<io::registration> retries_;
+};
 
 /// The card `key` names (see io::find_card); tool_error exit_not_found
 /// (exit_usage when the key matches several cards) listing the cards.
@@ -127,6 +183,8 @@ bool parse_level(std::string_view text, std::string_view what);
 
 /// The card as a JSON object (iotool(1), JSON OUTPUT).
 void write_card(json_writer& j, const io::card_info& c);
+/// The same members without the braces, for objects that add their own.
+void write_card_members(json_writer& j, const io::card_info& c);
 /// "io", "in" or "out".
 const char* port_direction(const io::port_layout& p);
 

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
 // get, set, port, info and monitor on a Modbus I/O module named by its URI
-// (modbus-tcp://HOST?unit=1&model=410, modbus-rtu:DEVICE?unit=247&model=430).
+// (modbus-tcp://HOST?unit=1&model=410, modbus-rtu:DEVICE?unit=247&model=430)
+// or by its name in libio's configuration (modbus.d/*.conf); the modules of
+// list and watch; modbus scan.
 #include "iotool.hpp"
 
 #include "common/term.hpp"
 
 #include <io/error.hpp>
 #include <io/modbus.hpp>
+#include <io/modbus_config.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
@@ -57,8 +61,39 @@ bool is_modbus_uri(std::string_view key) {
     return key.starts_with("modbus-");
 }
 
+bool is_modbus_module(std::string_view key) {
+    if (is_modbus_uri(key))
+        return true;
+    try {
+        const auto config = io::load_modbus_config();
+        return std::any_of(config.begin(), config.end(), [&](const auto& m) { return m.name == key; });
+    } catch (const std::exception&) {
+        // A broken module configuration does not stand in the way of a
+        // card; for a key that is no card it is the answer.
+        const auto config_error = std::current_exception();
+        try {
+            (void)find_card(key);
+            return false;
+        } catch (const tool_error&) {
+            std::rethrow_exception(config_error);
+        }
+    }
+}
+
+io::modbus_module open_module(const std::string& key, std::optional<std::chrono::milliseconds>* poll) {
+    if (is_modbus_uri(key))
+        return io::modbus_module(key);
+    io::modbus_site site(io::load_modbus_config());
+    const auto i = site.find(key);
+    if (!i)
+        not_found("no Modbus module '" + key + "' in " + (io::config_dir() / "modbus.d").string());
+    if (poll != nullptr)
+        *poll = site.config(*i).poll;
+    return std::move(site.open(*i));  // the module keeps its bus
+}
+
 int modbus_get(const std::string& uri, const std::vector<std::string>& tokens, bool json) {
-    io::modbus_module m(uri);
+    auto m = open_module(uri);
     std::vector<unsigned> offsets;
     for (const auto& t : tokens)
         offsets.push_back(module_line(m, t));
@@ -84,7 +119,7 @@ int modbus_get(const std::string& uri, const std::vector<std::string>& tokens, b
 }
 
 int modbus_set(const std::string& uri, const std::vector<std::pair<std::string, bool>>& wanted) {
-    io::modbus_module m(uri);
+    auto m = open_module(uri);
     std::vector<std::pair<unsigned, bool>> writes;
     for (const auto& [token, level] : wanted) {
         const auto o = module_line(m, token);
@@ -101,7 +136,7 @@ int modbus_set(const std::string& uri, const std::vector<std::pair<std::string, 
 
 int modbus_port(const std::string& uri, const std::string& port, const std::optional<std::string>& value,
                 const std::string& format, bool json) {
-    io::modbus_module m(uri);
+    auto m = open_module(uri);
     const io::port_layout* layout = nullptr;
     for (const auto& p : m.info().ports)
         if (p.name == port)
@@ -137,7 +172,7 @@ int modbus_port(const std::string& uri, const std::string& port, const std::opti
 }
 
 int modbus_info(const std::string& uri, bool json) {
-    io::modbus_module m(uri);
+    auto m = open_module(uri);
     const bool present = [&] {
         std::error_code ec;
         (void)m.get(0, ec);
@@ -159,8 +194,10 @@ int modbus_info(const std::string& uri, bool json) {
         j.end_array().end_object().end_document();
         return exit_ok;
     }
-    std::cout << c.name << "  " << m.model().description << "\n"
-              << "  unit " << m.unit() << ", " << (present ? "answering" : "not answering") << "\n"
+    std::cout << c.name << "  " << m.model().description << "\n";
+    if (c.name != c.location)
+        std::cout << "  location " << c.location << "\n";
+    std::cout << "  unit " << m.unit() << ", " << (present ? "answering" : "not answering") << "\n"
               << "  function codes " << m.model().function_codes << "\n";
     for (const auto& p : c.ports)
         std::cout << "  port " << p.name << ": " << p.name << "0.." << p.name << p.width - 1 << " ("
@@ -169,8 +206,10 @@ int modbus_info(const std::string& uri, bool json) {
 }
 
 int modbus_monitor(const std::string& uri, const std::vector<std::string>& tokens, const stream_options& stream,
-                   std::chrono::milliseconds period, io::edge edges) {
-    io::modbus_module m(uri);
+                   std::optional<std::chrono::milliseconds> given_period, io::edge edges) {
+    std::optional<std::chrono::milliseconds> configured_period;
+    auto m = open_module(uri, &configured_period);
+    const auto period = given_period.value_or(configured_period.value_or(default_poll));
     std::vector<bool> watched(m.model().inputs, tokens.empty());
     for (const auto& t : tokens) {
         const auto o = module_line(m, t);
@@ -232,6 +271,100 @@ int modbus_monitor(const std::string& uri, const std::vector<std::string>& token
         return exit_failure;
     }
     return exit_ok;
+}
+
+std::vector<listed_module> list_modules() {
+    io::modbus_site site(io::load_modbus_config());
+    std::vector<listed_module> out;
+    for (std::size_t i = 0; i < site.size(); ++i) {
+        listed_module l;
+        const auto& c = site.config(i);
+        l.poll = c.poll;
+        l.config = c.file + ":" + std::to_string(c.line);
+        if (auto* m = site.try_open(i)) {
+            std::error_code ec;
+            (void)m->get(0, ec);
+            l.answering = !ec;
+            if (ec)
+                l.error = ec.message();
+        } else {
+            l.error = site.error(i);
+        }
+        l.card = site.info(i);
+        out.push_back(std::move(l));
+    }
+    return out;
+}
+
+void write_module(json_writer& j, const listed_module& m) {
+    j.begin_object();
+    write_card_members(j, m.card);
+    j.member("state", m.answering ? "answering" : "not answering").member("present", m.answering).key("error");
+    if (m.error.empty())
+        j.value(nullptr);
+    else
+        j.value(m.error);
+    j.member("poll_ms", static_cast<std::uint64_t>(m.poll.count())).member("config", m.config).end_object();
+}
+
+module_watch::module_watch(io::event_loop& loop, report_fn report)
+    : loop_{loop}, report_{std::move(report)}, site_{io::load_modbus_config()} {
+    errors_.resize(site_.size());
+    events_.resize(site_.size());
+    retries_.resize(site_.size());
+    for (std::size_t i = 0; i < site_.size(); ++i) {
+        if (answering(i)) {
+            report_("present", site_.info(i), {});
+            start(i);
+        } else {
+            report_("absent", site_.info(i), errors_[i]);
+            retry(i);
+        }
+    }
+}
+
+module_watch::~module_watch() = default;
+
+bool module_watch::answering(std::size_t i) {
+    auto* m = site_.try_open(i);
+    if (m == nullptr) {
+        errors_[i] = site_.error(i);
+        return false;
+    }
+    std::error_code ec;
+    (void)m->get(0, ec);
+    errors_[i] = ec ? ec.message() : std::string{};
+    return !ec;
+}
+
+// Polled by the library: its gone and back events are the module's removal
+// and return. Started only once the module answered, so that the first
+// change the library reports is a removal.
+void module_watch::start(std::size_t i) {
+    auto& m = *site_.module(i);
+    events_[i] = io::on_modbus_events(loop_, m, [this, i](std::span<const io::modbus_event> events, std::error_code ec) {
+        if (ec)
+            throw std::system_error(ec, "events of " + site_.config(i).name);
+        for (const auto& e : events) {
+            const bool more = e.what == io::modbus_event::kind::gone   ? report_("removed", site_.info(i), e.error.message())
+                              : e.what == io::modbus_event::kind::back ? report_("added", site_.info(i), {})
+                                                                       : true;
+            if (!more)
+                return;
+        }
+    });
+    m.start_polling(site_.config(i).poll);
+}
+
+void module_watch::retry(std::size_t i) {
+    const auto period = std::max<std::chrono::steady_clock::duration>(site_.config(i).poll, std::chrono::seconds(1));
+    retries_[i] = loop_.call_every(period, [this, i] {
+        if (!answering(i))
+            return;
+        retries_[i].reset();
+        start(i);
+        report_("added", site_.info(i), {});
+    });
 }
 
 int run_modbus(const args& a) {

@@ -49,7 +49,7 @@ int run_monitor(const args& a) {
         ("timeout", po::value<std::string>(), "exit after this long (5, 1.5s, 500ms)")                     //
         ("format", po::value<std::string>()->default_value("text"), "text or json (JSON lines)")         //
         ("json", "same as --format json")                                                                  //
-        ("poll", po::value<unsigned>()->default_value(10), "Modbus modules: poll period in ms")            //
+        ("poll", po::value<unsigned>()->default_value(10), "Modbus modules: poll period in ms (a configured module: its poll)")            //
         ("buffer", po::value<unsigned>(), "kernel event queue size per request, in events (default: the kernel's, 16 per line)");
     po::options_description hidden;
     hidden.add_options()("card", po::value<std::string>()->required(), "card")(
@@ -87,14 +87,17 @@ int run_monitor(const args& a) {
     if (vm->count("buffer") != 0 && (*vm)["buffer"].as<unsigned>() == 0)
         usage_failure("monitor: --buffer must be at least 1");
 
-    if (is_modbus_uri((*vm)["card"].as<std::string>())) {
-        const auto poll = (*vm)["poll"].as<unsigned>();
-        if (poll == 0)
-            usage_failure("monitor: --poll must be at least 1 (ms)");
+    if (is_modbus_module((*vm)["card"].as<std::string>())) {
+        std::optional<std::chrono::milliseconds> poll;
+        if (!(*vm)["poll"].defaulted()) {
+            if ((*vm)["poll"].as<unsigned>() == 0)
+                usage_failure("monitor: --poll must be at least 1 (ms)");
+            poll = std::chrono::milliseconds((*vm)["poll"].as<unsigned>());
+        }
         std::vector<std::string> lines;
         if (vm->count("line") != 0)
             lines = (*vm)["line"].as<std::vector<std::string>>();
-        return modbus_monitor((*vm)["card"].as<std::string>(), lines, stream, std::chrono::milliseconds(poll), edges);
+        return modbus_monitor((*vm)["card"].as<std::string>(), lines, stream, poll, edges);
     }
     const auto card = find_digital_card((*vm)["card"].as<std::string>());
     io::chip chip{card.gpiochip};
