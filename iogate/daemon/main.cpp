@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: MIT
+// iogate: the cards on an MQTT broker as a Sparkplug B edge node. The I/O
+// side runs on io::event_loop in this thread; MQTT runs in the transport's
+// own thread (mqtt_transport).
+#include <io/card_monitor.hpp>
+#include <io/error.hpp>
+#include <io/event_loop.hpp>
+#include <io/gate/card_device.hpp>
+#include <io/gate/config.hpp>
+#include <io/gate/mqtt_transport.hpp>
+#include <io/gate/node.hpp>
+#include <io/version.hpp>
+
+#include "common/exit_code.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <system_error>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+namespace gate = io::gate;
+using io::tools::exit_code;
+
+namespace {
+
+constexpr const char* usage_text =
+    "usage: iogate [--config FILE] [--check-config]\n"
+    "       iogate --version | --help\n"
+    "\n"
+    "Publishes the configured cards' digital lines to an MQTT broker as a\n"
+    "Sparkplug B edge node (TLS with a client certificate; listens on nothing).\n"
+    "\n"
+    "  --config FILE    the configuration (default /etc/iogate/iogate.toml)\n"
+    "  --check-config   read and check the configuration and the TLS files, then exit\n";
+
+void log_line(const std::string& text) {
+    std::cerr << "iogate: " << text << std::endl;
+}
+
+// systemd's notification protocol (sd_notify(3)), without libsystemd.
+void notify(const std::string& state) {
+    const char* path = std::getenv("NOTIFY_SOCKET");
+    if (path == nullptr || (path[0] != '/' && path[0] != '@') || std::strlen(path) >= sizeof(sockaddr_un::sun_path))
+        return;
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
+    if (addr.sun_path[0] == '@')
+        addr.sun_path[0] = '\0';
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + std::strlen(path));
+    [[maybe_unused]] const auto n =
+        ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr), len);
+    ::close(fd);
+}
+
+// Hands the transport's events to the node (which needs the transport first).
+struct forward final : gate::transport_listener {
+    gate::node* n = nullptr;
+    void on_connected() override { n->on_connected(); }
+    void on_connection_lost(const std::string& why) override { n->on_connection_lost(why); }
+    void on_message(const std::string& t, const std::string& p) override { n->on_message(t, p); }
+};
+
+// The configured cards that are present, as devices of the node.
+class cards final {
+public:
+    cards(const gate::gate_config& cfg, io::event_loop& loop, gate::node& n) : cfg_{cfg}, loop_{loop}, node_{n} {}
+
+    void attach(const io::card_info& card) {
+        for (const auto& e : cfg_.cards) {
+            try {
+                (void)io::find_card(e.card, {card});
+            } catch (const io::invalid_argument&) {
+                continue;
+            }
+            const std::string id = e.device_id.empty() ? card.label : e.device_id;
+            if (devices_.count(card.syspath) != 0)
+                return;
+            try {
+                auto d = std::make_unique<gate::card_device>(
+                    card, e.options, loop_,
+                    [this, id](std::vector<gate::metric> m) { node_.device_data(id, std::move(m)); },
+                    [this, id, sys = card.syspath](std::error_code ec) {
+                        log_line("card " + id + ": " + ec.message() + "; device dead until it returns");
+                        // Not removed from inside its own callback: later in the loop.
+                        pending_.push_back(sys);
+                        reap_ = loop_.call_after(0ms, [this] { reap(); });
+                    });
+                for (const auto& l : d->held_elsewhere())
+                    log_line("card " + id + ": line " + l + " is held by another process; published as BAD");
+                node_.add_device(id, *d);
+                devices_.emplace(card.syspath, entry{id, std::move(d)});
+                log_line("card " + card.label + " (" + card.location + ") published as device " + id);
+            } catch (const std::exception& ex) {
+                log_line("card " + card.label + ": " + ex.what());
+            }
+            return;
+        }
+    }
+
+    void detach(const io::card_info& card) { drop(card.syspath); }
+
+private:
+    struct entry {
+        std::string id;
+        std::unique_ptr<gate::card_device> dev;
+    };
+    void drop(const std::string& syspath) {
+        const auto it = devices_.find(syspath);
+        if (it == devices_.end())
+            return;
+        node_.remove_device(it->second.id);
+        devices_.erase(it);
+    }
+    void reap() {
+        for (const auto& s : pending_)
+            drop(s);
+        pending_.clear();
+    }
+    const gate::gate_config& cfg_;
+    io::event_loop& loop_;
+    gate::node& node_;
+    std::map<std::string, entry> devices_;
+    std::vector<std::string> pending_;
+    io::registration reap_;
+};
+
+int run(const gate::gate_config& cfg) {
+    // Signals are taken by a signalfd; blocked before any thread starts.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+    const int sfd = ::signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0)
+        throw std::system_error(errno, std::generic_category(), "signalfd");
+
+    io::event_loop loop;
+    gate::file_bdseq_store store{cfg.state_file};
+    (void)store.last();  // a broken state file stops us here, with its name
+    forward fwd;
+    gate::mqtt_transport mqtt{cfg.mqtt, loop, fwd};
+    gate::node node{cfg.node, mqtt, store};
+    fwd.n = &node;
+    node.log = log_line;
+
+    std::optional<io::card_monitor> monitor;
+    io::registration card_watch;
+    cards attached{cfg, loop, node};
+    if (!cfg.cards.empty()) {
+        monitor.emplace();
+        for (const auto& c : monitor->cards())
+            attached.attach(c);
+        card_watch = io::on_card_events(loop, *monitor, [&](std::span<const io::card_event> ev, std::error_code ec) {
+            if (ec) {
+                log_line("card monitor: " + ec.message());
+                return;
+            }
+            for (const auto& e : ev) {
+                if (e.change == io::card_event::kind::added)
+                    attached.attach(e.card);
+                else
+                    attached.detach(e.card);
+            }
+        });
+    }
+
+    bool stopping = false;
+    auto shutdown_deadline = io::event_loop::clock::time_point::max();
+    auto signals = loop.watch(sfd, io::ready::in, [&](io::readiness) {
+        signalfd_siginfo si{};
+        while (::read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+            if (si.ssi_signo == SIGHUP) {
+                log_line("SIGHUP: publishing births again");
+                node.rebirth();
+                continue;
+            }
+            if (!stopping) {
+                log_line(std::string{"stopping ("} + ::strsignal(static_cast<int>(si.ssi_signo)) + ")");
+                notify("STOPPING=1");
+                stopping = true;
+                shutdown_deadline = io::event_loop::clock::now() + 5s;
+                node.stop();
+            }
+        }
+    });
+    std::optional<io::registration> watchdog;
+    if (const char* usec = std::getenv("WATCHDOG_USEC"); usec != nullptr && std::atoll(usec) > 0) {
+        const auto period = std::chrono::microseconds{std::atoll(usec) / 2};
+        watchdog = loop.call_every(period, [] { notify("WATCHDOG=1"); });
+    }
+    auto check = loop.call_every(100ms, [&] {
+        if (stopping && (node.current_state() == gate::node::state::stopped ||
+                         io::event_loop::clock::now() >= shutdown_deadline))
+            loop.stop();
+    });
+
+    log_line("edge node " + cfg.node.group_id + "/" + cfg.node.edge_node_id + ", servers:" + [&] {
+        std::string s;
+        for (const auto& sv : cfg.mqtt.servers)
+            s += " " + sv.uri();
+        return s;
+    }());
+    node.start();
+    notify("READY=1");
+    loop.run();
+    ::close(sfd);
+    return node.current_state() == gate::node::state::stopped ? exit_code::exit_ok : exit_code::exit_failure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string config_path = "/etc/iogate/iogate.toml";
+    bool check_only = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--help" || a == "-h") {
+            std::cout << usage_text;
+            return exit_code::exit_ok;
+        }
+        if (a == "--version") {
+            std::cout << "iogate " << io::version() << "\n";
+            return exit_code::exit_ok;
+        }
+        if (a == "--check-config") {
+            check_only = true;
+        } else if (a == "--config" && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (a.rfind("--config=", 0) == 0) {
+            config_path = a.substr(9);
+        } else {
+            std::cerr << "iogate: unknown argument '" << a << "'\n" << usage_text;
+            return exit_code::exit_usage;
+        }
+    }
+    try {
+        const auto cfg = gate::load_config(config_path);
+        gate::check_options(cfg.mqtt);
+        if (check_only) {
+            std::cout << config_path << ": OK (edge node " << cfg.node.group_id << "/" << cfg.node.edge_node_id
+                      << ")\n";
+            return exit_code::exit_ok;
+        }
+        return run(cfg);
+    } catch (const io::invalid_argument& e) {
+        std::cerr << "iogate: " << e.what() << "\n";
+        return exit_code::exit_usage;
+    } catch (const std::system_error& e) {
+        std::cerr << "iogate: " << e.what() << "\n";
+        return exit_code::exit_io;
+    } catch (const std::exception& e) {
+        std::cerr << "iogate: " << e.what() << "\n";
+        return exit_code::exit_failure;
+    }
+}

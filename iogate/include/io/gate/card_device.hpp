@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <io/card.hpp>
+#include <io/event_loop.hpp>
+#include <io/gate/node.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace io::gate {
+
+/// Which lines of a card a device publishes.
+struct card_options {
+    /// Line names to publish; empty: every line that can be an input.
+    std::vector<std::string> lines;
+    /// Lines DCMD may write; they are requested as outputs, driven to
+    /// `initial_output` when taken (the GPIO uAPI sets an output's level
+    /// when it is requested).
+    std::vector<std::string> writable;
+    bool initial_output = false;
+    std::string consumer = "iogate";  ///< the owner gpioinfo shows
+};
+
+/// A card's digital lines as a Sparkplug device, on libio: "Lines/NAME"
+/// (Boolean), "Ports/NAME" (UInt8 up to 8 lines, else UInt64) for ports
+/// whose lines are all published inputs, and "Lost events" (UInt64).
+/// Lines that another process holds are not taken: they show with is_null
+/// and Quality BAD. Each edge becomes one metric with the kernel's
+/// timestamp in UTC ms and its exact timestamp_ns, seqno and line_seqno as
+/// properties; one batch of events is one call of on_data.
+class card_device final : public device {
+public:
+    /// Requests the lines; throws io::invalid_argument for names the card
+    /// lacks, std::system_error when the chip cannot be opened.
+    card_device(const card_info& card, card_options options, event_loop& loop,
+                std::function<void(std::vector<metric>)> on_data, std::function<void(std::error_code)> on_gone);
+    ~card_device() override;
+    card_device(const card_device&) = delete;
+    card_device& operator=(const card_device&) = delete;
+
+    std::vector<metric> birth_metrics() override;
+    write_status write(const metric& m, std::vector<metric>& confirmed) override;
+
+    /// Names of the published lines another process holds.
+    std::vector<std::string> held_elsewhere() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+/// A metric's Quality property.
+property quality_property(quality q);
+
+/// A CLOCK_MONOTONIC timestamp (an edge's) in UTC ms since the epoch.
+std::uint64_t monotonic_to_utc_ms(std::uint64_t monotonic_ns) noexcept;
+
+}  // namespace io::gate

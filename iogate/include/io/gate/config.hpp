@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <io/error.hpp>
+#include <io/gate/card_device.hpp>
+#include <io/gate/mqtt_transport.hpp>
+#include <io/gate/node.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace io::gate {
+
+/// One [[card]] of the configuration.
+struct card_entry {
+    std::string card;       ///< how io::find_card names it (label, location, name, ...)
+    std::string device_id;  ///< the Sparkplug device ID; empty: the card's label
+    card_options options;
+};
+
+/// Everything /etc/iogate/iogate.toml says.
+struct gate_config {
+    node_config node;
+    mqtt_options mqtt;
+    std::string state_file = "/var/lib/iogate/state";
+    std::vector<card_entry> cards;
+};
+
+/// A configuration that cannot be used; the message reads
+/// "FILE: KEY: what is wrong; what is allowed".
+class config_error : public io::invalid_argument {
+public:
+    using io::invalid_argument::invalid_argument;
+};
+
+/// Reads and checks a configuration file (config_error).
+gate_config load_config(const std::string& path);
+/// The same from text; `source` names it in messages.
+gate_config parse_config(std::string_view text, const std::string& source);
+
+/// "mqtts://HOST[:PORT]" (port 8883) or "mqtt://HOST[:PORT]" (1883), HOST
+/// a name, an IPv4 address or [IPv6]. Throws io::invalid_argument.
+mqtt_server parse_server_uri(std::string_view uri);
+
+/// The host name (the default edge node ID).
+std::string host_name();
+
+}  // namespace io::gate

@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: MIT
+#include <io/gate/config.hpp>
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <sstream>
+#include <unistd.h>
+
+namespace io::gate {
+
+namespace {
+
+std::string type_name(const toml::node& n) {
+    switch (n.type()) {
+    case toml::node_type::string:
+        return "a string";
+    case toml::node_type::integer:
+        return "an integer";
+    case toml::node_type::floating_point:
+        return "a number";
+    case toml::node_type::boolean:
+        return "a boolean";
+    case toml::node_type::array:
+        return "an array";
+    case toml::node_type::table:
+        return "a table";
+    default:
+        return "a date or time";
+    }
+}
+
+// Reads one table, naming its keys "prefix.key" in errors.
+class section {
+public:
+    section(const std::string& file, const toml::table& t, std::string prefix)
+        : file_{file}, t_{t}, prefix_{std::move(prefix)} {}
+
+    [[noreturn]] void fail(std::string_view key, const std::string& what) const {
+        std::string where = file_;
+        if (const auto* n = t_.get(key); n != nullptr && n->source().begin)
+            where += ":" + std::to_string(n->source().begin.line);
+        throw config_error(where + ": " + name(key) + ": " + what);
+    }
+
+    std::string name(std::string_view key) const { return prefix_.empty() ? std::string{key} : prefix_ + "." + std::string{key}; }
+
+    void only(std::initializer_list<std::string_view> allowed) const {
+        for (const auto& [k, v] : t_) {
+            if (std::find(allowed.begin(), allowed.end(), k.str()) != allowed.end())
+                continue;
+            std::string list;
+            for (const auto a : allowed)
+                list += (list.empty() ? "" : ", ") + std::string{a};
+            fail(k.str(), "unknown key; allowed here: " + list);
+        }
+    }
+
+    std::optional<std::string> str(std::string_view key) const {
+        const auto* n = t_.get(key);
+        if (n == nullptr)
+            return std::nullopt;
+        if (!n->is_string())
+            fail(key, "expected a string, found " + type_name(*n));
+        return n->as_string()->get();
+    }
+
+    std::optional<bool> boolean(std::string_view key) const {
+        const auto* n = t_.get(key);
+        if (n == nullptr)
+            return std::nullopt;
+        if (!n->is_boolean())
+            fail(key, "expected true or false, found " + type_name(*n));
+        return n->as_boolean()->get();
+    }
+
+    std::optional<std::int64_t> integer(std::string_view key, std::int64_t lo, std::int64_t hi) const {
+        const auto* n = t_.get(key);
+        if (n == nullptr)
+            return std::nullopt;
+        if (!n->is_integer())
+            fail(key, "expected an integer " + std::to_string(lo) + ".." + std::to_string(hi) + ", found " +
+                          type_name(*n));
+        const auto v = n->as_integer()->get();
+        if (v < lo || v > hi)
+            fail(key, std::to_string(v) + " is out of range; allowed: " + std::to_string(lo) + ".." +
+                          std::to_string(hi));
+        return v;
+    }
+
+    std::vector<std::string> strings(std::string_view key) const {
+        const auto* n = t_.get(key);
+        std::vector<std::string> out;
+        if (n == nullptr)
+            return out;
+        if (!n->is_array())
+            fail(key, "expected an array of strings, found " + type_name(*n));
+        for (const auto& e : *n->as_array()) {
+            if (!e.is_string())
+                fail(key, "expected an array of strings, found an element that is " + type_name(e));
+            out.push_back(e.as_string()->get());
+        }
+        return out;
+    }
+
+    const toml::table* table(std::string_view key) const {
+        const auto* n = t_.get(key);
+        if (n == nullptr)
+            return nullptr;
+        if (!n->is_table())
+            fail(key, "expected a table ([" + name(key) + "]), found " + type_name(*n));
+        return n->as_table();
+    }
+
+    const toml::array* table_array(std::string_view key) const {
+        const auto* n = t_.get(key);
+        if (n == nullptr)
+            return nullptr;
+        if (!n->is_array_of_tables())
+            fail(key, "expected tables ([[" + name(key) + "]]), found " + type_name(*n));
+        return n->as_array();
+    }
+
+    // An ID (validate_id's rules), named in the message.
+    std::string id(std::string_view key, std::string v) const {
+        try {
+            validate_id(name(key), v);
+        } catch (const io::invalid_argument& e) {
+            fail(key, std::string{e.what()}.substr(name(key).size() + 1));
+        }
+        return v;
+    }
+
+private:
+    const std::string& file_;
+    const toml::table& t_;
+    std::string prefix_;
+};
+
+}  // namespace
+
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0)
+        return {};
+    std::string h = buf;
+    // The short name: a dot is allowed in IDs, but the node is known by it.
+    return h.substr(0, h.find('.'));
+}
+
+mqtt_server parse_server_uri(std::string_view uri) {
+    const auto bad = [&](const std::string& why) {
+        return io::invalid_argument("'" + std::string{uri} + "' " + why +
+                                    "; allowed: mqtts://HOST[:PORT] (TLS, port 8883 by default) or "
+                                    "mqtt://127.0.0.1[:PORT] (plain, loopback, tests only)");
+    };
+    mqtt_server s;
+    std::string_view rest;
+    if (uri.substr(0, 8) == "mqtts://") {
+        rest = uri.substr(8);
+    } else if (uri.substr(0, 7) == "mqtt://") {
+        s.tls = false;
+        s.port = 1883;
+        rest = uri.substr(7);
+    } else {
+        throw bad("is not an MQTT server URI");
+    }
+    if (!rest.empty() && rest.back() == '/')
+        rest.remove_suffix(1);
+    std::string_view port;
+    if (!rest.empty() && rest.front() == '[') {
+        const auto close = rest.find(']');
+        if (close == std::string_view::npos)
+            throw bad("has an IPv6 address without ']'");
+        s.host = std::string{rest.substr(1, close - 1)};
+        rest = rest.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':')
+                throw bad("has text after the address");
+            port = rest.substr(1);
+        }
+    } else {
+        const auto colon = rest.find(':');
+        s.host = std::string{rest.substr(0, colon)};
+        if (colon != std::string_view::npos)
+            port = rest.substr(colon + 1);
+    }
+    if (s.host.empty() || s.host.find_first_of("/?#@ ") != std::string::npos)
+        throw bad("has no valid host");
+    if (port.data() != nullptr) {
+        unsigned p = 0;
+        const auto r = std::from_chars(port.data(), port.data() + port.size(), p);
+        if (port.empty() || r.ec != std::errc{} || r.ptr != port.data() + port.size() || p == 0 || p > 65535)
+            throw bad("has a bad port (1..65535)");
+        s.port = static_cast<std::uint16_t>(p);
+    }
+    return s;
+}
+
+gate_config parse_config(std::string_view text, const std::string& source) {
+    toml::table root;
+    try {
+        root = toml::parse(text, source);
+    } catch (const toml::parse_error& e) {
+        std::ostringstream msg;
+        msg << source << ":" << e.source().begin.line << ": not valid TOML: " << e.description();
+        throw config_error(msg.str());
+    }
+    gate_config c;
+    section top{source, root, ""};
+    top.only({"group_id", "edge_node_id", "state_file", "mqtt", "primary_host", "commands", "card"});
+    const auto group = top.str("group_id");
+    if (!group)
+        top.fail("group_id", "missing; the Sparkplug group this node belongs to, e.g. group_id = \"plant1\"");
+    c.node.group_id = top.id("group_id", *group);
+    c.node.edge_node_id = top.id("edge_node_id", top.str("edge_node_id").value_or(host_name()));
+    if (const auto s = top.str("state_file")) {
+        if (s->empty() || s->front() != '/')
+            top.fail("state_file", "'" + *s + "' is not an absolute path");
+        c.state_file = *s;
+    }
+
+    const auto* mt = top.table("mqtt");
+    if (mt == nullptr)
+        top.fail("mqtt", "missing; [mqtt] needs servers, ca_file, cert_file and key_file");
+    section mq{source, *mt, "mqtt"};
+    mq.only({"servers", "ca_file", "cert_file", "key_file", "client_id", "keepalive", "allow_plain_loopback",
+             "backoff_min_ms", "backoff_max_ms"});
+    c.mqtt.allow_plain_loopback = mq.boolean("allow_plain_loopback").value_or(false);
+    const auto servers = mq.strings("servers");
+    if (servers.empty())
+        mq.fail("servers", "missing or empty; e.g. servers = [\"mqtts://broker.example:8883\"]");
+    for (const auto& uri : servers) {
+        mqtt_server s;
+        try {
+            s = parse_server_uri(uri);
+        } catch (const io::invalid_argument& e) {
+            mq.fail("servers", e.what());
+        }
+        if (!s.tls && !is_loopback_host(s.host))
+            mq.fail("servers", "'" + uri + "': plain MQTT only to loopback (127.0.0.1, ::1, localhost); use mqtts://");
+        if (!s.tls && !c.mqtt.allow_plain_loopback)
+            mq.fail("servers", "'" + uri + "': plain MQTT needs mqtt.allow_plain_loopback = true (for tests only)");
+        c.mqtt.servers.push_back(s);
+    }
+    c.mqtt.ca_file = mq.str("ca_file").value_or("");
+    c.mqtt.cert_file = mq.str("cert_file").value_or("");
+    c.mqtt.key_file = mq.str("key_file").value_or("");
+    const bool tls = std::any_of(c.mqtt.servers.begin(), c.mqtt.servers.end(), [](const auto& s) { return s.tls; });
+    if (tls)
+        for (const auto* k : {"ca_file", "cert_file", "key_file"})
+            if (!mq.str(k))
+                mq.fail(k, "missing; TLS needs the CA file, this node's certificate and its private key");
+    c.mqtt.client_id = mq.str("client_id").value_or(c.node.group_id + ":" + c.node.edge_node_id);
+    if (c.mqtt.client_id.empty() || c.mqtt.client_id.size() > 65535)
+        mq.fail("client_id", "must have 1..65535 characters");
+    c.mqtt.keepalive = std::chrono::seconds{mq.integer("keepalive", 5, 65535).value_or(30)};
+    c.mqtt.backoff_min = std::chrono::milliseconds{mq.integer("backoff_min_ms", 10, 600000).value_or(500)};
+    c.mqtt.backoff_max = std::chrono::milliseconds{mq.integer("backoff_max_ms", 10, 3600000).value_or(30000)};
+    if (c.mqtt.backoff_max < c.mqtt.backoff_min)
+        mq.fail("backoff_max_ms", "is below mqtt.backoff_min_ms");
+
+    if (const auto* ph = top.table("primary_host")) {
+        section p{source, *ph, "primary_host"};
+        p.only({"id"});
+        const auto id = p.str("id");
+        if (!id)
+            p.fail("id", "missing; the primary host application's ID, as it publishes spBv1.0/STATE/ID");
+        c.node.primary_host = p.id("id", *id);
+    }
+    if (const auto* cm = top.table("commands")) {
+        section p{source, *cm, "commands"};
+        p.only({"enabled"});
+        c.node.commands_enabled = p.boolean("enabled").value_or(false);
+    }
+    if (const auto* cards = top.table_array("card")) {
+        std::size_t i = 0;
+        for (const auto& n : *cards) {
+            section s{source, *n.as_table(), "card[" + std::to_string(i++) + "]"};
+            s.only({"card", "device_id", "lines", "writable", "initial_output"});
+            card_entry e;
+            const auto key = s.str("card");
+            if (!key || key->empty())
+                s.fail("card", "missing; the card's label, location (pci:0000:03:00.0), name (iocard0) or MODEL#N");
+            e.card = *key;
+            if (const auto id = s.str("device_id"))
+                e.device_id = s.id("device_id", *id);
+            e.options.lines = s.strings("lines");
+            e.options.writable = s.strings("writable");
+            e.options.initial_output = s.boolean("initial_output").value_or(false);
+            if (!e.options.writable.empty() && !c.node.commands_enabled)
+                s.fail("writable", "lines are writable but commands are off; set [commands] enabled = true, or "
+                                   "remove writable");
+            for (const auto& prev : c.cards)
+                if (prev.card == e.card)
+                    s.fail("card", "'" + e.card + "' is configured twice");
+            c.cards.push_back(std::move(e));
+        }
+    }
+    return c;
+}
+
+gate_config load_config(const std::string& path) {
+    std::ifstream in(path);
+    if (!in)
+        throw config_error(path + ": cannot read: " + std::strerror(errno));
+    std::ostringstream text;
+    text << in.rdbuf();
+    return parse_config(text.str(), path);
+}
+
+}  // namespace io::gate

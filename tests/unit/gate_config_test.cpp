@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+// iogate's configuration: what a good file gives, and that each mistake is
+// named with its file, key and what is allowed. The MQTT options' safety
+// checks (plain MQTT, key file permissions).
+#include <io/gate/config.hpp>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace gate = io::gate;
+
+namespace {
+
+// The error a text gives, or "" when it parses.
+std::string error_of(const std::string& text) {
+    try {
+        (void)gate::parse_config(text, "/etc/iogate/iogate.toml");
+    } catch (const gate::config_error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+const std::string mqtt_ok = R"(
+[mqtt]
+servers = ["mqtts://broker.example:8883"]
+ca_file = "/etc/iogate/ca.crt"
+cert_file = "/etc/iogate/node.crt"
+key_file = "/etc/iogate/node.key"
+)";
+
+}  // namespace
+
+TEST(gate_config, a_complete_file) {
+    const auto c = gate::parse_config(R"(
+group_id = "plant1"
+edge_node_id = "press7"
+state_file = "/var/lib/iogate/state"
+
+[mqtt]
+servers = ["mqtts://broker1.example", "mqtts://[fd00::1]:9883", "mqtt://127.0.0.1:1884"]
+allow_plain_loopback = true
+ca_file = "/etc/iogate/ca.crt"
+cert_file = "/etc/iogate/node.crt"
+key_file = "/etc/iogate/node.key"
+keepalive = 20
+
+[primary_host]
+id = "scada"
+
+[commands]
+enabled = true
+
+[[card]]
+card = "press-io"
+device_id = "press"
+lines = ["A0", "A1"]
+writable = ["B0"]
+
+[[card]]
+card = "pci:0000:03:00.0"
+)",
+                                      "t.toml");
+    EXPECT_EQ(c.node.group_id, "plant1");
+    EXPECT_EQ(c.node.edge_node_id, "press7");
+    EXPECT_EQ(c.node.primary_host, "scada");
+    EXPECT_TRUE(c.node.commands_enabled);
+    ASSERT_EQ(c.mqtt.servers.size(), 3U);
+    EXPECT_EQ(c.mqtt.servers[0].port, 8883);
+    EXPECT_TRUE(c.mqtt.servers[0].tls);
+    EXPECT_EQ(c.mqtt.servers[1].host, "fd00::1");
+    EXPECT_EQ(c.mqtt.servers[1].port, 9883);
+    EXPECT_FALSE(c.mqtt.servers[2].tls);
+    EXPECT_EQ(c.mqtt.servers[2].port, 1884);
+    EXPECT_EQ(c.mqtt.keepalive.count(), 20);
+    EXPECT_EQ(c.mqtt.client_id, "plant1:press7");
+    ASSERT_EQ(c.cards.size(), 2U);
+    EXPECT_EQ(c.cards[0].device_id, "press");
+    EXPECT_EQ(c.cards[0].options.writable, std::vector<std::string>{"B0"});
+    EXPECT_TRUE(c.cards[1].device_id.empty());
+}
+
+TEST(gate_config, edge_node_id_defaults_to_the_host_name) {
+    const auto c = gate::parse_config("group_id = \"g\"\n" + mqtt_ok, "t.toml");
+    EXPECT_EQ(c.node.edge_node_id, gate::host_name());
+    EXPECT_FALSE(c.node.commands_enabled);
+    EXPECT_FALSE(c.node.primary_host);
+    EXPECT_EQ(c.state_file, "/var/lib/iogate/state");
+}
+
+TEST(gate_config, mistakes_name_file_key_and_what_is_allowed) {
+    struct {
+        std::string text;
+        std::string expect;
+    } cases[] = {
+        {mqtt_ok, "iogate.toml: group_id: missing"},
+        {"group_id = \"a/b\"\n" + mqtt_ok, "group_id: 'a/b' contains '/'"},
+        {"group_id = 5\n" + mqtt_ok, "group_id: expected a string, found an integer"},
+        {"group_id = \"g\"\ngroup = 1\n" + mqtt_ok, "group: unknown key; allowed here: group_id"},
+        {"group_id = \"g\"\n", "mqtt: missing"},
+        {"group_id = \"g\"\n[mqtt]\nservers = []\n", "mqtt.servers: missing or empty"},
+        {"group_id = \"g\"\n[mqtt]\nservers = [\"http://x\"]\n", "is not an MQTT server URI; allowed: mqtts://"},
+        {"group_id = \"g\"\n[mqtt]\nservers = [\"mqtts://x:99999\"]\n", "bad port (1..65535)"},
+        {"group_id = \"g\"\n[mqtt]\nservers = [\"mqtt://10.0.0.1\"]\nallow_plain_loopback = true\n",
+         "plain MQTT only to loopback"},
+        {"group_id = \"g\"\n[mqtt]\nservers = [\"mqtt://127.0.0.1\"]\n", "needs mqtt.allow_plain_loopback = true"},
+        {"group_id = \"g\"\n[mqtt]\nservers = [\"mqtts://b\"]\nca_file = \"c\"\ncert_file = \"d\"\n",
+         "mqtt.key_file: missing"},
+        {"group_id = \"g\"\n" + mqtt_ok + "keepalive = 0\n", "mqtt.keepalive: 0 is out of range; allowed: 5..65535"},
+        {"group_id = \"g\"\n" + mqtt_ok + "[primary_host]\n", "primary_host.id: missing"},
+        {"group_id = \"g\"\n" + mqtt_ok + "[[card]]\ncard = \"x\"\nwritable = [\"B0\"]\n",
+         "card[0].writable: lines are writable but commands are off"},
+        {"group_id = \"g\"\n" + mqtt_ok + "[[card]]\nlines = [\"A0\"]\n", "card[0].card: missing"},
+        {"group_id = \"g\"\n" + mqtt_ok + "[[card]]\ncard = \"x\"\nlines = [1]\n",
+         "card[0].lines: expected an array of strings"},
+        {"group_id = \"g\"\n" + mqtt_ok + "[[card]]\ncard = \"x\"\n[[card]]\ncard = \"x\"\n",
+         "card[1].card: 'x' is configured twice"},
+        {"group_id = \"g\n", "iogate.toml:1: not valid TOML"},
+    };
+    for (const auto& c : cases) {
+        const auto e = error_of(c.text);
+        EXPECT_NE(e.find(c.expect), std::string::npos) << "text:\n" << c.text << "\nerror: " << e;
+        EXPECT_EQ(e.rfind("/etc/iogate/iogate.toml", 0), 0U) << e;
+    }
+}
+
+TEST(gate_config, a_missing_file_is_named) {
+    try {
+        (void)gate::load_config("/nonexistent/iogate.toml");
+        ADD_FAILURE() << "no error";
+    } catch (const gate::config_error& e) {
+        EXPECT_NE(std::string{e.what()}.find("/nonexistent/iogate.toml: cannot read"), std::string::npos);
+    }
+}
+
+TEST(gate_mqtt_options, plain_and_tls_files_are_checked) {
+    EXPECT_TRUE(gate::is_loopback_host("127.0.0.1"));
+    EXPECT_TRUE(gate::is_loopback_host("127.1.2.3"));
+    EXPECT_TRUE(gate::is_loopback_host("::1"));
+    EXPECT_FALSE(gate::is_loopback_host("128.0.0.1"));
+    EXPECT_FALSE(gate::is_loopback_host("127.0.0.1.example"));
+
+    gate::mqtt_options o;
+    o.client_id = "c";
+    o.servers.push_back({"127.0.0.1", 1883, false});
+    EXPECT_THROW(gate::check_options(o), io::invalid_argument);  // no test switch
+    o.allow_plain_loopback = true;
+    EXPECT_NO_THROW(gate::check_options(o));
+    o.servers.push_back({"192.0.2.1", 1883, false});
+    EXPECT_THROW(gate::check_options(o), io::invalid_argument);
+
+    const auto dir = std::filesystem::temp_directory_path() / ("gate_tls_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto file = [&](const char* name, mode_t mode) {
+        const auto p = (dir / name).string();
+        std::ofstream(p) << "PEM\n";
+        ::chmod(p.c_str(), mode);
+        return p;
+    };
+    o.servers = {{"broker.example", 8883, true}};
+    o.ca_file = file("ca.crt", 0644);
+    o.cert_file = file("node.crt", 0644);
+    o.key_file = file("node.key", 0644);
+    try {
+        gate::check_options(o);
+        ADD_FAILURE() << "a key readable by others was accepted";
+    } catch (const io::invalid_argument& e) {
+        EXPECT_NE(std::string{e.what()}.find("chmod 0600 " + o.key_file), std::string::npos) << e.what();
+    }
+    ::chmod(o.key_file.c_str(), 0600);
+    EXPECT_NO_THROW(gate::check_options(o));
+    o.ca_file = (dir / "missing.crt").string();
+    EXPECT_THROW(gate::check_options(o), io::invalid_argument);
+    std::filesystem::remove_all(dir);
+}
