@@ -19,6 +19,9 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
 #include <poll.h>
 #include <spawn.h>
 #include <stdexcept>
@@ -134,25 +137,39 @@ private:
     int port_ = 0;
 };
 
-// A pty pair joined by socat: the bus on a(), the simulator on b().
+// A temporary directory, removed with everything in it at the end.
+class temp_dir {
+public:
+    temp_dir() : path_{(std::filesystem::temp_directory_path() / "libio-modbus-XXXXXX").string()} {
+        if (::mkdtemp(path_.data()) == nullptr)
+            throw std::runtime_error("mkdtemp");
+    }
+    ~temp_dir() { std::filesystem::remove_all(path_); }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+// A pty pair joined by socat: the bus on a(), the simulator on b(), links
+// in `dir`. socat removes the links when it ends, so a pair made again in
+// the same directory is the same device paths coming back (a USB adapter
+// plugged in again).
 class pty_pair {
 public:
-    pty_pair()
-        : dir_{make_dir()},
-          socat_{{"/usr/bin/socat", "-d", "-d", "pty,raw,echo=0,link=" + a(), "pty,raw,echo=0,link=" + b()}, true} {
-        socat_.line_starting("starting data transfer loop");
-    }
-    ~pty_pair() { std::filesystem::remove_all(dir_); }
+    explicit pty_pair(const std::string& dir) : dir_{dir}, socat_{socat_args(dir_), true} { started(); }
+    pty_pair() : own_{std::in_place}, dir_{own_->path()}, socat_{socat_args(dir_), true} { started(); }
     std::string a() const { return dir_ + "/a"; }
     std::string b() const { return dir_ + "/b"; }
 
 private:
-    static std::string make_dir() {
-        std::string t = (std::filesystem::temp_directory_path() / "libio-modbus-XXXXXX").string();
-        if (::mkdtemp(t.data()) == nullptr)
-            throw std::runtime_error("mkdtemp");
-        return t;
+    static std::vector<std::string> socat_args(const std::string& dir) {
+        return {"/usr/bin/socat", "-d", "-d", "pty,raw,echo=0,link=" + dir + "/a", "pty,raw,echo=0,link=" + dir + "/b"};
     }
+    void started() { socat_.line_starting("starting data transfer loop"); }
+    std::optional<temp_dir> own_;  // first: made before, removed after socat
     std::string dir_;
     child socat_;
 };
@@ -602,6 +619,234 @@ TEST(ModbusIotool, ScanListsTheUnits) {
     r = io::test::run_tool({IOTOOL_PATH, "modbus", "probe", bus});
     EXPECT_EQ(r.status, 2);
     EXPECT_NE(r.err.find("allowed: scan"), std::string::npos) << r.err;
+}
+
+// A USB adapter unplugged and plugged in again: the serial device goes away
+// (the pty pair ends and its links go) and comes back at the same path.
+TEST(ModbusRtuPort, APortThatGoesAwayIsOpenedAgainWhenItComesBack) {
+    temp_dir dir;
+    auto ptys = std::make_unique<pty_pair>(dir.path());
+    auto sim = std::make_unique<simulator>(std::vector<std::string>{"--rtu", ptys->b(), "1:410"});
+    io::modbus_module m("modbus-rtu:" + ptys->a() + "?unit=1&model=410&timeout=500&retries=0");
+    io::event_loop loop;
+    collector c(loop, m);
+    m.start_polling(5ms);
+    wait_polls(loop, *sim, 1, 1);
+
+    ptys.reset();  // unplugged: the tty hangs up and its node goes
+    sim.reset();
+    ASSERT_TRUE(run_until(loop, [&] { return !c.events.empty(); }));
+    ASSERT_EQ(c.events.size(), 1U);
+    EXPECT_EQ(c.events[0].what, kind::gone);
+    EXPECT_EQ(c.events[0].error, std::errc::no_such_device) << c.events[0].error.message();
+    EXPECT_TRUE(io::is_device_removed(c.events[0].error));
+    EXPECT_FALSE(m.present());
+    std::error_code ec;
+    (void)m.get(0, ec);  // while it is away, opening it again fails
+    EXPECT_EQ(ec, std::errc::no_such_file_or_directory) << ec.message();
+
+    ptys = std::make_unique<pty_pair>(dir.path());  // plugged in again
+    sim = std::make_unique<simulator>(std::vector<std::string>{"--rtu", ptys->b(), "1:410"});
+    EXPECT_EQ(sim->cmd("di 1 6 1"), "ok");
+    ASSERT_TRUE(run_until(loop, [&] { return c.events.size() >= 3; }));
+    EXPECT_EQ(c.events[1].what, kind::back);
+    EXPECT_EQ(c.events[2].what, kind::edge);
+    EXPECT_EQ(c.events[2].line, 6U);
+    EXPECT_EQ(c.events[2].change, io::edge::rising);
+    EXPECT_TRUE(m.present());
+    m.write_port("DO", 0x5);
+    EXPECT_EQ(sim->cmd("do 1"), "do 0x5");
+}
+
+// libio's configuration directory for the tools a test runs
+// (LIBIO_CONFIG_DIR, inherited by the children).
+class config_dir {
+public:
+    config_dir() {
+        std::filesystem::create_directory(dir_.path() + "/modbus.d");
+        ::setenv("LIBIO_CONFIG_DIR", dir_.path().c_str(), 1);
+    }
+    ~config_dir() { ::unsetenv("LIBIO_CONFIG_DIR"); }
+    config_dir(const config_dir&) = delete;
+    config_dir& operator=(const config_dir&) = delete;
+    std::string file(const std::string& name) const { return dir_.path() + "/modbus.d/" + name; }
+    void write(const std::string& name, const std::string& text) const { std::ofstream{file(name)} << text; }
+
+private:
+    temp_dir dir_;
+};
+
+io::test::tool_result iotool(std::vector<std::string> args) {
+    args.insert(args.begin(), IOTOOL_PATH);
+    return io::test::run_tool(args);
+}
+
+// The line of text that contains `key`, or "".
+std::string line_with(const std::string& text, const std::string& key) {
+    const auto at = text.find(key);
+    if (at == std::string::npos)
+        return {};
+    const auto nl = text.rfind('\n', at);
+    const auto begin = nl == std::string::npos ? 0 : nl + 1;
+    return text.substr(begin, text.find('\n', at) - begin);
+}
+
+TEST(ModbusIotool, ListShowsConfiguredModulesAndNamesWork) {
+    simulator sim({"--tcp", "1:410", "2:430"});
+    const auto base = "modbus-tcp://127.0.0.1:" + std::to_string(sim.port());
+    config_dir config;
+    config.write("site.conf", "# rack 3\n"
+                              "[rack-a]\n"
+                              "uri = " + base + "?unit=1&timeout=2000\n"
+                              "poll = 20ms\n"
+                              "[rack-b]\n"
+                              "uri = " + base + "?unit=2&timeout=2000\n"
+                              "model = 430\n"
+                              "[ghost]\n"
+                              "uri = " + base + "?unit=9&timeout=100&retries=0\n");
+    auto r = iotool({"list"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("MODULE  MODEL      STATE          LINES   POLL  LOCATION\n"), std::string::npos) << r.out;
+    EXPECT_NE(line_with(r.out, "rack-a  ").find("rack-a  seaio-410  answering         32   20ms  " + base +
+                                                "?unit=1&model=410&timeout=2000"),
+              std::string::npos)
+        << r.out;  // the model read from the module (0x45)
+    EXPECT_NE(line_with(r.out, "rack-b  ").find("seaio-430  answering"), std::string::npos) << r.out;
+    EXPECT_NE(line_with(r.out, "ghost   ").find("ghost   ?          not answering      -  100ms"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("ghost: identify unit 9 on " + base + "?timeout=100&retries=0 (Get Config, function 0x45): "
+                         "Connection timed out\n"),
+              std::string::npos)
+        << r.out;
+    r = iotool({"list", "--json"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("\"modules\":[{\"name\":\"rack-a\",\"model\":\"seaio-410\",\"vendor\":\"Sealevel\",\"location\":\"" +
+                         base + "?unit=1&model=410&timeout=2000\",\"label\":\"rack-a\",\"driver\":\"modbus\""),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("\"state\":\"answering\",\"present\":true,\"error\":null,\"poll_ms\":20,\"config\":\"" +
+                         config.file("site.conf") + ":2\"}"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("\"name\":\"ghost\",\"model\":\"\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"state\":\"not answering\",\"present\":false,\"error\":\"identify unit 9"), std::string::npos)
+        << r.out;
+
+    // get, set, port, info and monitor by name
+    EXPECT_EQ(sim.cmd("di 1 2 1"), "ok");
+    r = iotool({"get", "rack-a", "DI2", "DI3"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "DI2=1 DI3=0\n");
+    r = iotool({"set", "rack-a", "DO3=1"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(sim.cmd("do 1"), "do 0x8");
+    EXPECT_EQ(sim.cmd("di 2 31 1"), "ok");
+    r = iotool({"port", "rack-b", "DI", "--json"});
+    EXPECT_EQ(r.out, "{\"card\":\"rack-b\",\"port\":\"DI\",\"width\":32,\"value\":2147483648}\n") << r.err;
+    r = iotool({"info", "rack-a"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("rack-a  SeaI/O-410: 16 inputs, 16 outputs\n  location " + base +
+                              "?unit=1&model=410&timeout=2000\n  unit 1, answering\n",
+                          0),
+              0U)
+        << r.out;
+    io::test::tool_process mon({IOTOOL_PATH, "monitor", "rack-a", "--count", "0", "--json"});
+    const auto ready = mon.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(deadline));
+    ASSERT_TRUE(ready.has_value());
+    EXPECT_NE(ready->find("\"card\":\"rack-a\",\"edges\":\"both\",\"poll_ms\":20,"), std::string::npos) << *ready;
+    EXPECT_EQ(mon.wait().status, 0);
+    r = iotool({"get", "rack-c", "DI0"});
+    EXPECT_EQ(r.status, 3);
+    EXPECT_NE(r.err.find("no card 'rack-c'"), std::string::npos) << r.err;
+}
+
+TEST(ModbusIotool, BadConfigurationSaysWhereAndWhat) {
+    config_dir config;
+    config.write("10-site.conf", "[a]\nuri = modbus-tcp://127.0.0.1:1?unit=1\nspeed = 9600\n");
+    auto r = iotool({"list"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(r.err, "iotool: " + config.file("10-site.conf") + ":3: unknown key 'speed'; allowed uri, model, poll\n");
+    r = iotool({"get", "a", "DI0"});  // no card is called a: the configuration is the answer
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("10-site.conf:3: unknown key 'speed'"), std::string::npos) << r.err;
+    config.write("10-site.conf", "[a]\nuri = modbus-tcp://127.0.0.1:1?unit=1\nmodel = 499\n");
+    r = iotool({"watch", "--count", "0"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("10-site.conf:3: unknown modbus model '499'; known models: 410, 420, 430, 440, 450, 470, 520, or auto"),
+              std::string::npos)
+        << r.err;
+}
+
+// The next line of a tool's output, failing the test when none comes.
+std::string next_line(io::test::tool_process& p) {
+    const auto l = p.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(deadline));
+    if (!l)
+        throw std::runtime_error("no line from the tool");
+    return *l;
+}
+
+TEST(ModbusIotool, WatchReportsModulesThatStopAnsweringAndComeBack) {
+    simulator sim({"--tcp", "1:410", "5:430"});
+    const auto base = "modbus-tcp://127.0.0.1:" + std::to_string(sim.port());
+    config_dir config;
+    config.write("site.conf", "[rack-a]\nuri = " + base + "?unit=1&timeout=300&retries=0\npoll = 10ms\n"
+                              "[late]\nuri = " + base + "?unit=5&model=430&timeout=300&retries=0\npoll = 10ms\n");
+    EXPECT_EQ(sim.cmd("fault 5 silent"), "ok");
+    io::test::tool_process w({IOTOOL_PATH, "watch", "--json", "--count", "3", "--timeout", "60"});
+    auto l = next_line(w);
+    EXPECT_EQ(l.rfind("{\"event\":\"present\",\"card\":{\"name\":\"rack-a\",\"model\":\"seaio-410\"", 0), 0U) << l;
+    l = next_line(w);
+    EXPECT_EQ(l.rfind("{\"event\":\"absent\",\"card\":{\"name\":\"late\",\"model\":\"seaio-430\"", 0), 0U) << l;
+    EXPECT_NE(l.find("\"error\":\"Connection timed out\"}"), std::string::npos) << l;
+    EXPECT_EQ(next_line(w), "{\"event\":\"ready\"}");
+
+    EXPECT_EQ(sim.cmd("fault 1 silent"), "ok");
+    l = next_line(w);
+    EXPECT_EQ(l.rfind("{\"event\":\"removed\",\"card\":{\"name\":\"rack-a\"", 0), 0U) << l;
+    EXPECT_NE(l.find("\"error\":\"Connection timed out\"}"), std::string::npos) << l;
+    EXPECT_EQ(sim.cmd("fault 1 none"), "ok");
+    l = next_line(w);
+    EXPECT_EQ(l.rfind("{\"event\":\"added\",\"card\":{\"name\":\"rack-a\"", 0), 0U) << l;
+    EXPECT_EQ(l.find("\"error\""), std::string::npos) << l;
+    EXPECT_EQ(sim.cmd("fault 5 none"), "ok");  // asked again within a second
+    l = next_line(w);
+    EXPECT_EQ(l.rfind("{\"event\":\"added\",\"card\":{\"name\":\"late\"", 0), 0U) << l;
+    const auto end = w.wait();
+    EXPECT_EQ(end.status, 0) << end.err;
+}
+
+// An RTU module configured on a serial port whose adapter is unplugged and
+// plugged in again (the pty pair ends and is made again at the same paths).
+TEST(ModbusIotool, WatchReportsAnRtuPortThatGoesAndComesBack) {
+    temp_dir dir;
+    auto ptys = std::make_unique<pty_pair>(dir.path());
+    auto sim = std::make_unique<simulator>(std::vector<std::string>{"--rtu", ptys->b(), "1:430"});
+    config_dir config;
+    config.write("bus.conf", "[field]\nuri = modbus-rtu:" + ptys->a() +
+                                 "?baud=19200&unit=1&timeout=500&retries=0\npoll = 10ms\n");
+    auto r = iotool({"list"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(line_with(r.out, "field  ").find("field   seaio-430  answering"), std::string::npos) << r.out;
+
+    io::test::tool_process w({IOTOOL_PATH, "watch", "--count", "2", "--timeout", "60"});
+    auto l = next_line(w);
+    EXPECT_EQ(l.rfind("present   field  seaio-430  modbus-rtu:" + ptys->a() + "?baud=19200&unit=1&model=430", 0), 0U)
+        << l;
+    const auto polls = sim->requests(1);
+    const auto polled = std::chrono::steady_clock::now() + deadline;
+    while (sim->requests(1) < polls + 2 && std::chrono::steady_clock::now() < polled) {  // it polls
+    }
+    ptys.reset();
+    sim.reset();
+    l = next_line(w);
+    EXPECT_EQ(l.rfind("removed   field  seaio-430  modbus-rtu:", 0), 0U) << l;
+    EXPECT_NE(l.find("  (No such device)"), std::string::npos) << l;
+    ptys = std::make_unique<pty_pair>(dir.path());
+    sim = std::make_unique<simulator>(std::vector<std::string>{"--rtu", ptys->b(), "1:430"});
+    l = next_line(w);
+    EXPECT_EQ(l.rfind("added     field  seaio-430  modbus-rtu:", 0), 0U) << l;
+    const auto end = w.wait();
+    EXPECT_EQ(end.status, 0) << end.err;
 }
 
 }  // namespace
