@@ -120,6 +120,7 @@ struct mqtt_transport::impl {
     // The network thread's own state.
     bool session_over = false;
     bool connected = false;
+    std::string uri;  // of the session's server
     std::string session_error;
     std::thread thread;
 
@@ -171,7 +172,7 @@ struct mqtt_transport::impl {
     static void on_connect(mosquitto* m, void* self, int rc) {
         auto& t = of(self);
         if (rc != 0) {
-            t.session_error = std::string{"the broker refused the connection: "} + mosquitto_connack_string(rc);
+            t.session_error = t.uri + " refused the connection: " + mosquitto_connack_string(rc);
             t.session_over = true;
             return;
         }
@@ -187,7 +188,7 @@ struct mqtt_transport::impl {
     static void on_disconnect(mosquitto*, void* self, int rc) {
         auto& t = of(self);
         if (t.session_error.empty())
-            t.session_error = rc == 0 ? "disconnected" : "connection lost: " + t.describe(rc);
+            t.session_error = rc == 0 ? "disconnected from " + t.uri : "connection to " + t.uri + " lost: " + t.describe(rc);
         t.session_over = true;
     }
 
@@ -220,6 +221,7 @@ struct mqtt_transport::impl {
         session_over = false;
         connected = false;
         session_error.clear();
+        uri = server.uri();
         {
             std::lock_guard lk{mu};
             last_log.clear();

@@ -294,10 +294,10 @@ void node::on_connection_lost(const std::string& why) {
         return;
     if (stop_after_loss_) {
         state_ = state::stopped;
-        say("disconnected");
+        say("stopped: " + why);
         return;
     }
-    say("connection lost: " + why);
+    say("not connected: " + why);
     connect();
 }
 

@@ -1,0 +1,472 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""iogate against peers we did not write: mosquitto started here on
+127.0.0.1 with mutual TLS (a throwaway CA, server and client certificates
+made by openssl), a paho-mqtt client as the primary host, payloads decoded
+with python3-protobuf from the project's schema compiled by protoc here, and
+protoc --decode_raw.
+
+    iogate_broker_test.py IOGATE PEER_NODE PROTO CASE
+
+CASE: tls, lifecycle, device, primary_host, server_list. Waits are bounded
+only as guards against a hang; every verdict comes from an event (a message,
+a log line, an exit status)."""
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+IOGATE, PEER, PROTO, CASE = sys.argv[1:5]
+GUARD = 30  # seconds: only against hangs
+TMP = tempfile.mkdtemp(prefix="iogate_test_")
+GROUP, NODE = "plant1", "node7"
+
+subprocess.run(["protoc", "-I", os.path.dirname(PROTO), "--python_out", TMP, PROTO], check=True)
+sys.path.insert(0, TMP)
+import sparkplug_b_pb2 as pb  # noqa: E402
+
+CHILDREN = []
+
+
+def fail(msg):
+    print("FAIL: " + msg, flush=True)
+    for p in CHILDREN:
+        if p.poll() is None:
+            p.kill()
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def run(*args, **kw):
+    return subprocess.run(list(args), check=True, capture_output=True, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- certificates
+
+def make_ca(name):
+    key, crt = f"{TMP}/{name}.key", f"{TMP}/{name}.crt"
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", key, "-out", crt, "-subj", f"/CN={name}", "-days", "2",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    return key, crt
+
+
+def make_cert(name, cn, ca, san=None):
+    key, csr, crt = f"{TMP}/{name}.key", f"{TMP}/{name}.csr", f"{TMP}/{name}.crt"
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", key, "-out", csr, "-subj", f"/CN={cn}")
+    ext = f"{TMP}/{name}.ext"
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\n")
+        if san:
+            f.write(f"subjectAltName={san}\n")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca[1], "-CAkey", ca[0], "-CAcreateserial",
+        "-out", crt, "-days", "2", "-extfile", ext)
+    os.chmod(key, 0o600)
+    return key, crt
+
+
+CA = make_ca("ca")
+ROGUE_CA = make_ca("rogue-ca")
+SERVER = make_cert("server", "broker", CA, "IP:127.0.0.1")
+OTHER_NAME_SERVER = make_cert("server-other", "broker", CA, "DNS:broker.invalid")
+NODE_CERT = make_cert("node", NODE, CA)
+HOST_CERT = make_cert("host", "scada", CA)
+ROGUE_NODE = make_cert("rogue-node", NODE, ROGUE_CA)
+
+
+class broker:
+    """mosquitto on 127.0.0.1 requiring client certificates."""
+
+    def __init__(self, server=SERVER, port=None):
+        self.port = port or free_port()
+        self.log = f"{TMP}/mosquitto-{self.port}.log"
+        conf = f"{TMP}/mosquitto-{self.port}.conf"
+        with open(conf, "w") as f:
+            if os.geteuid() == 0:
+                f.write("user root\n")
+            f.write(f"listener {self.port} 127.0.0.1\n"
+                    f"cafile {CA[1]}\ncertfile {server[1]}\nkeyfile {server[0]}\n"
+                    "require_certificate true\nuse_identity_as_username true\n"
+                    f"persistence false\nlog_dest file {self.log}\nlog_type all\n")
+        self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        CHILDREN.append(self.proc)
+        deadline = time.monotonic() + GUARD
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                check(self.proc.poll() is None, "mosquitto exited: " + self.log_text())
+                check(time.monotonic() < deadline, "mosquitto does not listen")
+                time.sleep(0.05)
+
+    def log_text(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def wait_log(self, text):
+        deadline = time.monotonic() + GUARD
+        while text not in self.log_text():
+            check(time.monotonic() < deadline, f"mosquitto never logged {text!r}:\n" + self.log_text())
+            time.sleep(0.05)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+class host:
+    """The primary host application: paho-mqtt with its own certificate."""
+
+    def __init__(self, b, cert=HOST_CERT, client_id="scada"):
+        self.q = queue.Queue()
+        self.events = queue.Queue()
+        self.c = mqtt.Client(client_id=client_id, clean_session=True, protocol=mqtt.MQTTv311)
+        self.c.tls_set(ca_certs=CA[1], certfile=cert[1], keyfile=cert[0])
+        self.c.on_connect = lambda c, u, f, rc: self.events.put(("connect", rc))
+        self.c.on_disconnect = lambda c, u, rc: self.events.put(("disconnect", rc))
+        self.c.on_message = lambda c, u, m: self.q.put((m.topic, bytes(m.payload), m.qos, m.retain))
+        self.c.connect("127.0.0.1", b.port)
+        self.c.loop_start()
+
+    def connected(self):
+        try:
+            kind, rc = self.events.get(timeout=GUARD)
+        except queue.Empty:
+            fail("paho: no CONNACK and no disconnect")
+        return kind == "connect" and rc == 0
+
+    def subscribe(self, topic="spBv1.0/#"):
+        done = threading.Event()
+        self.c.on_subscribe = lambda *a: done.set()
+        self.c.subscribe(topic, qos=1)
+        check(done.wait(GUARD), "no SUBACK")
+
+    def next(self, what):
+        while True:
+            try:
+                t, p, qos, retain = self.q.get(timeout=GUARD)
+            except queue.Empty:
+                fail(f"no message while waiting for {what}")
+            if "/NCMD/" not in t and "/DCMD/" not in t and "/STATE/" not in t:  # our own
+                return t, p, qos, retain
+
+    def expect(self, topic):
+        t, p, qos, retain = self.next(topic)
+        check(t == topic, f"expected {topic}, got {t}")
+        msg = pb.payload()
+        msg.ParseFromString(p)
+        return msg, p, qos, retain
+
+    def nothing_pending(self):
+        while not self.q.empty():
+            t = self.q.get()[0]
+            if "/NCMD/" not in t and "/DCMD/" not in t and "/STATE/" not in t:
+                return False
+        return True
+
+    def publish(self, topic, payload, qos=0, retain=False):
+        self.c.publish(topic, payload, qos=qos, retain=retain).wait_for_publish()
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def metric(msg, name):
+    for m in msg.metrics:
+        if m.name == name:
+            return m
+    fail(f"no metric {name} in {msg}")
+
+
+def command(name, value):
+    p = pb.payload()
+    p.timestamp = int(time.time() * 1000)
+    m = p.metrics.add()
+    m.name = name
+    m.datatype = 11
+    m.boolean_value = value
+    return p.SerializeToString()
+
+
+def config(b_ports, extra="", tls=True, cert=NODE_CERT, state=None, host_name="127.0.0.1"):
+    path = f"{TMP}/iogate-{len(os.listdir(TMP))}.toml"
+    servers = ", ".join(f'"mqtts://{host_name}:{p}"' for p in b_ports)
+    with open(path, "w") as f:
+        f.write(f'group_id = "{GROUP}"\nedge_node_id = "{NODE}"\nstate_file = "{state or TMP + "/state"}"\n'
+                f"{extra}\n[mqtt]\nservers = [{servers}]\nca_file = \"{CA[1]}\"\n"
+                f"cert_file = \"{cert[1]}\"\nkey_file = \"{cert[0]}\"\nclient_id = \"{GROUP}:{NODE}\"\n"
+                "backoff_min_ms = 50\nbackoff_max_ms = 200\n")
+    return path
+
+
+class gate:
+    """iogate or the peer node, its stderr (and stdout) read line by line."""
+
+    def __init__(self, cfg, program=None):
+        program = program or IOGATE
+        args = [program, "--config", cfg] if program == IOGATE else [program, cfg]
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        CHILDREN.append(self.proc)
+        self.lines = queue.Queue()
+        self.seen = []
+        for stream in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream):
+        for line in stream:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_line(self, text):
+        deadline = time.monotonic() + GUARD
+        while True:
+            for s in self.seen:
+                if text in s:
+                    return s
+            try:
+                self.seen.append(self.lines.get(timeout=max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                fail(f"never printed {text!r}; printed: {self.seen}")
+
+    def send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def wait_exit(self):
+        try:
+            return self.proc.wait(timeout=GUARD)
+        except subprocess.TimeoutExpired:
+            fail("did not exit; printed: " + str(self.seen))
+
+
+T = lambda kind, dev=None: f"spBv1.0/{GROUP}/{kind}/{NODE}" + (f"/{dev}" if dev else "")  # noqa: E731
+
+
+# ---- cases
+
+def case_tls():
+    b = broker()
+    # A client whose certificate no trusted CA signed is refused.
+    rogue = mqtt.Client(client_id="rogue", clean_session=True, protocol=mqtt.MQTTv311)
+    rogue.tls_set(ca_certs=CA[1], certfile=ROGUE_NODE[1], keyfile=ROGUE_NODE[0])
+    result = {}
+    rogue.on_connect = lambda c, u, f, rc: result.setdefault("rc", rc)
+    try:
+        rogue.connect("127.0.0.1", b.port)
+        deadline = time.monotonic() + GUARD
+        while "rc" not in result and time.monotonic() < deadline and rogue.loop(0.5) == 0:
+            pass
+    except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+        result["error"] = str(e)
+    check(result.get("rc") != 0, "a client with an untrusted certificate was accepted")
+    # iogate with that certificate: a clear TLS failure, no birth.
+    h = host(b)
+    check(h.connected(), "the host did not connect")
+    h.subscribe()
+    g = gate(config([b.port], cert=ROGUE_NODE))
+    g.wait_line(f"not connected: connection to mqtts://127.0.0.1:{b.port} lost")
+    g.wait_line("alert unknown ca")
+    g.proc.send_signal(signal.SIGTERM)
+    check(g.wait_exit() == 0, "iogate did not stop cleanly")
+    check(h.nothing_pending(), "a node with an untrusted certificate published")
+    # A server whose certificate names another host is refused by iogate.
+    other = broker(server=OTHER_NAME_SERVER)
+    g = gate(config([other.port]))
+    line = g.wait_line(f"mqtts://127.0.0.1:{other.port}")
+    g.wait_line("certificate verify failed")
+    g.proc.send_signal(signal.SIGTERM)
+    g.wait_exit()
+    check("Client plant1:node7" not in other.log_text() or "New client connected" not in other.log_text(),
+          "iogate completed a connection to a server with the wrong name: " + line)
+    # A key others may read, plain MQTT to a non-loopback address: refused at start.
+    os.chmod(NODE_CERT[0], 0o644)
+    r = subprocess.run([IOGATE, "--config", config([b.port]), "--check-config"], capture_output=True, text=True)
+    os.chmod(NODE_CERT[0], 0o600)
+    check(r.returncode == 2 and "chmod 0600" in r.stderr, f"readable key: {r.returncode} {r.stderr}")
+    cfg = f"{TMP}/plain.toml"
+    with open(cfg, "w") as f:
+        f.write(f'group_id = "g"\n[mqtt]\nservers = ["mqtt://192.0.2.1:1883"]\nallow_plain_loopback = true\n')
+    r = subprocess.run([IOGATE, "--config", cfg, "--check-config"], capture_output=True, text=True)
+    check(r.returncode == 2 and "plain MQTT only to loopback" in r.stderr and "mqtt.servers" in r.stderr,
+          f"plain MQTT off loopback: {r.returncode} {r.stderr}")
+    r = subprocess.run([IOGATE, "--config", config([b.port]), "--check-config"], capture_output=True, text=True)
+    check(r.returncode == 0, f"a good configuration was refused: {r.stderr}")
+
+
+def case_lifecycle():
+    b = broker()
+    h = host(b)
+    check(h.connected(), "the host did not connect")
+    h.subscribe()
+    cfg = config([b.port])
+    g = gate(cfg)
+    nb, raw, qos, retain = h.expect(T("NBIRTH"))
+    check(nb.seq == 0 and nb.HasField("seq"), f"NBIRTH seq {nb.seq}")
+    check(metric(nb, "bdSeq").long_value == 0, "first bdSeq is not 0")
+    rb = metric(nb, "Node Control/Rebirth")
+    check(rb.datatype == 11 and rb.HasField("boolean_value") and not rb.boolean_value, "Rebirth metric")
+    check(qos == 0 and not retain, "NBIRTH QoS/retain")
+    dr = subprocess.run(["protoc", "--decode_raw"], input=raw, capture_output=True, check=True).stdout.decode()
+    check("3: 0" in dr and '1: "bdSeq"' in dr and '1: "Node Control/Rebirth"' in dr, "decode_raw:\n" + dr)
+    # NCMD Rebirth: a new NBIRTH with the same bdSeq.
+    h.publish(T("NCMD"), command("Node Control/Rebirth", True))
+    nb2, _, _, _ = h.expect(T("NBIRTH"))
+    check(nb2.seq == 0 and metric(nb2, "bdSeq").long_value == 0, "rebirth")
+    # SIGTERM: NDEATH (QoS 1) from the node, then a clean DISCONNECT.
+    g.proc.send_signal(signal.SIGTERM)
+    nd, _, qos, _ = h.expect(T("NDEATH"))
+    check(not nd.HasField("seq") and metric(nd, "bdSeq").long_value == 0, "NDEATH")
+    check(qos == 1, "NDEATH QoS")
+    check(g.wait_exit() == 0, "iogate exit status after SIGTERM")
+    b.wait_log(f"Client {GROUP}:{NODE} disconnected.")
+    check("closed its connection" not in b.log_text(), "no DISCONNECT was sent")
+    # bdSeq grows across restarts; kill -9 gives the Will with the birth's bdSeq.
+    g = gate(cfg)
+    nb, _, _, _ = h.expect(T("NBIRTH"))
+    check(metric(nb, "bdSeq").long_value == 1, "bdSeq after a restart")
+    g.proc.kill()
+    g.wait_exit()
+    nd, _, qos, _ = h.expect(T("NDEATH"))
+    check(metric(nd, "bdSeq").long_value == 1 and qos == 1, "Will NDEATH after kill -9")
+    g = gate(cfg)
+    nb, _, _, _ = h.expect(T("NBIRTH"))
+    check(metric(nb, "bdSeq").long_value == 2, "bdSeq after kill -9 and a restart")
+    # The broker goes away and comes back: a new CONNECT with the next bdSeq.
+    port = b.port
+    b.stop()
+    g.wait_line(f"not connected: connection to mqtts://127.0.0.1:{port} lost")
+    b = broker(port=port)
+    h = host(b)
+    check(h.connected(), "the host did not reconnect")
+    h.subscribe()
+    deadline = time.monotonic() + GUARD
+    while True:  # NBIRTHs of connects made before the host subscribed are not seen
+        h.publish(T("NCMD"), command("Node Control/Rebirth", True))
+        try:
+            t, p, _, _ = h.q.get(timeout=1)
+        except queue.Empty:
+            check(time.monotonic() < deadline, "no NBIRTH after the broker came back")
+            continue
+        if t == T("NBIRTH"):
+            msg = pb.payload()
+            msg.ParseFromString(p)
+            check(metric(msg, "bdSeq").long_value >= 3, "bdSeq after a reconnect")
+            break
+    g.proc.send_signal(signal.SIGTERM)
+    check(g.wait_exit() == 0, "exit status")
+
+
+def case_device():
+    b = broker()
+    h = host(b)
+    check(h.connected(), "the host did not connect")
+    h.subscribe()
+    g = gate(config([b.port], extra="[commands]\nenabled = true\n"), PEER)
+    nb, _, _, _ = h.expect(T("NBIRTH"))
+    db, _, _, _ = h.expect(T("DBIRTH", "sim"))
+    check(db.seq == 1, "DBIRTH seq")
+    names = {m.name for m in db.metrics}
+    check({"Lines/A0", "Lines/B0"} <= names, f"DBIRTH metrics {names}")
+    for m in db.metrics:
+        check(m.HasField("timestamp") and m.datatype == 11 and m.HasField("boolean_value"), f"incomplete {m}")
+    g.send("edge A1 1")
+    d, _, _, _ = h.expect(T("DDATA", "sim"))
+    check(d.seq == 2 and metric(d, "Lines/A1").boolean_value, "DDATA of an edge")
+    # A DCMD writes the output; a DDATA confirms it.
+    h.publish(T("DCMD", "sim"), command("Lines/B0", True))
+    g.wait_line("written B0 1")
+    d, _, _, _ = h.expect(T("DDATA", "sim"))
+    check(d.seq == 3 and metric(d, "Lines/B0").boolean_value, "DDATA confirming the write")
+    # Not writable, then 1000 garbage payloads: nothing written, nothing sent, still alive.
+    h.publish(T("DCMD", "sim"), command("Lines/A0", True))
+    rnd = __import__("random").Random(5)
+    for i in range(1000):
+        h.c.publish(T("DCMD", "sim"), bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 40))))
+    h.publish(T("DCMD", "sim"), command("Lines/B1", True))
+    g.wait_line("written B1 1")
+    d, _, _, _ = h.expect(T("DDATA", "sim"))
+    check(metric(d, "Lines/B1").boolean_value and d.seq == 4, f"after garbage: seq {d.seq}")
+    check(not any("written A0" in s for s in g.seen), "an input was written")
+    # seq wraps past 255 without a gap.
+    g.send("burst 300")
+    last = 4
+    for i in range(300):
+        d, _, _, _ = h.expect(T("DDATA", "sim"))
+        check(d.seq == (last + 1) % 256, f"seq {d.seq} after {last}")
+        last = d.seq
+    g.send("stop")
+    nd, _, _, _ = h.expect(T("NDEATH"))
+    check(g.wait_exit() == 0, "peer node exit")
+
+
+def case_primary_host():
+    b = broker()
+    h = host(b)
+    check(h.connected(), "the host did not connect")
+    h.publish("spBv1.0/STATE/scada", json.dumps({"online": False, "timestamp": int(time.time() * 1000)}),
+              qos=1, retain=True)
+    h.subscribe(f"spBv1.0/{GROUP}/#")
+    g = gate(config([b.port], extra='[primary_host]\nid = "scada"\n'), PEER)
+    g.wait_line("waiting for primary host scada")
+    check(h.nothing_pending(), "births before the primary host is online")
+    h.publish("spBv1.0/STATE/scada", json.dumps({"online": True, "timestamp": int(time.time() * 1000) + 1}),
+              qos=1, retain=True)
+    h.expect(T("NBIRTH"))
+    h.expect(T("DBIRTH", "sim"))
+    g.send("stop")
+    h.expect(T("NDEATH"))
+    check(g.wait_exit() == 0, "peer node exit")
+
+
+def case_server_list():
+    b = broker()
+    h = host(b)
+    check(h.connected(), "the host did not connect")
+    h.subscribe()
+    dead = free_port()  # nothing listens there
+    g = gate(config([dead, b.port]))
+    g.wait_line(f"mqtts://127.0.0.1:{dead}")
+    nb, _, _, _ = h.expect(T("NBIRTH"))
+    check(metric(nb, "bdSeq").long_value == 1, "the failed CONNECT attempt did not count a bdSeq")
+    g.proc.send_signal(signal.SIGTERM)
+    check(g.wait_exit() == 0, "exit status")
+
+
+import shutil  # noqa: E402
+
+try:
+    {"tls": case_tls, "lifecycle": case_lifecycle, "device": case_device,
+     "primary_host": case_primary_host, "server_list": case_server_list}[CASE]()
+finally:
+    for p in CHILDREN:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+shutil.rmtree(TMP)
+print(f"ok {CASE}")
