@@ -188,6 +188,29 @@ TEST_F(ModbusConfigDir, ABadFileIsNamedInTheError) {
     }
 }
 
+// The example the packages install: nothing configured as shipped, and its
+// commented modules, uncommented, are read as it says.
+TEST(ModbusConfig, TheShippedExampleConfiguresNothingAndItsExamplesRead) {
+    std::ifstream in{LIBIO_EXAMPLE_MODBUS_CONFIG};
+    ASSERT_TRUE(in) << LIBIO_EXAMPLE_MODBUS_CONFIG;
+    std::string text;
+    std::string uncommented;
+    bool examples = false;
+    for (std::string line; std::getline(in, line);) {
+        text += line + "\n";
+        examples = examples || line.starts_with("# [");
+        uncommented += (examples && line.starts_with("# ") ? line.substr(2) : line) + "\n";
+    }
+    EXPECT_TRUE(io::parse_modbus_config(text, "example.conf").empty());
+    const auto ms = io::parse_modbus_config(uncommented, "example.conf");
+    ASSERT_EQ(ms.size(), 2U);
+    EXPECT_EQ(ms[0].name, "rack3-inputs");
+    EXPECT_EQ(ms[0].address.model, "430");
+    EXPECT_EQ(ms[0].poll, 50ms);
+    EXPECT_EQ(ms[1].address.serial.mode(), io::serial_mode::rs485);
+    EXPECT_EQ(ms[1].address.model, "");
+}
+
 TEST(ModbusConfig, DirectoryFromTheEnvironmentElseEtcLibio) {
     const char* before = std::getenv("LIBIO_CONFIG_DIR");
     const std::string saved = before != nullptr ? before : "";

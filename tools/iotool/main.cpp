@@ -21,13 +21,13 @@ struct command {
 };
 
 constexpr command commands[] = {
-    {"list", "every card: model, location, label, lines, serial ports", run_list},
+    {"list", "every card and configured Modbus module: model, location, lines, state", run_list},
     {"info", "a card's lines (direction, use, consumer) and serial ports", run_info},
     {"get", "read input lines", run_get},
     {"set", "drive output lines (--hold keeps them until interrupted)", run_set},
     {"port", "read or write a whole port as an integer", run_port},
     {"monitor", "edge events with kernel timestamps (text or JSON lines)", run_monitor},
-    {"watch", "cards arriving and leaving", run_watch},
+    {"watch", "cards and Modbus modules arriving and leaving", run_watch},
     {"serial", "serial ports: show, set, send, recv, term, loopback", run_serial},
     {"selftest", "loopback test: walk ones and zeros through every output", run_selftest},
     {"latency", "output-to-input loopback latency: percentiles and histogram", run_latency},
@@ -45,7 +45,9 @@ void usage(std::ostream& out) {
     out << "\nCARD is a label, bus location (pci:0000:03:00.0, sim:0), kernel name (iocard0),\n"
            "gpiochip (/dev/gpiochip3), MODEL#INDEX (dio120#0) or a MODEL found once; for get,\n"
            "set, port, info and monitor also a Modbus module's URI\n"
-           "(modbus-tcp://HOST[:PORT]?unit=N&model=M, modbus-rtu:DEVICE?baud=B&unit=N&model=M).\n"
+           "(modbus-tcp://HOST[:PORT]?unit=N&model=M, modbus-rtu:DEVICE?baud=B&unit=N&model=M)\n"
+           "or its name in /etc/libio/modbus.d/*.conf ($LIBIO_CONFIG_DIR/modbus.d), which list\n"
+           "and watch show.\n"
            "LINE is a line name (A0, IN3) or offset.\n\n"
            "Exit status:\n"
            "  0  ok\n"
