@@ -8,7 +8,7 @@ protoc --decode_raw.
 
     iogate_broker_test.py IOGATE PEER_NODE PROTO CASE
 
-CASE: tls, lifecycle, device, primary_host, server_list. Waits are bounded
+CASE: tls, lifecycle, device, primary_host, server_list, acl. Waits are bounded
 only as guards against a hang; every verdict comes from an event (a message,
 a log line, an exit status)."""
 
@@ -91,13 +91,14 @@ SERVER = make_cert("server", "broker", CA, "IP:127.0.0.1")
 OTHER_NAME_SERVER = make_cert("server-other", "broker", CA, "DNS:broker.invalid")
 NODE_CERT = make_cert("node", NODE, CA)
 HOST_CERT = make_cert("host", "scada", CA)
+INTRUDER_CERT = make_cert("intruder", "intruder", CA)
 ROGUE_NODE = make_cert("rogue-node", NODE, ROGUE_CA)
 
 
 class broker:
     """mosquitto on 127.0.0.1 requiring client certificates."""
 
-    def __init__(self, server=SERVER, port=None):
+    def __init__(self, server=SERVER, port=None, acl=None):
         self.port = port or free_port()
         self.log = f"{TMP}/mosquitto-{self.port}.log"
         conf = f"{TMP}/mosquitto-{self.port}.conf"
@@ -108,6 +109,8 @@ class broker:
                     f"cafile {CA[1]}\ncertfile {server[1]}\nkeyfile {server[0]}\n"
                     "require_certificate true\nuse_identity_as_username true\n"
                     f"persistence false\nlog_dest file {self.log}\nlog_type all\n")
+            if acl:
+                f.write(f"acl_file {acl}\n")
         self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         CHILDREN.append(self.proc)
@@ -460,8 +463,30 @@ def case_server_list():
 
 import shutil  # noqa: E402
 
+def case_acl():
+    # The shipped example ACL: only the host identity may command a node.
+    b = broker(acl=os.path.join(os.path.dirname(PROTO), "mosquitto-iogate.acl"))
+    h = host(b)
+    check(h.connected(), "the host did not connect")
+    h.subscribe()
+    g = gate(config([b.port], extra="[commands]\nenabled = true\n"), PEER)
+    h.expect(T("NBIRTH"))
+    h.expect(T("DBIRTH", "sim"))
+    intruder = host(b, cert=INTRUDER_CERT, client_id="intruder")
+    check(intruder.connected(), "the intruder's certificate is valid and connects")
+    intruder.publish(T("DCMD", "sim"), command("Lines/B0", True), qos=1)  # acknowledged, then dropped
+    h.publish(T("DCMD", "sim"), command("Lines/B1", True), qos=1)
+    g.wait_line("written B1 1")
+    check(not any("written B0" in s for s in g.seen), "a command from another identity reached the node")
+    d, _, _, _ = h.expect(T("DDATA", "sim"))
+    check(metric(d, "Lines/B1").boolean_value, "DDATA confirming the host's command")
+    g.send("stop")
+    h.expect(T("NDEATH"))
+    check(g.wait_exit() == 0, "peer node exit")
+
+
 try:
-    {"tls": case_tls, "lifecycle": case_lifecycle, "device": case_device,
+    {"acl": case_acl, "tls": case_tls, "lifecycle": case_lifecycle, "device": case_device,
      "primary_host": case_primary_host, "server_list": case_server_list}[CASE]()
 finally:
     for p in CHILDREN:
