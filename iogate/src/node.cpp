@@ -414,14 +414,20 @@ void node::handle_state(const std::string& body) {
     }
 }
 
-void node::handle_ncmd(const std::string& body) {
-    payload p;
+std::optional<payload> node::parse_command(const std::string& body) {
     try {
-        p = decode(body);
+        return decode(body);
     } catch (const decode_error&) {
         ++counters_.malformed_messages;
-        return;
+        return std::nullopt;
     }
+}
+
+void node::handle_ncmd(const std::string& body) {
+    const auto parsed = parse_command(body);
+    if (!parsed)
+        return;
+    const payload& p = *parsed;
     bool rebirth_asked = false;
     for (const auto& m : p.metrics) {
         if (m.name == rebirth_metric && std::holds_alternative<bool>(m.val)) {
@@ -435,13 +441,10 @@ void node::handle_ncmd(const std::string& body) {
 }
 
 void node::handle_dcmd(const std::string& device_id, const std::string& body) {
-    payload p;
-    try {
-        p = decode(body);
-    } catch (const decode_error&) {
-        ++counters_.malformed_messages;
+    const auto parsed = parse_command(body);
+    if (!parsed)
         return;
-    }
+    const payload& p = *parsed;
     const auto it = devices_.find(device_id);
     if (state_ != state::online || it == devices_.end() || !config_.commands_enabled) {
         counters_.commands_refused += p.metrics.size();

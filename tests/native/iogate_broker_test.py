@@ -200,6 +200,17 @@ class host:
         self.c.disconnect()
 
 
+def broker_and_host(**kw):
+    """A broker, and the host connected to it (subscribed to spBv1.0/# unless subscribe=False)."""
+    subscribe = kw.pop("subscribe", True)
+    b = broker(**kw)
+    h = host(b)
+    check(h.connected(), "the host did not connect")
+    if subscribe:
+        h.subscribe()
+    return b, h
+
+
 def metric(msg, name):
     for m in msg.metrics:
         if m.name == name:
@@ -323,10 +334,7 @@ def case_tls():
 
 
 def case_lifecycle():
-    b = broker()
-    h = host(b)
-    check(h.connected(), "the host did not connect")
-    h.subscribe()
+    b, h = broker_and_host()
     cfg = config([b.port])
     g = gate(cfg)
     nb, raw, qos, retain = h.expect(T("NBIRTH"))
@@ -386,10 +394,7 @@ def case_lifecycle():
 
 
 def case_device():
-    b = broker()
-    h = host(b)
-    check(h.connected(), "the host did not connect")
-    h.subscribe()
+    b, h = broker_and_host()
     g = gate(config([b.port], extra="[commands]\nenabled = true\n"), PEER)
     nb, _, _, _ = h.expect(T("NBIRTH"))
     db, _, _, _ = h.expect(T("DBIRTH", "sim"))
@@ -429,9 +434,7 @@ def case_device():
 
 
 def case_primary_host():
-    b = broker()
-    h = host(b)
-    check(h.connected(), "the host did not connect")
+    b, h = broker_and_host(subscribe=False)
     h.publish("spBv1.0/STATE/scada", json.dumps({"online": False, "timestamp": int(time.time() * 1000)}),
               qos=1, retain=True)
     h.subscribe(f"spBv1.0/{GROUP}/#")
@@ -448,10 +451,7 @@ def case_primary_host():
 
 
 def case_server_list():
-    b = broker()
-    h = host(b)
-    check(h.connected(), "the host did not connect")
-    h.subscribe()
+    b, h = broker_and_host()
     dead = free_port()  # nothing listens there
     g = gate(config([dead, b.port]))
     g.wait_line(f"mqtts://127.0.0.1:{dead}")
@@ -465,10 +465,7 @@ import shutil  # noqa: E402
 
 def case_acl():
     # The shipped example ACL: only the host identity may command a node.
-    b = broker(acl=os.path.join(os.path.dirname(PROTO), "mosquitto-iogate.acl"))
-    h = host(b)
-    check(h.connected(), "the host did not connect")
-    h.subscribe()
+    b, h = broker_and_host(acl=os.path.join(os.path.dirname(PROTO), "mosquitto-iogate.acl"))
     g = gate(config([b.port], extra="[commands]\nenabled = true\n"), PEER)
     h.expect(T("NBIRTH"))
     h.expect(T("DBIRTH", "sim"))

@@ -98,6 +98,18 @@ protected:
     fake_device dev;
     std::uint64_t clock = 1000;
     gate::node make(gate::node_config c) { return gate::node{std::move(c), t, store, [this] { return clock++; }}; }
+    // n with card-a, connected and born; the births are not kept in t.sent.
+    void bring_online(gate::node& n) {
+        n.add_device("card-a", dev);
+        n.start();
+        n.on_connected();
+        t.sent.clear();
+    }
+    gate::node_config with_commands() {
+        auto c = cfg();
+        c.commands_enabled = true;
+        return c;
+    }
 };
 
 }  // namespace
@@ -215,10 +227,7 @@ TEST_F(gate_node, ncmd_rebirth_publishes_every_birth_again_with_the_same_bdseq) 
 
 TEST_F(gate_node, dcmd_is_refused_while_commands_are_off) {
     auto n = make(cfg());
-    n.add_device("card-a", dev);
-    n.start();
-    n.on_connected();
-    t.sent.clear();
+    bring_online(n);
     n.on_message("spBv1.0/plant1/DCMD/node7/card-a", command("Lines/B0", true));
     EXPECT_TRUE(t.sent.empty());
     EXPECT_FALSE(dev.out);
@@ -226,13 +235,8 @@ TEST_F(gate_node, dcmd_is_refused_while_commands_are_off) {
 }
 
 TEST_F(gate_node, dcmd_writes_and_ddata_confirms) {
-    auto c = cfg();
-    c.commands_enabled = true;
-    auto n = make(c);
-    n.add_device("card-a", dev);
-    n.start();
-    n.on_connected();
-    t.sent.clear();
+    auto n = make(with_commands());
+    bring_online(n);
     n.on_message("spBv1.0/plant1/DCMD/node7/card-a", command("Lines/B0", true));
     EXPECT_TRUE(dev.out);
     ASSERT_EQ(t.sent.size(), 1U);
@@ -251,13 +255,8 @@ TEST_F(gate_node, dcmd_writes_and_ddata_confirms) {
 }
 
 TEST_F(gate_node, garbage_commands_are_counted_and_survived) {
-    auto c = cfg();
-    c.commands_enabled = true;
-    auto n = make(c);
-    n.add_device("card-a", dev);
-    n.start();
-    n.on_connected();
-    t.sent.clear();
+    auto n = make(with_commands());
+    bring_online(n);
     std::mt19937 rng{7};
     for (int i = 0; i < 1000; ++i) {
         std::string s(1 + rng() % 40, '\0');

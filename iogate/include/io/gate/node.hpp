@@ -175,6 +175,8 @@ private:
     std::uint64_t next_seq() noexcept;
     bool send(const std::string& topic, const payload& p, int qos = 0);
     void handle_state(const std::string& payload);
+    /// A command's payload; nullopt (counted) when it does not decode.
+    std::optional<payload> parse_command(const std::string& body);
     void handle_ncmd(const std::string& payload);
     void handle_dcmd(const std::string& device_id, const std::string& payload);
     void say(const std::string& text) const;
