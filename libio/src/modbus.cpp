@@ -753,22 +753,30 @@ const modbus_address& modbus_bus::address() const {
 }
 
 std::vector<unsigned> modbus_bus::scan(unsigned first, unsigned last) {
+    return scan(first, last, {});
+}
+
+std::vector<unsigned> modbus_bus::scan(unsigned first, unsigned last,
+                                       const std::function<void(unsigned unit, std::size_t found)>& progress) {
     if (!state_)
         throw usage_error("modbus_bus: used after being moved from");
     if (first < 1 || last > max_unit || first > last)
         throw io::invalid_argument("modbus scan of units " + std::to_string(first) + " to " + std::to_string(last) +
                                    ": allowed a range within 1 to 247");
     auto& bus = *state_;
-    return bus.call([&bus, first, last] {
-        std::vector<unsigned> found;
-        for (unsigned unit = first; unit <= last; ++unit) {
+    std::vector<unsigned> found;
+    for (unsigned unit = first; unit <= last; ++unit) {
+        if (progress)
+            progress(unit, found.size());
+        const bool answered = bus.call([&bus, unit] {
             std::uint8_t bit = 0;
             const auto ec = bus.transact(unit, 0, [&](modbus_t* c) { return modbus_read_input_bits(c, 0, 1, &bit); });
-            if (!ec || (ec.category() == modbus_category() && ec.value() < static_cast<int>(modbus_errc::bad_crc)))
-                found.push_back(unit);
-        }
-        return found;
-    });
+            return !ec || (ec.category() == modbus_category() && ec.value() < static_cast<int>(modbus_errc::bad_crc));
+        });
+        if (answered)
+            found.push_back(unit);
+    }
+    return found;
 }
 
 const modbus_model& modbus_bus::identify(unsigned unit) {

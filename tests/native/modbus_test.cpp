@@ -849,4 +849,69 @@ TEST(ModbusIotool, WatchReportsAnRtuPortThatGoesAndComesBack) {
     EXPECT_EQ(end.status, 0) << end.err;
 }
 
+TEST(ModbusTcp, ScanReportsItsProgressBeforeEachUnit) {
+    simulator sim({"--tcp", "3:410"});
+    io::modbus_bus bus("modbus-tcp://127.0.0.1:" + std::to_string(sim.port()) + "?timeout=300");
+    std::vector<std::pair<unsigned, std::size_t>> seen;
+    const auto units = bus.scan(2, 4, [&](unsigned unit, std::size_t found) {
+        seen.emplace_back(unit, found);
+        EXPECT_EQ(sim.requests(3), unit > 3 ? 1U : 0U);  // called before the unit is asked
+    });
+    EXPECT_EQ(units, std::vector<unsigned>{3});
+    EXPECT_EQ(seen, (std::vector<std::pair<unsigned, std::size_t>>{{2, 0}, {3, 0}, {4, 1}}));
+    EXPECT_THROW((void)bus.scan(4, 2, [](unsigned, std::size_t) {}), io::invalid_argument);
+}
+
+// What iotool writes to its stderr when that is a terminal (a pty), its
+// stdout thrown away.
+std::string stderr_on_a_terminal(std::vector<std::string> argv) {
+    const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0)
+        throw std::runtime_error("posix_openpt");
+    const int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0)
+        throw std::runtime_error("open the pty's terminal");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, slave, 2);
+    std::vector<char*> args;
+    for (auto& a : argv)
+        args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(slave);
+    std::string out;
+    for (;;) {  // until the terminal's last holder, the tool, has ended (EIO)
+        pollfd p{master, POLLIN, 0};
+        if (rc != 0 || ::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(deadline).count())) <= 0)
+            break;
+        char b[512];
+        const auto n = ::read(master, b, sizeof b);
+        if (n <= 0)
+            break;
+        out.append(b, static_cast<std::size_t>(n));
+    }
+    int status = 0;
+    if (rc == 0)
+        ::waitpid(pid, &status, 0);
+    ::close(master);
+    return out;
+}
+
+TEST(ModbusIotool, ScanShowsProgressOnATerminal) {
+    simulator sim({"--tcp", "3:410"});
+    const auto bus = "modbus-tcp://127.0.0.1:" + std::to_string(sim.port()) + "?timeout=300";
+    const auto err = stderr_on_a_terminal({IOTOOL_PATH, "modbus", "scan", bus, "--first", "2", "--last", "4"});
+    EXPECT_EQ(err, "\r[..............................] 0%  unit 2, 0 found\x1b[K"
+                   "\r[##########....................] 33%  unit 3, 0 found\x1b[K"
+                   "\r[####################..........] 66%  unit 4, 1 found\x1b[K"
+                   "\r\x1b[K");
+    const auto r = iotool({"modbus", "scan", bus, "--first", "2", "--last", "4"});  // not a terminal: no progress
+    EXPECT_EQ(r.out, "3\n");
+    EXPECT_EQ(r.err, "");
+}
+
 }  // namespace

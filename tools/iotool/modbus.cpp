@@ -383,7 +383,8 @@ int run_modbus(const args& a) {
                            "Finds the units on a Modbus bus that answer: each unit from --first to --last\n"
                            "is sent one request (read discrete input 0) without retries; a reply or an\n"
                            "exception reply counts. An absent unit costs the bus's timeout, so give a\n"
-                           "short one in the URI. Prints the units found, one a line.",
+                           "short one in the URI. Prints the units found, one a line; on a terminal, a\n"
+                           "progress bar on stderr shows the unit being asked.",
                            "  iotool modbus scan 'modbus-rtu:/dev/serial/by-card/pci:0000:03:00.0/port1?baud=9600&timeout=50'\n"
                            "  iotool modbus scan 'modbus-tcp://gateway?timeout=200' --last 16 --json\n"});
     if (!vm)
@@ -392,7 +393,16 @@ int run_modbus(const args& a) {
     if (action != "scan")
         usage_failure("modbus: unknown action '" + action + "'; allowed: scan");
     io::modbus_bus bus((*vm)["bus"].as<std::string>());
-    const auto units = bus.scan((*vm)["first"].as<unsigned>(), (*vm)["last"].as<unsigned>());
+    const auto first = (*vm)["first"].as<unsigned>();
+    const auto last = (*vm)["last"].as<unsigned>();
+    std::vector<unsigned> units;
+    {
+        progress_bar bar{std::cerr, is_terminal(2)};
+        units = bus.scan(first, last, [&](unsigned unit, std::size_t found) {
+            bar.update(unit - first, last - first + 1,
+                       "unit " + std::to_string(unit) + ", " + std::to_string(found) + " found");
+        });
+    }
     if (vm->count("json") != 0) {
         json_writer j{std::cout};
         j.begin_object().member("bus", io::to_string(bus.address())).key("units").begin_array();

@@ -159,6 +159,12 @@ public:
     /// timeout in the URI (timeout=50).
     /// \throws io::invalid_argument when the range is not within 1 to 247.
     std::vector<unsigned> scan(unsigned first = 1, unsigned last = 247);
+    /// The same, calling progress(unit, found) on the caller's thread before
+    /// each unit is asked, with the number of units found so far (for a
+    /// progress display). Between two units the bus serves its other
+    /// requests and polls.
+    std::vector<unsigned> scan(unsigned first, unsigned last,
+                               const std::function<void(unsigned unit, std::size_t found)>& progress);
 
     /// The model of the SeaI/O module at `unit`, read with Sealevel's Get
     /// Config request (function 0x45), with the bus's timeout and retries.
