@@ -2,11 +2,14 @@
 #pragma once
 
 #include <io/card.hpp>
+#include <io/chip.hpp>
 #include <io/event_loop.hpp>
 #include <io/gate/node.hpp>
+#include <io/line_request.hpp>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -25,6 +28,39 @@ struct card_options {
     std::string consumer = "iogate";  ///< the owner gpioinfo shows
 };
 
+/// A line a lines_device publishes.
+struct published_line {
+    unsigned offset = 0;
+    std::string name;             ///< "A0": the metric is "Lines/A0"
+    bool writable = false;        ///< an output of the request that DCMD may write
+    bool held_elsewhere = false;  ///< not in the request: another process holds it
+};
+
+/// Lines of a request someone else holds (an application that owns its
+/// lines attaches the gateway to them) as a Sparkplug device: the metrics,
+/// edge handling and writes of card_device, without taking any line.
+class lines_device final : public device {
+public:
+    /// `request` must hold every line not held_elsewhere and outlive this
+    /// object (or be null when every line is held elsewhere); `ports` are
+    /// published when all their lines are published inputs of the request.
+    lines_device(line_request* request, std::vector<published_line> lines, const std::vector<port>& ports,
+                 event_loop& loop, std::function<void(std::vector<metric>)> on_data,
+                 std::function<void(std::error_code)> on_gone);
+    ~lines_device() override;
+    lines_device(const lines_device&) = delete;
+    lines_device& operator=(const lines_device&) = delete;
+
+    std::vector<metric> birth_metrics() override;
+    write_status write(const metric& m, std::vector<metric>& confirmed) override;
+    /// Names of the lines another process holds.
+    std::vector<std::string> held_elsewhere() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
 /// A card's digital lines as a Sparkplug device, on libio: "Lines/NAME"
 /// (Boolean), "Ports/NAME" (UInt8 up to 8 lines, else UInt64) for ports
 /// whose lines are all published inputs, and "Lost events" (UInt64).
@@ -36,7 +72,7 @@ class card_device final : public device {
 public:
     /// Requests the lines; throws io::invalid_argument for names the card
     /// lacks, std::system_error when the chip cannot be opened.
-    card_device(const card_info& card, card_options options, event_loop& loop,
+    card_device(const card_info& card, const card_options& options, event_loop& loop,
                 std::function<void(std::vector<metric>)> on_data, std::function<void(std::error_code)> on_gone);
     ~card_device() override;
     card_device(const card_device&) = delete;
@@ -46,17 +82,21 @@ public:
     write_status write(const metric& m, std::vector<metric>& confirmed) override;
 
     /// Names of the published lines another process holds.
-    std::vector<std::string> held_elsewhere() const;
+    std::vector<std::string> held_elsewhere() const { return lines_->held_elsewhere(); }
 
 private:
-    struct impl;
-    std::unique_ptr<impl> impl_;
+    std::optional<line_request> request_;
+    std::unique_ptr<lines_device> lines_;
 };
 
 /// A metric's Quality property.
 property quality_property(quality q);
 
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC now, in ns: what turns an edge's
+/// kernel timestamp into UTC (taken once per batch, so that the edges of a
+/// batch keep their exact distances).
+std::int64_t monotonic_to_utc_offset_ns() noexcept;
 /// A CLOCK_MONOTONIC timestamp (an edge's) in UTC ms since the epoch.
-std::uint64_t monotonic_to_utc_ms(std::uint64_t monotonic_ns) noexcept;
+std::uint64_t monotonic_to_utc_ms(std::uint64_t monotonic_ns, std::int64_t offset_ns) noexcept;
 
 }  // namespace io::gate
