@@ -7,8 +7,7 @@
 #include <io/event_loop.hpp>
 #include <io/gate/card_device.hpp>
 #include <io/gate/config.hpp>
-#include <io/gate/mqtt_transport.hpp>
-#include <io/gate/node.hpp>
+#include <io/gate/gateway.hpp>
 #include <io/version.hpp>
 
 #include "common/exit_code.hpp"
@@ -66,14 +65,6 @@ void notify(const std::string& state) {
         ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr), len);
     ::close(fd);
 }
-
-// Hands the transport's events to the node (which needs the transport first).
-struct forward final : gate::transport_listener {
-    gate::node* n = nullptr;
-    void on_connected() override { n->on_connected(); }
-    void on_connection_lost(const std::string& why) override { n->on_connection_lost(why); }
-    void on_message(const std::string& t, const std::string& p) override { n->on_message(t, p); }
-};
 
 // The configured cards that are present, as devices of the node.
 class cards final {
@@ -153,12 +144,8 @@ int run(const gate::gate_config& cfg) {
         throw std::system_error(errno, std::generic_category(), "signalfd");
 
     io::event_loop loop;
-    gate::file_bdseq_store store{cfg.state_file};
-    (void)store.last();  // a broken state file stops us here, with its name
-    forward fwd;
-    gate::mqtt_transport mqtt{cfg.mqtt, loop, fwd};
-    gate::node node{cfg.node, mqtt, store};
-    fwd.n = &node;
+    gate::gateway gw{cfg, loop};
+    gate::node& node = gw.edge_node();
     node.log = log_line;
 
     std::optional<io::card_monitor> monitor;
@@ -197,7 +184,7 @@ int run(const gate::gate_config& cfg) {
                 notify("STOPPING=1");
                 stopping = true;
                 shutdown_deadline = io::event_loop::clock::now() + 5s;
-                node.stop();
+                gw.stop();
             }
         }
     });
@@ -207,7 +194,7 @@ int run(const gate::gate_config& cfg) {
         watchdog = loop.call_every(period, [] { notify("WATCHDOG=1"); });
     }
     auto check = loop.call_every(100ms, [&] {
-        if (stopping && (node.current_state() == gate::node::state::stopped ||
+        if (stopping && (gw.stopped() ||
                          io::event_loop::clock::now() >= shutdown_deadline))
             loop.stop();
     });
@@ -218,11 +205,11 @@ int run(const gate::gate_config& cfg) {
             s += " " + sv.uri();
         return s;
     }());
-    node.start();
+    gw.start();
     notify("READY=1");
     loop.run();
     ::close(sfd);
-    return node.current_state() == gate::node::state::stopped ? exit_code::exit_ok : exit_code::exit_failure;
+    return gw.stopped() ? exit_code::exit_ok : exit_code::exit_failure;
 }
 
 }  // namespace

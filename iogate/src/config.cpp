@@ -213,7 +213,7 @@ gate_config parse_config(std::string_view text, const std::string& source) {
     }
     gate_config c;
     section top{source, root, ""};
-    top.only({"group_id", "edge_node_id", "state_file", "mqtt", "primary_host", "commands", "card"});
+    top.only({"group_id", "edge_node_id", "state_file", "mqtt", "primary_host", "commands", "store", "card"});
     const auto group = top.str("group_id");
     if (!group)
         top.fail("group_id", "missing; the Sparkplug group this node belongs to, e.g. group_id = \"plant1\"");
@@ -272,6 +272,17 @@ gate_config parse_config(std::string_view text, const std::string& source) {
         if (!id)
             p.fail("id", "missing; the primary host application's ID, as it publishes spBv1.0/STATE/ID");
         c.node.primary_host = p.id("id", *id);
+    }
+    if (const auto* st = top.table("store")) {
+        section p{source, *st, "store"};
+        p.only({"journal_file", "capacity", "replay_per_second"});
+        if (const auto f = p.str("journal_file")) {
+            if (!f->empty() && f->front() != '/')
+                p.fail("journal_file", "'" + *f + "' is not an absolute path (\"\" keeps the journal in memory)");
+            c.journal_file = *f;
+        }
+        c.journal_capacity = static_cast<std::size_t>(p.integer("capacity", 1, 10'000'000).value_or(10000));
+        c.replay_per_second = static_cast<unsigned>(p.integer("replay_per_second", 1, 100'000).value_or(500));
     }
     if (const auto* cm = top.table("commands")) {
         section p{source, *cm, "commands"};

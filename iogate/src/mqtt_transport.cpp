@@ -315,8 +315,11 @@ struct mqtt_transport::impl {
                 const auto shift = std::min(failures - 1, 16U);
                 const std::chrono::milliseconds grown = opt.backoff_min * (std::int64_t{1} << shift);
                 const auto wait = std::min(opt.backoff_max, grown);
-                if (cv.wait_for(lk, wait, [&] { return quit; }))
+                cv.wait_for(lk, wait, [&] { return quit || !connect_req; });
+                if (quit)
                     return;
+                if (!connect_req)
+                    continue;  // disconnect() cancelled it
             }
             const will_message will = *connect_req;
             connect_req.reset();
@@ -409,12 +412,23 @@ void mqtt_transport::subscribe(const std::string& topic, int qos) {
 }
 
 void mqtt_transport::disconnect(bool next_server) {
+    bool cancelled = false;
     {
         std::lock_guard lk{impl_->mu};
-        impl_->disconnect_req = true;
-        impl_->next_server_req = next_server;
+        if (impl_->connect_req) {
+            // Not connecting yet (waiting out the backoff): nothing to end.
+            impl_->connect_req.reset();
+            cancelled = true;
+            if (next_server)
+                impl_->index = (impl_->index + 1) % impl_->opt.servers.size();
+        } else {
+            impl_->disconnect_req = true;
+            impl_->next_server_req = next_server;
+        }
     }
     impl_->cv.notify_all();
+    if (cancelled)
+        impl_->post({impl::event::kind::lost, "the connection attempt was cancelled", {}});
 }
 
 std::string mqtt_transport::current_server() const {

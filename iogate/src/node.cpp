@@ -310,6 +310,8 @@ void node::births() {
     nb.seq = 0;
     nb.metrics.push_back(make_metric("bdSeq", datatype::uint64, std::uint64_t{bdseq_}, nb.timestamp_ms));
     nb.metrics.push_back(make_metric(std::string{rebirth_metric}, datatype::boolean, false, nb.timestamp_ms));
+    if (journal_ != nullptr)
+        nb.metrics.push_back(make_metric("Store/Dropped", datatype::uint64, journal_->dropped(), nb.timestamp_ms));
     send(topic("NBIRTH"), nb);
     for (auto& [id, d] : devices_)
         birth_of(id, *d);
@@ -353,10 +355,32 @@ void node::remove_device(const std::string& id) {
 void node::device_data(const std::string& id, std::vector<metric> metrics) {
     if (metrics.empty())
         return;
-    if (state_ != state::online || devices_.find(id) == devices_.end()) {
+    if (devices_.find(id) == devices_.end()) {
         counters_.dropped_offline += metrics.size();
         return;
     }
+    if (state_ != state::online) {
+        if (journal_ == nullptr) {
+            counters_.dropped_offline += metrics.size();
+            return;
+        }
+        const auto now = now_ms_();
+        for (auto& m : metrics)
+            if (!m.timestamp_ms)
+                m.timestamp_ms = now;
+        try {
+            journal_->push(id, metrics);
+        } catch (const std::exception& e) {
+            // A full disk must not stop the I/O side: count, say, go on.
+            counters_.dropped_offline += metrics.size();
+            say(std::string{"journal: "} + e.what());
+        }
+        return;
+    }
+    publish_data(id, std::move(metrics), false);
+}
+
+void node::publish_data(const std::string& id, std::vector<metric> metrics, bool historical) {
     const auto now = now_ms_();
     const auto t = topic("DDATA", id);
     for (std::size_t first = 0; first < metrics.size(); first += config_.max_metrics_per_message) {
@@ -365,13 +389,37 @@ void node::device_data(const std::string& id, std::vector<metric> metrics) {
         p.timestamp_ms = now;
         p.metrics.assign(std::make_move_iterator(metrics.begin() + static_cast<std::ptrdiff_t>(first)),
                          std::make_move_iterator(metrics.begin() + static_cast<std::ptrdiff_t>(last)));
-        for (auto& m : p.metrics)
+        for (auto& m : p.metrics) {
             if (!m.timestamp_ms)
                 m.timestamp_ms = now;
+            m.is_historical = historical;
+        }
         p.seq = next_seq();
-        if (send(t, p))
+        if (send(t, p)) {
             ++counters_.data_messages;
+            if (historical)
+                counters_.historical += p.metrics.size();
+        }
     }
+}
+
+std::size_t node::replay(std::size_t max) {
+    if (state_ != state::online || journal_ == nullptr || journal_->empty() || max == 0)
+        return 0;
+    auto entries = journal_->take(max);
+    // Consecutive entries of one device go out together, in journal order.
+    for (std::size_t i = 0; i < entries.size();) {
+        std::size_t j = i;
+        std::vector<metric> group;
+        while (j < entries.size() && entries[j].device_id == entries[i].device_id)
+            group.push_back(std::move(entries[j++].m));
+        if (devices_.find(entries[i].device_id) != devices_.end())
+            publish_data(entries[i].device_id, std::move(group), true);
+        else
+            counters_.dropped_offline += group.size();
+        i = j;
+    }
+    return entries.size();
 }
 
 void node::on_message(const std::string& t, const std::string& body) {

@@ -11,8 +11,7 @@
 // Prints "state STATE" on each change and "written NAME VALUE" on writes.
 #include <io/event_loop.hpp>
 #include <io/gate/config.hpp>
-#include <io/gate/mqtt_transport.hpp>
-#include <io/gate/node.hpp>
+#include <io/gate/gateway.hpp>
 
 #include <csignal>
 #include <iostream>
@@ -56,13 +55,6 @@ struct scripted_device final : gate::device {
     }
 };
 
-struct forward final : gate::transport_listener {
-    gate::node* n = nullptr;
-    void on_connected() override { n->on_connected(); }
-    void on_connection_lost(const std::string& why) override { n->on_connection_lost(why); }
-    void on_message(const std::string& t, const std::string& p) override { n->on_message(t, p); }
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,11 +65,8 @@ int main(int argc, char** argv) {
     try {
         const auto cfg = gate::load_config(argv[1]);
         io::event_loop loop;
-        gate::file_bdseq_store store{cfg.state_file};
-        forward fwd;
-        gate::mqtt_transport mqtt{cfg.mqtt, loop, fwd};
-        gate::node node{cfg.node, mqtt, store};
-        fwd.n = &node;
+        gate::gateway gw{cfg, loop};
+        gate::node& node = gw.edge_node();
         node.log = [](const std::string& s) { std::cerr << "node: " << s << std::endl; };
         scripted_device dev;
         node.add_device("sim", dev);
@@ -122,7 +111,7 @@ int main(int argc, char** argv) {
                 }
             }
         });
-        node.start();
+        gw.start();
         loop.run();
         return 0;
     } catch (const std::exception& e) {

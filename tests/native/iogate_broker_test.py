@@ -8,7 +8,7 @@ protoc --decode_raw.
 
     iogate_broker_test.py IOGATE PEER_NODE PROTO CASE
 
-CASE: tls, lifecycle, device, primary_host, server_list, acl. Waits are bounded
+CASE: tls, lifecycle, device, primary_host, server_list, acl, store_forward. Waits are bounded
 only as guards against a hang; every verdict comes from an event (a message,
 a log line, an exit status)."""
 
@@ -228,14 +228,16 @@ def command(name, value):
     return p.SerializeToString()
 
 
-def config(b_ports, extra="", tls=True, cert=NODE_CERT, state=None, host_name="127.0.0.1"):
+def config(b_ports, extra="", tls=True, cert=NODE_CERT, state=None, host_name="127.0.0.1", journal_capacity=10000):
     path = f"{TMP}/iogate-{len(os.listdir(TMP))}.toml"
     servers = ", ".join(f'"mqtts://{host_name}:{p}"' for p in b_ports)
     with open(path, "w") as f:
         f.write(f'group_id = "{GROUP}"\nedge_node_id = "{NODE}"\nstate_file = "{state or TMP + "/state"}"\n'
                 f"{extra}\n[mqtt]\nservers = [{servers}]\nca_file = \"{CA[1]}\"\n"
                 f"cert_file = \"{cert[1]}\"\nkey_file = \"{cert[0]}\"\nclient_id = \"{GROUP}:{NODE}\"\n"
-                "backoff_min_ms = 50\nbackoff_max_ms = 200\n")
+                "backoff_min_ms = 50\nbackoff_max_ms = 200\n"
+                f"[store]\njournal_file = \"{TMP}/journal\"\ncapacity = {journal_capacity}\n"
+                "replay_per_second = 200\n")
     return path
 
 
@@ -482,8 +484,61 @@ def case_acl():
     check(g.wait_exit() == 0, "peer node exit")
 
 
+def case_store_forward():
+    # Births wait for the host, so that the host sees them after the broker returns.
+    b, h = broker_and_host(subscribe=False)
+    state = "spBv1.0/STATE/scada"
+
+    def host_online(client, online):
+        client.publish(state, json.dumps({"online": online, "timestamp": int(time.time() * 1000)}), qos=1,
+                       retain=True)
+
+    host_online(h, True)
+    h.subscribe(f"spBv1.0/{GROUP}/#")
+    g = gate(config([b.port], extra='[primary_host]\nid = "scada"\n', journal_capacity=30), PEER)
+    h.expect(T("NBIRTH"))
+    h.expect(T("DBIRTH", "sim"))
+    port = b.port
+    b.stop()
+    g.wait_line(f"not connected: connection to mqtts://127.0.0.1:{port} lost")
+    # 50 edges while the broker is away: the journal keeps the newest 30.
+    made = []
+    for i in range(50):
+        g.send(f"edge A2 {i % 2}")
+        made.append(i % 2 == 1)
+    g.send("stop")  # the peer node leaves; its journal stays on disk
+    check(g.wait_exit() == 0, "peer node exit")
+    b = broker(port=port)
+    h = host(b)
+    check(h.connected(), "the host did not connect again")
+    host_online(h, True)
+    h.subscribe(f"spBv1.0/{GROUP}/#")
+    g = gate(config([b.port], extra='[primary_host]\nid = "scada"\n', journal_capacity=30), PEER)
+    nb, _, _, _ = h.expect(T("NBIRTH"))
+    check(metric(nb, "Store/Dropped").long_value == 20, f"overflow count {metric(nb, 'Store/Dropped')}")
+    db, _, _, _ = h.expect(T("DBIRTH", "sim"))
+    check(db.seq == 1, "DBIRTH right after NBIRTH")
+    got = []
+    last_ts = 0
+    seq = 1
+    while len(got) < 30:
+        d, _, _, _ = h.expect(T("DDATA", "sim"))
+        check(d.seq == (seq + 1) % 256, f"seq {d.seq} after {seq}")
+        seq = d.seq
+        for m in d.metrics:
+            check(m.is_historical and m.name == "Lines/A2", f"not historical: {m}")
+            check(m.timestamp >= last_ts, "historical data out of order")
+            last_ts = m.timestamp
+            got.append(m.boolean_value)
+    check(got == made[20:], f"journal replay {got} != {made[20:]}")
+    check(last_ts < int(time.time() * 1000), "timestamps are the original ones")
+    g.send("stop")
+    h.expect(T("NDEATH"))
+    check(g.wait_exit() == 0, "peer node exit")
+
+
 try:
-    {"acl": case_acl, "tls": case_tls, "lifecycle": case_lifecycle, "device": case_device,
+    {"store_forward": case_store_forward, "acl": case_acl, "tls": case_tls, "lifecycle": case_lifecycle, "device": case_device,
      "primary_host": case_primary_host, "server_list": case_server_list}[CASE]()
 finally:
     for p in CHILDREN:

@@ -55,6 +55,11 @@ id = "scada"
 [commands]
 enabled = true
 
+[store]
+journal_file = ""
+capacity = 500
+replay_per_second = 50
+
 [[card]]
 card = "press-io"
 device_id = "press"
@@ -78,6 +83,9 @@ card = "pci:0000:03:00.0"
     EXPECT_EQ(c.mqtt.servers[2].port, 1884);
     EXPECT_EQ(c.mqtt.keepalive.count(), 20);
     EXPECT_EQ(c.mqtt.client_id, "plant1:press7");
+    EXPECT_EQ(c.journal_file, "");
+    EXPECT_EQ(c.journal_capacity, 500U);
+    EXPECT_EQ(c.replay_per_second, 50U);
     ASSERT_EQ(c.cards.size(), 2U);
     EXPECT_EQ(c.cards[0].device_id, "press");
     EXPECT_EQ(c.cards[0].options.writable, std::vector<std::string>{"B0"});
@@ -119,6 +127,8 @@ TEST(gate_config, mistakes_name_file_key_and_what_is_allowed) {
          "card[0].lines: expected an array of strings"},
         {"group_id = \"g\"\n" + mqtt_ok + "[[card]]\ncard = \"x\"\n[[card]]\ncard = \"x\"\n",
          "card[1].card: 'x' is configured twice"},
+        {"group_id = \"g\"\n" + mqtt_ok + "[store]\ncapacity = 0\n", "store.capacity: 0 is out of range; allowed: 1..10000000"},
+        {"group_id = \"g\"\n" + mqtt_ok + "[store]\njournal_file = \"j\"\n", "store.journal_file: 'j' is not an absolute path"},
         {"group_id = \"g\n", "iogate.toml:1: not valid TOML"},
     };
     for (const auto& c : cases) {

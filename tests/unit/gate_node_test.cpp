@@ -415,3 +415,78 @@ TEST(gate_bdseq_file, starts_at_0_counts_up_wraps_and_refuses_garbage) {
     }
     std::filesystem::remove_all(dir);
 }
+
+TEST_F(gate_node, data_while_away_is_journaled_and_replayed_as_historical_after_births) {
+    gate::journal j{"", 3};
+    auto n = make(cfg());
+    n.set_journal(&j);
+    n.add_device("card-a", dev);
+    n.start();
+    for (int i = 0; i < 5; ++i)  // not connected yet: the newest 3 are kept
+        n.device_data("card-a", {gate::make_metric("Lines/A0", gate::datatype::boolean, i % 2 == 0,
+                                                   std::uint64_t{100} + static_cast<std::uint64_t>(i))});
+    EXPECT_EQ(j.size(), 3U);
+    EXPECT_EQ(j.dropped(), 2U);
+    EXPECT_EQ(n.replay(10), 0U);  // not online: nothing goes out
+    EXPECT_TRUE(t.sent.empty());
+    n.on_connected();
+    ASSERT_EQ(t.sent.size(), 2U);  // births first
+    EXPECT_EQ(metric_u64(t.sent[0].body, "Store/Dropped"), 2U);
+    // Live data is not held behind the journal.
+    n.device_data("card-a", {gate::make_metric("Lines/A0", gate::datatype::boolean, true, 900)});
+    ASSERT_EQ(t.sent.size(), 3U);
+    EXPECT_FALSE(t.sent[2].body.metrics[0].is_historical);
+    EXPECT_EQ(n.replay(2), 2U);
+    EXPECT_EQ(n.replay(2), 1U);
+    EXPECT_EQ(n.replay(2), 0U);
+    ASSERT_EQ(t.sent.size(), 5U);
+    std::vector<std::uint64_t> stamps;
+    for (std::size_t i = 3; i < 5; ++i) {
+        EXPECT_EQ(t.sent[i].topic, "spBv1.0/plant1/DDATA/node7/card-a");
+        for (const auto& m : t.sent[i].body.metrics) {
+            EXPECT_TRUE(m.is_historical);
+            stamps.push_back(*m.timestamp_ms);
+        }
+    }
+    EXPECT_EQ(stamps, (std::vector<std::uint64_t>{102, 103, 104}));
+    EXPECT_EQ(n.counters().historical, 3U);
+    EXPECT_EQ(t.sent[4].body.seq, 4U);
+}
+
+TEST(gate_journal, keeps_the_newest_on_disk_across_a_restart) {
+    const auto dir = std::filesystem::temp_directory_path() / ("gate_journal_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const auto path = (dir / "journal").string();
+    {
+        gate::journal j{path, 4};
+        for (int i = 0; i < 6; ++i)
+            j.push(i % 2 == 0 ? "card-a" : "card-b",
+                   {gate::make_metric("Lines/A0", gate::datatype::boolean, true, std::uint64_t{10} + unsigned(i))});
+        EXPECT_EQ(j.dropped(), 2U);
+        const auto first = j.take(1);
+        ASSERT_EQ(first.size(), 1U);
+        EXPECT_EQ(first[0].device_id, "card-a");
+        EXPECT_EQ(first[0].m.timestamp_ms, 12U);
+    }
+    gate::journal again{path, 4};
+    ASSERT_EQ(again.size(), 3U);
+    EXPECT_EQ(again.dropped(), 2U);
+    const auto rest = again.take(10);
+    EXPECT_EQ(rest[0].device_id, "card-b");
+    EXPECT_EQ(rest[0].m.timestamp_ms, 13U);
+    EXPECT_EQ(rest[2].m.timestamp_ms, 15U);
+    EXPECT_TRUE(gate::journal(path, 4).empty());  // taken is gone from the file too
+    // A smaller bound on restart keeps the newest.
+    {
+        gate::journal j{path, 10};
+        for (int i = 0; i < 5; ++i)
+            j.push("card-a", {gate::make_metric("x", gate::datatype::uint64, std::uint64_t(i))});
+    }
+    gate::journal small{path, 2};
+    EXPECT_EQ(small.dropped(), 2U + 3U);
+    EXPECT_EQ(small.take(1).at(0).m.val, gate::value{std::uint64_t{3}});
+    std::ofstream(path) << "not a journal";
+    EXPECT_THROW(gate::journal(path, 4), io::invalid_argument);
+    std::filesystem::remove_all(dir);
+}

@@ -24,6 +24,11 @@ struct gate_config {
     node_config node;
     mqtt_options mqtt;
     std::string state_file = "/var/lib/iogate/state";
+    /// Store and forward ([store]): the journal's file ("" keeps it in
+    /// memory only), its bound in metrics, and how fast it is replayed.
+    std::string journal_file = "/var/lib/iogate/journal";
+    std::size_t journal_capacity = 10000;
+    unsigned replay_per_second = 500;
     std::vector<card_entry> cards;
 };
 

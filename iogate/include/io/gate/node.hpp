@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <io/gate/journal.hpp>
 #include <io/gate/payload.hpp>
 
 #include <cstdint>
@@ -108,7 +109,8 @@ struct node_counters {
     std::uint64_t connects = 0;
     std::uint64_t births = 0;               ///< NBIRTHs published
     std::uint64_t data_messages = 0;        ///< DDATAs published
-    std::uint64_t dropped_offline = 0;      ///< metrics not published: no broker or host
+    std::uint64_t dropped_offline = 0;      ///< metrics not published: no broker or host, no journal
+    std::uint64_t historical = 0;           ///< journaled metrics published (is_historical)
     std::uint64_t publish_failures = 0;     ///< the transport refused a PUBLISH
     std::uint64_t commands_done = 0;        ///< DCMD metrics written
     std::uint64_t commands_refused = 0;     ///< DCMD/NCMD metrics refused (off, not writable, unknown)
@@ -143,9 +145,20 @@ public:
     void add_device(const std::string& id, device& d);
     /// Removes it (DDEATH if the node is online).
     void remove_device(const std::string& id);
-    /// Reports changes of a device's metrics: DDATA when online, else
-    /// dropped and counted.
+    /// Reports changes of a device's metrics: DDATA when online, else into
+    /// the journal (or dropped and counted without one).
     void device_data(const std::string& id, std::vector<metric> metrics);
+
+    /// Store and forward: metrics that cannot be published go here, and
+    /// replay() publishes them once the node is online again. The journal's
+    /// overflow count is the NBIRTH's "Store/Dropped" metric.
+    void set_journal(journal* j) noexcept { journal_ = j; }
+    /// When online: publishes up to `max` of the oldest journaled metrics as
+    /// DDATA with is_historical and their original timestamps (metrics of
+    /// devices that are gone are dropped and counted). Call it at the rate
+    /// the broker should see them; live data is never held behind it.
+    /// Returns how many it took from the journal.
+    std::size_t replay(std::size_t max);
 
     /// Publishes NBIRTH and every DBIRTH again (what NCMD Rebirth asks).
     void rebirth();
@@ -171,6 +184,7 @@ private:
     void connect();
     payload death() const;
     void births();
+    void publish_data(const std::string& id, std::vector<metric> metrics, bool historical);
     void birth_of(const std::string& id, device& d);
     std::uint64_t next_seq() noexcept;
     bool send(const std::string& topic, const payload& p, int qos = 0);
@@ -186,6 +200,7 @@ private:
     bdseq_store& store_;
     std::function<std::uint64_t()> now_ms_;
     std::map<std::string, device*> devices_;
+    journal* journal_ = nullptr;
     state state_ = state::stopped;
     std::uint8_t bdseq_ = 0;
     std::uint8_t seq_ = 0;
