@@ -71,11 +71,16 @@ class cards final {
 public:
     cards(const gate::gate_config& cfg, io::event_loop& loop, gate::node& n) : cfg_{cfg}, loop_{loop}, node_{n} {}
 
-    void attach(const io::card_info& card) {
+    // Publishes `card` if an entry of the configuration names it among all
+    // the cards present (a model name matches only while it is unique).
+    void attach(const io::card_info& card, const std::vector<io::card_info>& present) {
         for (const auto& e : cfg_.cards) {
             try {
-                (void)io::find_card(e.card, {card});
-            } catch (const io::invalid_argument&) {
+                if (io::find_card(e.card, present).syspath != card.syspath)
+                    continue;
+            } catch (const io::invalid_argument& ex) {
+                if (dynamic_cast<const io::ambiguous_card*>(&ex) != nullptr)
+                    log_line("[[card]] card = '" + e.card + "': " + ex.what());
                 continue;
             }
             const std::string id = e.device_id.empty() ? card.label : e.device_id;
@@ -154,7 +159,16 @@ int run(const gate::gate_config& cfg) {
     if (!cfg.cards.empty()) {
         monitor.emplace();
         for (const auto& c : monitor->cards())
-            attached.attach(c);
+            attached.attach(c, monitor->cards());
+        for (const auto& e : cfg.cards) {
+            try {
+                (void)io::find_card(e.card, monitor->cards());
+            } catch (const io::ambiguous_card&) {
+                // said by attach()
+            } catch (const io::invalid_argument&) {
+                log_line("[[card]] card = '" + e.card + "' is not present; published when it appears");
+            }
+        }
         card_watch = io::on_card_events(loop, *monitor, [&](std::span<const io::card_event> ev, std::error_code ec) {
             if (ec) {
                 log_line("card monitor: " + ec.message());
@@ -162,7 +176,7 @@ int run(const gate::gate_config& cfg) {
             }
             for (const auto& e : ev) {
                 if (e.change == io::card_event::kind::added)
-                    attached.attach(e.card);
+                    attached.attach(e.card, monitor->cards());
                 else
                     attached.detach(e.card);
             }

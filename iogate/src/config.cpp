@@ -286,8 +286,9 @@ gate_config parse_config(std::string_view text, const std::string& source) {
     }
     if (const auto* cm = top.table("commands")) {
         section p{source, *cm, "commands"};
-        p.only({"enabled"});
+        p.only({"enabled", "max_per_second"});
         c.node.commands_enabled = p.boolean("enabled").value_or(false);
+        c.node.commands_per_second = static_cast<unsigned>(p.integer("max_per_second", 0, 10000).value_or(20));
     }
     if (const auto* cards = top.table_array("card")) {
         std::size_t i = 0;

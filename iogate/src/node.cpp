@@ -462,6 +462,22 @@ void node::handle_state(const std::string& body) {
     }
 }
 
+bool node::take_command_token() {
+    const double rate = config_.commands_per_second;
+    if (rate <= 0)
+        return true;
+    const auto now = now_ms_();
+    if (command_tokens_ < 0)
+        command_tokens_ = rate;
+    else if (now > command_refill_ms_)
+        command_tokens_ = std::min(rate, command_tokens_ + static_cast<double>(now - command_refill_ms_) * rate / 1000.0);
+    command_refill_ms_ = now;
+    if (command_tokens_ < 1)
+        return false;
+    command_tokens_ -= 1;
+    return true;
+}
+
 std::optional<payload> node::parse_command(const std::string& body) {
     try {
         return decode(body);
@@ -502,6 +518,13 @@ void node::handle_dcmd(const std::string& device_id, const std::string& body) {
     }
     std::vector<metric> confirmed;
     for (const auto& m : p.metrics) {
+        if (!take_command_token()) {
+            ++counters_.commands_refused;
+            ++counters_.commands_rate_limited;
+            say("DCMD " + device_id + " '" + m.name + "' refused: more than " +
+                std::to_string(config_.commands_per_second) + " writes per second");
+            continue;
+        }
         const auto status = it->second->write(m, confirmed);
         if (status == device::write_status::done) {
             ++counters_.commands_done;

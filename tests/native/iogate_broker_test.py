@@ -397,7 +397,8 @@ def case_lifecycle():
 
 def case_device():
     b, h = broker_and_host()
-    g = gate(config([b.port], extra="[commands]\nenabled = true\n"), PEER)
+    # No rate limit: the garbage below must not use up the good commands' allowance.
+    g = gate(config([b.port], extra="[commands]\nenabled = true\nmax_per_second = 0\n"), PEER)
     nb, _, _, _ = h.expect(T("NBIRTH"))
     db, _, _, _ = h.expect(T("DBIRTH", "sim"))
     check(db.seq == 1, "DBIRTH seq")

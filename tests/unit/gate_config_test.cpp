@@ -54,6 +54,7 @@ id = "scada"
 
 [commands]
 enabled = true
+max_per_second = 3
 
 [store]
 journal_file = ""
@@ -74,6 +75,7 @@ card = "pci:0000:03:00.0"
     EXPECT_EQ(c.node.edge_node_id, "press7");
     EXPECT_EQ(c.node.primary_host, "scada");
     EXPECT_TRUE(c.node.commands_enabled);
+    EXPECT_EQ(c.node.commands_per_second, 3U);
     ASSERT_EQ(c.mqtt.servers.size(), 3U);
     EXPECT_EQ(c.mqtt.servers[0].port, 8883);
     EXPECT_TRUE(c.mqtt.servers[0].tls);

@@ -254,6 +254,22 @@ TEST_F(gate_node, dcmd_writes_and_ddata_confirms) {
     EXPECT_EQ(n.counters().commands_refused, 4U);
 }
 
+TEST_F(gate_node, commands_beyond_the_rate_are_refused_and_counted) {
+    auto c = with_commands();
+    c.commands_per_second = 5;
+    auto n = make(c);
+    bring_online(n);
+    for (int i = 0; i < 8; ++i)  // the test's clock moves 1 ms per reading
+        n.on_message("spBv1.0/plant1/DCMD/node7/card-a", command("Lines/B0", i % 2 == 0));
+    EXPECT_EQ(n.counters().commands_done, 5U);
+    EXPECT_EQ(n.counters().commands_rate_limited, 3U);
+    EXPECT_EQ(t.sent.size(), 5U);  // a confirmation per write done
+    clock += 1000;                 // a second later the bucket is full again
+    n.on_message("spBv1.0/plant1/DCMD/node7/card-a", command("Lines/B0", true));
+    EXPECT_EQ(n.counters().commands_done, 6U);
+    EXPECT_TRUE(dev.out);
+}
+
 TEST_F(gate_node, garbage_commands_are_counted_and_survived) {
     auto n = make(with_commands());
     bring_online(n);

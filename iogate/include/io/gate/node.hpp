@@ -100,6 +100,9 @@ struct node_config {
     std::optional<std::string> primary_host;
     /// DCMD writes outputs only when true (the devices check writability).
     bool commands_enabled = false;
+    /// At most this many DCMD writes per second (a burst of as many); the
+    /// rest are refused and counted. 0: no limit.
+    unsigned commands_per_second = 20;
     /// At most this many metrics per DDATA; longer batches are split.
     std::size_t max_metrics_per_message = 256;
 };
@@ -113,7 +116,8 @@ struct node_counters {
     std::uint64_t historical = 0;           ///< journaled metrics published (is_historical)
     std::uint64_t publish_failures = 0;     ///< the transport refused a PUBLISH
     std::uint64_t commands_done = 0;        ///< DCMD metrics written
-    std::uint64_t commands_refused = 0;     ///< DCMD/NCMD metrics refused (off, not writable, unknown)
+    std::uint64_t commands_refused = 0;     ///< DCMD/NCMD metrics refused (off, not writable, unknown, rate)
+    std::uint64_t commands_rate_limited = 0;  ///< of those, refused for the rate limit
     std::uint64_t malformed_messages = 0;   ///< NCMD/DCMD/STATE payloads that did not parse
 };
 
@@ -191,6 +195,7 @@ private:
     void handle_state(const std::string& payload);
     /// A command's payload; nullopt (counted) when it does not decode.
     std::optional<payload> parse_command(const std::string& body);
+    bool take_command_token();
     void handle_ncmd(const std::string& payload);
     void handle_dcmd(const std::string& device_id, const std::string& payload);
     void say(const std::string& text) const;
@@ -207,6 +212,8 @@ private:
     bool host_online_ = false;
     std::uint64_t host_timestamp_ = 0;
     bool stop_after_loss_ = false;
+    double command_tokens_ = -1;  // < 0: not started
+    std::uint64_t command_refill_ms_ = 0;
     node_counters counters_;
 };
 
