@@ -16,8 +16,6 @@
 #include <charconv>
 #include <condition_variable>
 #include <ctime>
-#include <deque>
-#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -572,19 +570,14 @@ struct modbus_bus_state {
         return last;
     }
 
-    // Runs f on the bus's thread and waits for it.
+    // Runs f (requests through transact) on the caller's thread once the
+    // bus is free: the wire is held by one request at a time, a caller's or
+    // the bus thread's polls, without a hand-over between threads (no
+    // wake-up of the bus thread and back, no allocation).
     template <typename F>
     auto call(F&& f) {
-        // The job owns the task: the caller may return as soon as the
-        // result is set, while the job is still unwinding.
-        auto task = std::make_shared<std::packaged_task<std::invoke_result_t<F>()>>(std::forward<F>(f));
-        auto result = task->get_future();
-        {
-            const std::lock_guard lock{mutex};
-            jobs.emplace_back([task] { (*task)(); });
-        }
-        wake.notify_all();
-        return result.get();
+        const std::lock_guard lock{wire};
+        return std::forward<F>(f)();
     }
 
     // Reads exactly buf.size() bytes of a reply by `deadline`; false with
@@ -688,14 +681,6 @@ struct modbus_bus_state {
         for (;;) {
             if (stopping)
                 return;
-            if (!jobs.empty()) {
-                auto job = std::move(jobs.front());
-                jobs.pop_front();
-                lock.unlock();
-                job();
-                lock.lock();
-                continue;
-            }
             std::shared_ptr<modbus_module_state> due;
             for (const auto& m : pollers)
                 if (m->polling && (!due || m->next < due->next))
@@ -714,7 +699,10 @@ struct modbus_bus_state {
             if (due->next <= now)
                 due->next += (now - due->next) / due->period * due->period + due->period;
             lock.unlock();
-            poll(*due);
+            {
+                const std::lock_guard on_wire{wire};
+                poll(*due);
+            }
             due.reset();
             lock.lock();
         }
@@ -729,9 +717,14 @@ struct modbus_bus_state {
     std::chrono::microseconds gap{0};
     steady::time_point last_frame{};
 
+    // Held while a request is on the wire (ctx, serial, connected,
+    // last_frame): by a caller's call() or by the bus's thread for a poll.
+    // Never taken with `mutex` held, nor `mutex` with it.
+    std::mutex wire;
+
+    // Guards the poll schedule: pollers, their polling, period and next, stopping.
     std::mutex mutex;
     std::condition_variable wake;
-    std::deque<std::function<void()>> jobs;
     std::vector<std::shared_ptr<modbus_module_state>> pollers;
     bool stopping = false;
     std::thread worker;

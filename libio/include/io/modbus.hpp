@@ -116,13 +116,16 @@ struct modbus_module_state;
 }  // namespace detail
 
 /// One Modbus bus: a Modbus/TCP connection or a serial line for Modbus RTU,
-/// with a thread of its own that sends the requests of all modules on it,
-/// one at a time (on RTU with the 3.5 character times of silence the
-/// protocol requires between frames), and polls the modules that poll.
+/// whose requests go out one at a time (on RTU with the 3.5 character times
+/// of silence the protocol requires between frames), with a thread of its
+/// own that polls the modules that poll.
 ///
 /// libmodbus blocks while it waits for a reply (up to the timeout, times
-/// 1 + retries); that wait happens in the bus's thread, never in the
-/// caller's event loop, so a silent module stalls nothing but its own bus.
+/// 1 + retries). A poll waits in the bus's thread, never in the caller's
+/// event loop, so a silent module stalls nothing but its own bus; a call
+/// such as get() sends its request from the caller's thread, once the bus
+/// is free, and blocks that thread until the reply (no hand-over between
+/// threads and no allocation on the way).
 ///
 /// An RTU bus opens its serial port with io::serial_port (exclusive
 /// access, the settings validated and applied by libio, RS-485 mode through
@@ -211,9 +214,9 @@ struct modbus_event {
 /// throws io::invalid_argument listing what the module has.
 ///
 /// Every request of a module waits its turn on the bus: a call such as get()
-/// blocks the caller until the bus's thread has sent it and the reply came
-/// or the timeout passed (up to timeout x (1 + retries), after the requests
-/// queued before it).
+/// blocks the caller while a request of another caller or a poll is on the
+/// wire, then while its own is sent and until the reply came or the timeout
+/// passed (up to timeout x (1 + retries)).
 ///
 /// Presence: while polling, a poll that gets no valid answer (after the
 /// retries) queues a `gone` event and the next answered poll a `back` event
