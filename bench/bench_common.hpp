@@ -65,6 +65,33 @@ inline void publish(benchmark::State& state, const io::rt::latency_histogram& h,
     all_histograms()[current_case() + suffix].merge(h);
 }
 
+/// The benchmark loop of a case that times each call alone (manual time):
+/// one() once per iteration, its time recorded and published; heap
+/// allocations counted after the first 16 calls (lazy set-up) and given per
+/// call as the counter `allocs_counter`. A call that returns false ends the
+/// case with the error `failure`.
+template <typename One>
+void time_each(benchmark::State& state, One&& one, const char* failure, const char* allocs_counter = "allocs_per_read") {
+    io::rt::latency_histogram h;
+    std::int64_t n = 0;
+    std::uint64_t allocs = 0;
+    for (auto _ : state) {
+        const auto a0 = allocations();
+        const auto t0 = now_ns();
+        if (!one()) {
+            state.SkipWithError(failure);
+            break;
+        }
+        const auto t1 = now_ns();
+        state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+        h.record_ns(t1 - t0);
+        if (++n > 16)
+            allocs += allocations() - a0;
+    }
+    state.counters[allocs_counter] = n > 16 ? static_cast<double>(allocs) / static_cast<double>(n - 16) : 0.0;
+    publish(state, h);
+}
+
 /// Writes all_histograms() to $LIBIO_BENCH_HIST, if set.
 inline void write_histograms() {
     const char* path = std::getenv("LIBIO_BENCH_HIST");

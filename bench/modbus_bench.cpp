@@ -75,29 +75,6 @@ simulator& sim() {
     return s;
 }
 
-// Times each read alone; allocations counted after a warm-up.
-template <typename Read>
-void read_loop(benchmark::State& state, Read&& read) {
-    io::rt::latency_histogram h;
-    std::int64_t n = 0;
-    std::uint64_t allocs = 0;
-    for (auto _ : state) {
-        const auto a0 = bench::allocations();
-        const auto t0 = bench::now_ns();
-        if (!read()) {
-            state.SkipWithError("read of DI failed");
-            break;
-        }
-        const auto t1 = bench::now_ns();
-        state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
-        h.record_ns(t1 - t0);
-        if (++n > 16)  // steady state
-            allocs += bench::allocations() - a0;
-    }
-    state.counters["allocs_per_read"] = n > 16 ? static_cast<double>(allocs) / static_cast<double>(n - 16) : 0.0;
-    bench::publish(state, h);
-}
-
 void read_raw(benchmark::State& state) {
     if (sim().port() == 0) {
         state.SkipWithError("the simulator did not start");
@@ -115,7 +92,7 @@ void read_raw(benchmark::State& state) {
     modbus_set_slave(ctx.get(), 1);
     modbus_set_response_timeout(ctx.get(), 2, 0);
     std::uint8_t bits[16];
-    read_loop(state, [&] { return modbus_read_input_bits(ctx.get(), 0, 16, bits) == 16; });
+    bench::time_each(state, [&] { return modbus_read_input_bits(ctx.get(), 0, 16, bits) == 16; }, "read of DI failed");
 }
 
 void read_libio(benchmark::State& state) {
@@ -124,14 +101,17 @@ void read_libio(benchmark::State& state) {
         return;
     }
     io::modbus_module m("modbus-tcp://127.0.0.1:" + std::to_string(sim().port()) + "?unit=1&model=410&timeout=2000");
-    read_loop(state, [&] {
-        try {
-            benchmark::DoNotOptimize(m.read_port("DI"));
-            return true;
-        } catch (const std::system_error&) {
-            return false;
-        }
-    });
+    bench::time_each(
+        state,
+        [&] {
+            try {
+                benchmark::DoNotOptimize(m.read_port("DI"));
+                return true;
+            } catch (const std::system_error&) {
+                return false;
+            }
+        },
+        "read of DI failed");
 }
 
 }  // namespace

@@ -88,25 +88,10 @@ int raw_open(const std::string& path) {
 // back by it, read at the far end again.
 template <typename Echo>
 void rtt_loop(benchmark::State& state, int far, Echo&& echo) {
-    io::rt::latency_histogram h;
-    std::byte b{0x55}, back{};
-    std::int64_t n = 0;
-    std::uint64_t allocs = 0;
-    for (auto _ : state) {
-        const auto a0 = bench::allocations();
-        const auto t0 = bench::now_ns();
-        if (::write(far, &b, 1) != 1 || !echo() || !read_n(far, &back, 1)) {
-            state.SkipWithError("round trip failed");
-            break;
-        }
-        const auto t1 = bench::now_ns();
-        state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
-        h.record_ns(t1 - t0);
-        if (++n > 16)  // steady state
-            allocs += bench::allocations() - a0;
-    }
-    state.counters["allocs_per_read"] = n > 16 ? static_cast<double>(allocs) / static_cast<double>(n - 16) : 0.0;
-    bench::publish(state, h);
+    const std::byte b{0x55};
+    std::byte back{};
+    bench::time_each(
+        state, [&] { return ::write(far, &b, 1) == 1 && echo() && read_n(far, &back, 1); }, "round trip failed");
 }
 
 void rtt_raw(benchmark::State& state) {
