@@ -254,7 +254,7 @@ int main(int argc, char** argv) {
     }
     try {
         const auto cfg = gate::load_config(config_path);
-        gate::check_options(cfg.mqtt);
+        gate::check_config(cfg);
         if (check_only) {
             std::cout << config_path << ": OK (edge node " << cfg.node.group_id << "/" << cfg.node.edge_node_id
                       << ")\n";

@@ -317,6 +317,19 @@ gate_config parse_config(std::string_view text, const std::string& source) {
     return c;
 }
 
+void check_config(const gate_config& c) {
+    check_options(c.mqtt);
+    const bool tls = std::any_of(c.mqtt.servers.begin(), c.mqtt.servers.end(), [](const auto& s) { return s.tls; });
+    if (!tls)
+        return;
+    const auto cn = certificate_common_name(c.mqtt.cert_file);
+    if (cn != c.node.edge_node_id)
+        throw io::invalid_argument("certificate " + c.mqtt.cert_file + " is issued to '" + cn +
+                                   "' but edge_node_id is '" + c.node.edge_node_id +
+                                   "'; the broker knows the node by its certificate: set edge_node_id = \"" + cn +
+                                   "\" or use this node's certificate");
+}
+
 gate_config load_config(const std::string& path) {
     std::ifstream in(path);
     if (!in)

@@ -41,7 +41,10 @@ struct gateway::impl {
     }
 };
 
-gateway::gateway(const gate_config& config, event_loop& loop) : impl_{std::make_unique<impl>(config, loop)} {}
+gateway::gateway(const gate_config& config, event_loop& loop) {
+    check_config(config);
+    impl_ = std::make_unique<impl>(config, loop);
+}
 
 gateway::~gateway() = default;
 

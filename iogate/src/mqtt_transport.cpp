@@ -4,6 +4,8 @@
 #include <io/error.hpp>
 
 #include <mosquitto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <array>
@@ -87,6 +89,22 @@ void check_options(const mqtt_options& o) {
     }
     if (o.backoff_min.count() <= 0 || o.backoff_max < o.backoff_min)
         throw io::invalid_argument("MQTT backoff: the minimum must be positive and at most the maximum");
+}
+
+std::string certificate_common_name(const std::string& cert_file) {
+    FILE* f = std::fopen(cert_file.c_str(), "re");
+    if (f == nullptr)
+        throw io::invalid_argument("certificate file " + cert_file + ": " + std::strerror(errno));
+    X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+    if (cert == nullptr)
+        throw io::invalid_argument("certificate file " + cert_file + " holds no PEM certificate");
+    char cn[256] = {};
+    const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+    X509_free(cert);
+    if (n <= 0)
+        throw io::invalid_argument("certificate " + cert_file + " has no common name (CN)");
+    return std::string(cn, static_cast<std::size_t>(n));
 }
 
 struct mqtt_transport::impl {

@@ -331,6 +331,10 @@ def case_tls():
     r = subprocess.run([IOGATE, "--config", cfg, "--check-config"], capture_output=True, text=True)
     check(r.returncode == 2 and "plain MQTT only to loopback" in r.stderr and "mqtt.servers" in r.stderr,
           f"plain MQTT off loopback: {r.returncode} {r.stderr}")
+    r = subprocess.run([IOGATE, "--config", config([b.port], cert=HOST_CERT), "--check-config"],
+                       capture_output=True, text=True)
+    check(r.returncode == 2 and "is issued to 'scada' but edge_node_id is 'node7'" in r.stderr,
+          f"another identity's certificate: {r.returncode} {r.stderr}")
     r = subprocess.run([IOGATE, "--config", config([b.port]), "--check-config"], capture_output=True, text=True)
     check(r.returncode == 0, f"a good configuration was refused: {r.stderr}")
 

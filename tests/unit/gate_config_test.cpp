@@ -25,6 +25,19 @@ std::string error_of(const std::string& text) {
     return "";
 }
 
+// A self-signed certificate for CN=press7 (made once with openssl for this test).
+const char* const press7_cert = R"(-----BEGIN CERTIFICATE-----
+MIIBejCCAR+gAwIBAgIUdelFSLPuBh+P6OEYh8uqz3P7jjQwCgYIKoZIzj0EAwIw
+ETEPMA0GA1UEAwwGcHJlc3M3MCAXDTI2MTIwMTA3MDcxM1oYDzIxMjYxMTA3MDcw
+NzEzWjARMQ8wDQYDVQQDDAZwcmVzczcwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AASbHTF2RD5gh73ESogHvkk4o33IGZiC5JJExOsxgJkcyW6xwxQL6AlGdTVG8rTJ
+INexZICYSDpbm00mr5PbXDsNo1MwUTAdBgNVHQ4EFgQUj1vI3gxTkAVmFDDh6A+H
+/S4kr5MwHwYDVR0jBBgwFoAUj1vI3gxTkAVmFDDh6A+H/S4kr5MwDwYDVR0TAQH/
+BAUwAwEB/zAKBggqhkjOPQQDAgNJADBGAiEArsQBFltTJD+3n6J9U5VVx6kimiDL
+JvLl2RuDB53tjXICIQD+CYdP3cOKkBZ5ojUBlhuOt5fgZqhp1mu9OtTV7S4m4w==
+-----END CERTIFICATE-----
+)";
+
 const std::string mqtt_ok = R"(
 [mqtt]
 servers = ["mqtts://broker.example:8883"]
@@ -187,5 +200,33 @@ TEST(gate_mqtt_options, plain_and_tls_files_are_checked) {
     EXPECT_NO_THROW(gate::check_options(o));
     o.ca_file = (dir / "missing.crt").string();
     EXPECT_THROW(gate::check_options(o), io::invalid_argument);
+    std::filesystem::remove_all(dir);
+}
+
+TEST(gate_config, the_certificate_must_name_the_edge_node) {
+    const auto dir = std::filesystem::temp_directory_path() / ("gate_cn_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto file = [&](const char* name, const char* text, mode_t mode) {
+        const auto p = (dir / name).string();
+        std::ofstream(p) << text;
+        ::chmod(p.c_str(), mode);
+        return p;
+    };
+    auto c = gate::parse_config("group_id = \"g\"\nedge_node_id = \"press7\"\n" + mqtt_ok, "t.toml");
+    c.mqtt.ca_file = file("ca.crt", press7_cert, 0644);
+    c.mqtt.cert_file = file("node.crt", press7_cert, 0644);
+    c.mqtt.key_file = file("node.key", "key\n", 0600);
+    EXPECT_EQ(gate::certificate_common_name(c.mqtt.cert_file), "press7");
+    EXPECT_NO_THROW(gate::check_config(c));
+    c.node.edge_node_id = "press8";
+    try {
+        gate::check_config(c);
+        ADD_FAILURE() << "a certificate of another node was accepted";
+    } catch (const io::invalid_argument& e) {
+        EXPECT_NE(std::string{e.what()}.find("is issued to 'press7' but edge_node_id is 'press8'"), std::string::npos)
+            << e.what();
+    }
+    c.mqtt.cert_file = file("junk.crt", "junk\n", 0644);
+    EXPECT_THROW(gate::certificate_common_name(c.mqtt.cert_file), io::invalid_argument);
     std::filesystem::remove_all(dir);
 }

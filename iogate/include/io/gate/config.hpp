@@ -44,6 +44,12 @@ gate_config load_config(const std::string& path);
 /// The same from text; `source` names it in messages.
 gate_config parse_config(std::string_view text, const std::string& source);
 
+/// What can only be checked against the files: the MQTT options
+/// (check_options: TLS files readable, the key private) and, with TLS,
+/// that the certificate's common name is the edge node ID (the identity the
+/// broker gives the node). Throws io::invalid_argument.
+void check_config(const gate_config& config);
+
 /// "mqtts://HOST[:PORT]" (port 8883) or "mqtt://HOST[:PORT]" (1883), HOST
 /// a name, an IPv4 address or [IPv6]. Throws io::invalid_argument.
 mqtt_server parse_server_uri(std::string_view uri);

@@ -46,6 +46,11 @@ bool is_loopback_host(const std::string& host) noexcept;
 /// readable by group or others (the message names the file and the fix).
 void check_options(const mqtt_options& options);
 
+/// The common name (CN) of the first certificate in a PEM file: the
+/// identity a broker takes from it (mosquitto's use_identity_as_username).
+/// Throws io::invalid_argument naming the file.
+std::string certificate_common_name(const std::string& cert_file);
+
 /// libmosquitto in its own thread: DNS, TCP and TLS handshakes and stalls
 /// happen there, never on the node's thread. Results reach the listener
 /// through the given event loop (an eventfd watched by it), so the node
