@@ -367,6 +367,7 @@ struct modbus_module_state {
     bool have_levels = false;
     std::uint64_t levels = 0;
     bool present = true;
+    std::uint64_t polls = 0;
 
     void push(modbus_event e) {  // with mutex held
         e.seqno = ++seqno;
@@ -381,6 +382,7 @@ struct modbus_module_state {
     // The bus's thread, after each poll.
     void polled(std::error_code ec, std::uint64_t bits, std::uint64_t when) {
         const std::lock_guard lock{mutex};
+        ++polls;
         const std::size_t before = count;
         if (ec) {
             if (present)
@@ -1100,6 +1102,12 @@ bool modbus_module::present() const {
     const auto& s = usable(state_);
     const std::lock_guard lock{s.mutex};
     return s.present;
+}
+
+std::uint64_t modbus_module::polls() const {
+    const auto& s = usable(state_);
+    const std::lock_guard lock{s.mutex};
+    return s.polls;
 }
 
 int modbus_module::fd() const noexcept {

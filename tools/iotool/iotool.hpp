@@ -101,9 +101,11 @@ void write_module(json_writer& j, const listed_module& m);
 /// The configured modules in watch. At the start each is reported "present"
 /// (answering) or "absent" (with why); then a module that stops answering
 /// (found by polling at its period) is "removed", and one that answers again
-/// "added", the words of a card that goes and comes. A module absent at the
-/// start is asked again every second, or every poll period when that is
-/// longer. report returns false to stop reporting the rest of a batch.
+/// "added", the words of a card that goes and comes. A module that cannot be
+/// opened yet (its serial device absent, or its model to be read from it) is
+/// tried again every second, or every poll period when that is longer; that
+/// try blocks the loop while the module is asked for its model. report
+/// returns false to stop reporting the rest of a batch.
 class module_watch final {
 public:
     using report_fn = std::function<bool(const char* what, const io::card_info& card, const std::string& error)>;
@@ -114,6 +116,7 @@ public:
 
 private:
     bool answering(std::size_t i);
+    bool show(std::size_t i, bool present, const std::string& error);
     void start(std::size_t i);
     void retry(std::size_t i);
 
@@ -121,6 +124,7 @@ private:
     report_fn report_;
     io::modbus_site site_;
     std::vector<std::string> errors_;
+    std::vector<bool> shown_;  // reported present
     std::vector<io::registration> events_;
     std::vector<io::registration> retries_;
 };

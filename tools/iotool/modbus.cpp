@@ -310,16 +310,16 @@ void write_module(json_writer& j, const listed_module& m) {
 module_watch::module_watch(io::event_loop& loop, report_fn report)
     : loop_{loop}, report_{std::move(report)}, site_{io::load_modbus_config()} {
     errors_.resize(site_.size());
+    shown_.resize(site_.size());
     events_.resize(site_.size());
     retries_.resize(site_.size());
     for (std::size_t i = 0; i < site_.size(); ++i) {
-        if (answering(i)) {
-            report_("present", site_.info(i), {});
+        shown_[i] = answering(i);
+        report_(shown_[i] ? "present" : "absent", site_.info(i), errors_[i]);
+        if (site_.module(i) != nullptr)
             start(i);
-        } else {
-            report_("absent", site_.info(i), errors_[i]);
+        else
             retry(i);
-        }
     }
 }
 
@@ -337,33 +337,48 @@ bool module_watch::answering(std::size_t i) {
     return !ec;
 }
 
-// Polled by the library: its gone and back events are the module's removal
-// and return. Started only once the module answered, so that the first
-// change the library reports is a removal.
+bool module_watch::show(std::size_t i, bool present, const std::string& error) {
+    if (shown_[i] == present)
+        return true;
+    shown_[i] = present;
+    return report_(present ? "added" : "removed", site_.info(i), error);
+}
+
+// An open module is polled by the library: its gone and back events are its
+// removal and return. Its first poll gives no event when it answers, so a
+// module shown absent is also checked every second for an answered poll.
 void module_watch::start(std::size_t i) {
     auto& m = *site_.module(i);
     events_[i] = io::on_modbus_events(loop_, m, [this, i](std::span<const io::modbus_event> events, std::error_code ec) {
         if (ec)
             throw std::system_error(ec, "events of " + site_.config(i).name);
         for (const auto& e : events) {
-            const bool more = e.what == io::modbus_event::kind::gone   ? report_("removed", site_.info(i), e.error.message())
-                              : e.what == io::modbus_event::kind::back ? report_("added", site_.info(i), {})
-                                                                       : true;
-            if (!more)
+            if (e.what == io::modbus_event::kind::edge)
+                continue;
+            if (!show(i, e.what == io::modbus_event::kind::back, e.error ? e.error.message() : std::string{}))
                 return;
         }
     });
     m.start_polling(site_.config(i).poll);
+    if (!shown_[i])
+        retries_[i] = loop_.call_every(std::chrono::seconds(1), [this, i, &m] {
+            if (shown_[i])
+                retries_[i].reset();
+            else if (m.polls() > 0 && m.present())
+                show(i, true, {});
+        });
 }
 
+// A module that cannot be opened yet (its serial device absent, or its model
+// to be read from it) is tried again every second, or every poll period when
+// that is longer.
 void module_watch::retry(std::size_t i) {
     const auto period = std::max<std::chrono::steady_clock::duration>(site_.config(i).poll, std::chrono::seconds(1));
     retries_[i] = loop_.call_every(period, [this, i] {
-        if (!answering(i))
+        if (site_.try_open(i) == nullptr)
             return;
         retries_[i].reset();
         start(i);
-        report_("added", site_.info(i), {});
     });
 }
 

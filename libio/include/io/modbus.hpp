@@ -282,6 +282,9 @@ public:
     void stop_polling();
     /// Whether the last poll was answered (true before the first poll).
     bool present() const;
+    /// How many polls have completed, answered or not: with present(), the
+    /// state of a module whose first poll has not been seen yet.
+    std::uint64_t polls() const;
 
     /// Readable while events are queued (an eventfd), for event loops.
     int fd() const noexcept;
