@@ -7,6 +7,7 @@
 #include <io/event_loop.hpp>
 #include <io/gate/card_device.hpp>
 
+#include "edge_record.hpp"
 #include "line_request_access.hpp"
 #include "sys.hpp"
 
@@ -64,15 +65,7 @@ int fake_close(int) {
     return 0;
 }
 
-gpio_v2_line_event ev(unsigned offset, bool rising, std::uint64_t ts, unsigned seqno, unsigned line_seqno) {
-    gpio_v2_line_event e{};
-    e.offset = offset;
-    e.id = rising ? GPIO_V2_LINE_EVENT_RISING_EDGE : GPIO_V2_LINE_EVENT_FALLING_EDGE;
-    e.timestamp_ns = ts;
-    e.seqno = seqno;
-    e.line_seqno = line_seqno;
-    return e;
-}
+constexpr auto ev = &io::test::edge_record;
 
 const gate::metric& find(const std::vector<gate::metric>& ms, const std::string& name) {
     for (const auto& m : ms)

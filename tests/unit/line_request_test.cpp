@@ -6,6 +6,7 @@
 #include <io/event_loop.hpp>
 #include <io/line_request.hpp>
 
+#include "edge_record.hpp"
 #include "line_request_access.hpp"
 #include "sys.hpp"
 
@@ -103,15 +104,7 @@ std::vector<std::uint8_t> events(std::initializer_list<gpio_v2_line_event> evs) 
     return out;
 }
 
-gpio_v2_line_event ev(unsigned offset, bool rising, std::uint64_t ts, unsigned seqno, unsigned line_seqno) {
-    gpio_v2_line_event e{};
-    e.offset = offset;
-    e.id = rising ? GPIO_V2_LINE_EVENT_RISING_EDGE : GPIO_V2_LINE_EVENT_FALLING_EDGE;
-    e.timestamp_ns = ts;
-    e.seqno = seqno;
-    e.line_seqno = line_seqno;
-    return e;
-}
+constexpr auto ev = &io::test::edge_record;
 
 class line_request_fake : public ::testing::Test {
 protected:
