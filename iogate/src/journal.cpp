@@ -9,6 +9,7 @@
 
 #include <io/error.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -135,14 +136,21 @@ void journal::push(const std::string& device_id, const std::vector<metric>& metr
 }
 
 std::vector<journal::entry> journal::take(std::size_t n) {
-    std::vector<entry> out;
-    while (out.size() < n && !entries_.empty()) {
-        out.push_back(std::move(entries_.front()));
-        entries_.pop_front();
-    }
-    if (!path_.empty() && !out.empty())
-        forget_front(out.size());
+    auto out = peek(n);
+    drop_front(out.size());
     return out;
+}
+
+std::vector<journal::entry> journal::peek(std::size_t n) const {
+    const auto count = std::min(n, entries_.size());
+    return {entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(count)};
+}
+
+void journal::drop_front(std::size_t n) {
+    n = std::min(n, entries_.size());
+    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(n));
+    if (!path_.empty() && n > 0)
+        forget_front(n);
 }
 
 void journal::forget_front(std::size_t n) {

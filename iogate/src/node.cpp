@@ -359,30 +359,38 @@ void node::device_data(const std::string& id, std::vector<metric> metrics) {
         counters_.dropped_offline += metrics.size();
         return;
     }
+    const auto now = now_ms_();
+    for (auto& m : metrics)
+        if (!m.timestamp_ms)
+            m.timestamp_ms = now;
     if (state_ != state::online) {
-        if (journal_ == nullptr) {
-            counters_.dropped_offline += metrics.size();
-            return;
-        }
-        const auto now = now_ms_();
-        for (auto& m : metrics)
-            if (!m.timestamp_ms)
-                m.timestamp_ms = now;
-        try {
-            journal_->push(id, metrics);
-        } catch (const std::exception& e) {
-            // A full disk must not stop the I/O side: count, say, go on.
-            counters_.dropped_offline += metrics.size();
-            say(std::string{"journal: "} + e.what());
-        }
+        journal_or_drop(id, std::move(metrics));
         return;
     }
-    publish_data(id, std::move(metrics), false);
+    const auto sent = publish_data(id, metrics, false);
+    if (sent < metrics.size())
+        journal_or_drop(id, std::vector<metric>(std::make_move_iterator(metrics.begin() + static_cast<std::ptrdiff_t>(sent)),
+                                                std::make_move_iterator(metrics.end())));
 }
 
-void node::publish_data(const std::string& id, std::vector<metric> metrics, bool historical) {
+void node::journal_or_drop(const std::string& id, std::vector<metric> metrics) {
+    if (journal_ == nullptr) {
+        counters_.dropped_offline += metrics.size();
+        return;
+    }
+    try {
+        journal_->push(id, metrics);
+    } catch (const std::exception& e) {
+        // A full disk must not stop the I/O side: count, say, go on.
+        counters_.dropped_offline += metrics.size();
+        say(std::string{"journal: "} + e.what());
+    }
+}
+
+std::size_t node::publish_data(const std::string& id, std::vector<metric> metrics, bool historical) {
     const auto now = now_ms_();
     const auto t = topic("DDATA", id);
+    std::size_t sent = 0;
     for (std::size_t first = 0; first < metrics.size(); first += config_.max_metrics_per_message) {
         const auto last = std::min(metrics.size(), first + config_.max_metrics_per_message);
         payload p;
@@ -395,31 +403,41 @@ void node::publish_data(const std::string& id, std::vector<metric> metrics, bool
             m.is_historical = historical;
         }
         p.seq = next_seq();
-        if (send(t, p)) {
-            ++counters_.data_messages;
-            if (historical)
-                counters_.historical += p.metrics.size();
-        }
+        if (!send(t, p))
+            break;
+        ++counters_.data_messages;
+        if (historical)
+            counters_.historical += p.metrics.size();
+        sent = last;
     }
+    return sent;
 }
 
 std::size_t node::replay(std::size_t max) {
     if (state_ != state::online || journal_ == nullptr || journal_->empty() || max == 0)
         return 0;
-    auto entries = journal_->take(max);
-    // Consecutive entries of one device go out together, in journal order.
-    for (std::size_t i = 0; i < entries.size();) {
-        std::size_t j = i;
+    const auto entries = journal_->peek(max);
+    // Consecutive entries of one device go out together, in journal order;
+    // what the transport refuses stays for the next time.
+    std::size_t done = 0;
+    while (done < entries.size()) {
+        std::size_t end = done;
         std::vector<metric> group;
-        while (j < entries.size() && entries[j].device_id == entries[i].device_id)
-            group.push_back(std::move(entries[j++].m));
-        if (devices_.find(entries[i].device_id) != devices_.end())
-            publish_data(entries[i].device_id, std::move(group), true);
-        else
+        while (end < entries.size() && entries[end].device_id == entries[done].device_id)
+            group.push_back(entries[end++].m);
+        if (devices_.find(entries[done].device_id) == devices_.end()) {
             counters_.dropped_offline += group.size();
-        i = j;
+        } else {
+            const auto sent = publish_data(entries[done].device_id, std::move(group), true);
+            if (done + sent < end) {
+                done += sent;
+                break;
+            }
+        }
+        done = end;
     }
-    return entries.size();
+    journal_->drop_front(done);
+    return done;
 }
 
 void node::on_message(const std::string& t, const std::string& body) {

@@ -506,3 +506,21 @@ TEST(gate_journal, keeps_the_newest_on_disk_across_a_restart) {
     EXPECT_THROW(gate::journal(path, 4), io::invalid_argument);
     std::filesystem::remove_all(dir);
 }
+
+TEST_F(gate_node, data_the_transport_refuses_goes_to_the_journal_and_stays_until_sent) {
+    gate::journal j{"", 100};
+    auto n = make(cfg());
+    n.set_journal(&j);
+    bring_online(n);
+    t.accept = false;  // the connection just went; the node does not know yet
+    n.device_data("card-a", {gate::make_metric("Lines/A0", gate::datatype::boolean, true, 7)});
+    EXPECT_EQ(j.size(), 1U);
+    EXPECT_EQ(n.replay(10), 0U);  // still refused: kept
+    EXPECT_EQ(j.size(), 1U);
+    t.accept = true;
+    EXPECT_EQ(n.replay(10), 1U);
+    EXPECT_TRUE(j.empty());
+    ASSERT_EQ(t.sent.size(), 1U);
+    EXPECT_TRUE(t.sent[0].body.metrics.at(0).is_historical);
+    EXPECT_EQ(t.sent[0].body.metrics.at(0).timestamp_ms, 7U);
+}

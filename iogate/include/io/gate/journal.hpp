@@ -30,6 +30,10 @@ public:
     void push(const std::string& device_id, const std::vector<metric>& metrics);
     /// Removes and returns up to `n` of the oldest entries.
     std::vector<entry> take(std::size_t n);
+    /// Copies of up to `n` of the oldest entries, left in the journal.
+    std::vector<entry> peek(std::size_t n) const;
+    /// Removes the `n` oldest entries (after they were published).
+    void drop_front(std::size_t n);
 
     std::size_t size() const noexcept { return entries_.size(); }
     bool empty() const noexcept { return entries_.empty(); }

@@ -159,8 +159,10 @@ public:
     void set_journal(journal* j) noexcept { journal_ = j; }
     /// When online: publishes up to `max` of the oldest journaled metrics as
     /// DDATA with is_historical and their original timestamps (metrics of
-    /// devices that are gone are dropped and counted). Call it at the rate
-    /// the broker should see them; live data is never held behind it.
+    /// devices that are gone are dropped and counted); what the transport
+    /// refuses stays in the journal. Live data that the transport refuses
+    /// (the connection just went) goes to the journal too. Call it at the
+    /// rate the broker should see them; live data is never held behind it.
     /// Returns how many it took from the journal.
     std::size_t replay(std::size_t max);
 
@@ -188,7 +190,10 @@ private:
     void connect();
     payload death() const;
     void births();
-    void publish_data(const std::string& id, std::vector<metric> metrics, bool historical);
+    /// DDATA messages of the metrics; returns how many of them went out
+    /// (a failed message stops it: the rest are not sent).
+    std::size_t publish_data(const std::string& id, std::vector<metric> metrics, bool historical);
+    void journal_or_drop(const std::string& id, std::vector<metric> metrics);
     void birth_of(const std::string& id, device& d);
     std::uint64_t next_seq() noexcept;
     bool send(const std::string& topic, const payload& p, int qos = 0);
