@@ -213,6 +213,18 @@ device::write_status lines_device::write(const metric& m, std::vector<metric>& c
     return write_status::done;
 }
 
+void lines_device::connection_lost() {
+    auto& d = *impl_;
+    for (auto& l : d.lines) {
+        if (!l.line.safe_level || !l.line.writable || l.line.held_elsewhere || d.request == nullptr)
+            continue;
+        std::error_code ec;  // nothing to report to: the next birth shows the level read then
+        d.request->set(l.line.offset, *l.line.safe_level, ec);
+        if (!ec)
+            l.level = *l.line.safe_level;
+    }
+}
+
 std::vector<std::string> lines_device::held_elsewhere() const {
     std::vector<std::string> out;
     for (const auto& l : impl_->lines)
@@ -236,6 +248,9 @@ card_device::card_device(const card_info& card, const card_options& opt, event_l
         for (const auto& n : *list)
             if (std::find(names.begin(), names.end(), n) == names.end())
                 throw io::invalid_argument("card " + card.label + " has no line '" + n + "'; it has " + join(names));
+    for (const auto& [n, level] : opt.safe_state)
+        if (std::find(opt.writable.begin(), opt.writable.end(), n) == opt.writable.end())
+            throw io::invalid_argument("card " + card.label + ": safe_state names " + n + ", which is not writable");
     const auto listed = [](const std::vector<std::string>& v, const std::string& n) {
         return std::find(v.begin(), v.end(), n) != v.end();
     };
@@ -244,7 +259,9 @@ card_device::card_device(const card_info& card, const card_options& opt, event_l
     builder.consumer(opt.consumer);
     bool any = false;
     for (unsigned off = 0; off < infos.size(); ++off) {
-        published_line l{off, names[off], listed(opt.writable, names[off]), infos[off].used};
+        published_line l{off, names[off], listed(opt.writable, names[off]), infos[off].used, std::nullopt};
+        if (const auto safe = opt.safe_state.find(l.name); safe != opt.safe_state.end())
+            l.safe_level = safe->second;
         bool wanted = l.writable;
         if (!wanted && !opt.lines.empty())
             wanted = listed(opt.lines, l.name);

@@ -294,7 +294,7 @@ gate_config parse_config(std::string_view text, const std::string& source) {
         std::size_t i = 0;
         for (const auto& n : *cards) {
             section s{source, *n.as_table(), "card[" + std::to_string(i++) + "]"};
-            s.only({"card", "device_id", "lines", "writable", "initial_output"});
+            s.only({"card", "device_id", "lines", "writable", "initial_output", "safe_state"});
             card_entry e;
             const auto key = s.str("card");
             if (!key || key->empty())
@@ -305,6 +305,15 @@ gate_config parse_config(std::string_view text, const std::string& source) {
             e.options.lines = s.strings("lines");
             e.options.writable = s.strings("writable");
             e.options.initial_output = s.boolean("initial_output").value_or(false);
+            if (const auto* safe = s.table("safe_state")) {
+                section st{source, *safe, s.name("safe_state")};
+                for (const auto& [k, v] : *safe) {
+                    const std::string line{k.str()};
+                    if (std::find(e.options.writable.begin(), e.options.writable.end(), line) == e.options.writable.end())
+                        st.fail(line, "is not in writable; a safe state is for lines iogate drives");
+                    e.options.safe_state[line] = *st.boolean(line);
+                }
+            }
             if (!e.options.writable.empty() && !c.node.commands_enabled)
                 s.fail("writable", "lines are writable but commands are off; set [commands] enabled = true, or "
                                    "remove writable");

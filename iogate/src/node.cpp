@@ -276,6 +276,7 @@ bool node::send(const std::string& t, const payload& p, int qos) {
 void node::on_connected() {
     if (state_ != state::connecting)
         return;
+    link_up_ = true;
     say("connected (bdSeq " + std::to_string(bdseq_) + ")");
     transport_.subscribe(topic("NCMD"), 0);
     transport_.subscribe(topic("DCMD", "+"), 0);
@@ -293,11 +294,17 @@ void node::on_connection_lost(const std::string& why) {
     if (state_ == state::stopped)
         return;
     if (stop_after_loss_) {
+        link_up_ = false;
         state_ = state::stopped;
         say("stopped: " + why);
         return;
     }
     say("not connected: " + why);
+    if (link_up_) {
+        link_up_ = false;
+        for (auto& [id, d] : devices_)
+            d->connection_lost();
+    }
     connect();
 }
 

@@ -79,6 +79,7 @@ card = "press-io"
 device_id = "press"
 lines = ["A0", "A1"]
 writable = ["B0"]
+safe_state = { B0 = false }
 
 [[card]]
 card = "pci:0000:03:00.0"
@@ -105,6 +106,7 @@ card = "pci:0000:03:00.0"
     EXPECT_EQ(c.cards[0].device_id, "press");
     EXPECT_EQ(c.cards[0].options.writable, std::vector<std::string>{"B0"});
     EXPECT_TRUE(c.cards[1].device_id.empty());
+    EXPECT_EQ(c.cards[0].options.safe_state, (std::map<std::string, bool>{{"B0", false}}));
 }
 
 TEST(gate_config, edge_node_id_defaults_to_the_host_name) {
@@ -144,6 +146,12 @@ TEST(gate_config, mistakes_name_file_key_and_what_is_allowed) {
          "card[1].card: 'x' is configured twice"},
         {"group_id = \"g\"\n" + mqtt_ok + "[store]\ncapacity = 0\n", "store.capacity: 0 is out of range; allowed: 1..10000000"},
         {"group_id = \"g\"\n" + mqtt_ok + "[store]\njournal_file = \"j\"\n", "store.journal_file: 'j' is not an absolute path"},
+        {"group_id = \"g\"\n" + mqtt_ok + "[commands]\nenabled = true\n[[card]]\ncard = \"x\"\nwritable = [\"B0\"]\n" +
+             "safe_state = { B1 = false }\n",
+         "card[0].safe_state.B1: is not in writable"},
+        {"group_id = \"g\"\n" + mqtt_ok + "[commands]\nenabled = true\n[[card]]\ncard = \"x\"\nwritable = [\"B0\"]\n" +
+             "safe_state = { B0 = 0 }\n",
+         "card[0].safe_state.B0: expected true or false"},
         {"group_id = \"g\n", "iogate.toml:1: not valid TOML"},
     };
     for (const auto& c : cases) {

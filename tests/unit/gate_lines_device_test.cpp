@@ -96,8 +96,8 @@ struct readable_pipe {
     readable_pipe& operator=(const readable_pipe&) = delete;
 };
 
-// Offsets: A0=0, A1=1 (inputs, port A), B0=8 (writable), C0=16 (held by
-// another process, not in the request). Request order: 0, 1, 8.
+// Offsets: A0=0, A1=1 (inputs, port A), B0=8 (writable, safe level low),
+// C0=16 (held by another process, not in the request). Request order: 0, 1, 8.
 class gate_lines_device : public ::testing::Test {
 protected:
     gate_lines_device() : guard_{fake()} { k = fake_request{}; }
@@ -110,7 +110,7 @@ protected:
     }
     std::unique_ptr<gate::lines_device> make() {
         std::vector<gate::published_line> lines{
-            {0, "A0", false, false}, {1, "A1", false, false}, {8, "B0", true, false}, {16, "C0", false, true}};
+            {0, "A0", false, false}, {1, "A1", false, false}, {8, "B0", true, false, false}, {16, "C0", false, true}};
         std::vector<io::port> ports{{"A", {0, 1}}, {"B", {8}}, {"C", {16}}};
         return std::make_unique<gate::lines_device>(
             &request_, std::move(lines), ports, loop_, [this](std::vector<gate::metric> m) { data_.push_back(m); },
@@ -206,4 +206,15 @@ TEST_F(gate_lines_device, a_card_that_goes_away_is_reported_once) {
     gone_ = {};
     EXPECT_EQ(loop_.run_once(0ms), 0U);  // not watched any more
     EXPECT_FALSE(gone_);
+}
+
+TEST_F(gate_lines_device, a_lost_broker_drives_safe_levels_and_nothing_else) {
+    auto d = make();
+    std::vector<gate::metric> confirmed;
+    ASSERT_EQ(d->write(gate::make_metric("Lines/B0", gate::datatype::boolean, true), confirmed),
+              gate::device::write_status::done);
+    k.levels |= 0b001;  // A0 high (an input)
+    d->connection_lost();
+    EXPECT_EQ(k.levels, 0b001U);  // B0 driven low, A0 untouched
+    EXPECT_EQ(find(d->birth_metrics(), "Lines/B0").val, gate::value{false});
 }

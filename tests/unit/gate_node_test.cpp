@@ -52,6 +52,8 @@ struct memory_store final : gate::bdseq_store {
 
 struct fake_device final : gate::device {
     bool out = false;
+    int losses = 0;
+    void connection_lost() override { ++losses; }
     std::vector<gate::metric> birth_metrics() override {
         std::vector<gate::metric> m;
         m.push_back(gate::make_metric("Lines/A0", gate::datatype::boolean, false));
@@ -523,4 +525,17 @@ TEST_F(gate_node, data_the_transport_refuses_goes_to_the_journal_and_stays_until
     ASSERT_EQ(t.sent.size(), 1U);
     EXPECT_TRUE(t.sent[0].body.metrics.at(0).is_historical);
     EXPECT_EQ(t.sent[0].body.metrics.at(0).timestamp_ms, 7U);
+}
+
+TEST_F(gate_node, devices_hear_of_a_lost_broker_but_not_of_a_clean_stop) {
+    auto n = make(cfg());
+    bring_online(n);
+    n.on_connection_lost("gone");
+    EXPECT_EQ(dev.losses, 1);
+    n.on_connection_lost("the next attempt failed too");  // never connected since
+    EXPECT_EQ(dev.losses, 1);
+    n.on_connected();
+    n.stop();
+    n.on_connection_lost("disconnected on request");
+    EXPECT_EQ(dev.losses, 1);
 }

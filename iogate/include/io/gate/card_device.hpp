@@ -8,6 +8,7 @@
 #include <io/line_request.hpp>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +26,9 @@ struct card_options {
     /// when it is requested).
     std::vector<std::string> writable;
     bool initial_output = false;
+    /// Writable lines driven to these levels when the broker is lost
+    /// (opt-in; by default outputs hold).
+    std::map<std::string, bool> safe_state;
     std::string consumer = "iogate";  ///< the owner gpioinfo shows
 };
 
@@ -34,6 +38,8 @@ struct published_line {
     std::string name;             ///< "A0": the metric is "Lines/A0"
     bool writable = false;        ///< an output of the request that DCMD may write
     bool held_elsewhere = false;  ///< not in the request: another process holds it
+    /// A writable line's level when the broker is lost; none: it holds.
+    std::optional<bool> safe_level{};
 };
 
 /// Lines of a request someone else holds (an application that owns its
@@ -53,6 +59,8 @@ public:
 
     std::vector<metric> birth_metrics() override;
     write_status write(const metric& m, std::vector<metric>& confirmed) override;
+    /// Drives the lines that have a safe_level to it.
+    void connection_lost() override;
     /// Names of the lines another process holds.
     std::vector<std::string> held_elsewhere() const;
 
@@ -80,6 +88,7 @@ public:
 
     std::vector<metric> birth_metrics() override;
     write_status write(const metric& m, std::vector<metric>& confirmed) override;
+    void connection_lost() override { lines_->connection_lost(); }
 
     /// Names of the published lines another process holds.
     std::vector<std::string> held_elsewhere() const { return lines_->held_elsewhere(); }

@@ -91,6 +91,11 @@ public:
     /// A DCMD metric: write it; on done, append the metrics that confirm
     /// the new state (the value read back) to `confirmed`.
     virtual write_status write(const metric& m, std::vector<metric>& confirmed) = 0;
+
+    /// The node lost its broker after it was connected (not on a clean
+    /// stop): a device may drive configured outputs to a safe state here.
+    /// By default outputs hold their level.
+    virtual void connection_lost() {}
 };
 
 struct node_config {
@@ -217,6 +222,7 @@ private:
     bool host_online_ = false;
     std::uint64_t host_timestamp_ = 0;
     bool stop_after_loss_ = false;
+    bool link_up_ = false;  // connected since the last loss
     double command_tokens_ = -1;  // < 0: not started
     std::uint64_t command_refill_ms_ = 0;
     node_counters counters_;
