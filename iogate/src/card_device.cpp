@@ -90,9 +90,16 @@ struct lines_device::impl {
     void read_levels() {
         if (request == nullptr)
             return;
-        for (auto& l : lines)
-            if (!l.line.held_elsewhere)
-                l.level = request->get(l.line.offset);
+        // A card going away shows through its edge registration (on_gone);
+        // a failed read here keeps the level last known.
+        for (auto& l : lines) {
+            if (l.line.held_elsewhere)
+                continue;
+            std::error_code ec;
+            const bool v = request->get(l.line.offset, ec);
+            if (!ec)
+                l.level = v;
+        }
         for (auto& p : ports)
             p.value = port_value(p);
     }

@@ -278,8 +278,8 @@ void node::on_connected() {
         return;
     link_up_ = true;
     say("connected (bdSeq " + std::to_string(bdseq_) + ")");
-    transport_.subscribe(topic("NCMD"), 0);
-    transport_.subscribe(topic("DCMD", "+"), 0);
+    transport_.subscribe(topic("NCMD"), 1);
+    transport_.subscribe(topic("DCMD", "+"), 1);
     if (config_.primary_host) {
         state_ = state::waiting_host;
         transport_.subscribe(std::string{namespace_v} + "/STATE/" + *config_.primary_host, 1);

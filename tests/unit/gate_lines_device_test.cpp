@@ -32,9 +32,14 @@ struct fake_request {
     std::uint64_t sets = 0;
     std::deque<std::vector<gpio_v2_line_event>> reads;
     int errno_when_empty = EAGAIN;
+    int ioctl_errno = 0;  // fail every ioctl with this when set
 } k;
 
 int fake_ioctl(int, unsigned long req, void* arg) {
+    if (k.ioctl_errno != 0) {
+        errno = k.ioctl_errno;
+        return -1;
+    }
     auto* v = static_cast<gpio_v2_line_values*>(arg);
     if (req == GPIO_V2_LINE_GET_VALUES_IOCTL) {
         v->bits = k.levels & v->mask;
@@ -217,4 +222,17 @@ TEST_F(gate_lines_device, a_lost_broker_drives_safe_levels_and_nothing_else) {
     d->connection_lost();
     EXPECT_EQ(k.levels, 0b001U);  // B0 driven low, A0 untouched
     EXPECT_EQ(find(d->birth_metrics(), "Lines/B0").val, gate::value{false});
+}
+
+TEST_F(gate_lines_device, a_birth_while_the_card_fails_keeps_the_levels_last_known) {
+    k.levels = 0b001;
+    auto d = make();
+    k.ioctl_errno = ENODEV;  // removed; its edge registration will say so
+    std::vector<gate::metric> b;
+    EXPECT_NO_THROW(b = d->birth_metrics());
+    EXPECT_EQ(find(b, "Lines/A0").val, gate::value{true});
+    std::vector<gate::metric> confirmed;
+    EXPECT_EQ(d->write(gate::make_metric("Lines/B0", gate::datatype::boolean, true), confirmed),
+              gate::device::write_status::failed);
+    EXPECT_TRUE(confirmed.empty());
 }
