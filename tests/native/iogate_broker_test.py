@@ -8,7 +8,7 @@ protoc --decode_raw.
 
     iogate_broker_test.py IOGATE PEER_NODE PROTO CASE
 
-CASE: tls, lifecycle, device, primary_host, server_list, acl, store_forward. Waits are bounded
+CASE: cli, tls, lifecycle, device, primary_host, server_list, acl, store_forward. Waits are bounded
 only as guards against a hang; every verdict comes from an event (a message,
 a log line, an exit status)."""
 
@@ -470,6 +470,23 @@ def case_server_list():
 
 import shutil  # noqa: E402
 
+def case_cli():
+    r = subprocess.run([IOGATE, "--bogus"], capture_output=True, text=True)
+    check(r.returncode == 2 and "unknown argument '--bogus'" in r.stderr and "usage:" in r.stderr,
+          f"unknown argument: {r.returncode} {r.stderr}")
+    r = subprocess.run([IOGATE, "--version"], capture_output=True, text=True)
+    check(r.returncode == 0 and r.stdout.startswith("iogate "), f"--version: {r.stdout}")
+    r = subprocess.run([IOGATE, "--config", f"{TMP}/missing.toml"], capture_output=True, text=True)
+    check(r.returncode == 2 and f"{TMP}/missing.toml: cannot read" in r.stderr, f"missing config: {r.stderr}")
+    bad = f"{TMP}/bad.toml"
+    with open(bad, "w") as f:
+        f.write('group_id = "g"\n[mqtt]\nservers = ["mqtts://b"]\nca_file = "c"\ncert_file = "d"\nkey_file = "e"\n'
+                "keepalive = \"long\"\n")
+    r = subprocess.run([IOGATE, "--config", bad], capture_output=True, text=True)
+    check(r.returncode == 2 and f"{bad}:7: mqtt.keepalive: expected an integer 5..65535, found a string" in r.stderr,
+          f"bad value: {r.stderr}")
+
+
 def case_acl():
     # The shipped example ACL: only the host identity may command a node.
     b, h = broker_and_host(acl=os.path.join(os.path.dirname(PROTO), "mosquitto-iogate.acl"))
@@ -543,7 +560,7 @@ def case_store_forward():
 
 
 try:
-    {"store_forward": case_store_forward, "acl": case_acl, "tls": case_tls, "lifecycle": case_lifecycle, "device": case_device,
+    {"cli": case_cli, "store_forward": case_store_forward, "acl": case_acl, "tls": case_tls, "lifecycle": case_lifecycle, "device": case_device,
      "primary_host": case_primary_host, "server_list": case_server_list}[CASE]()
 finally:
     for p in CHILDREN:
