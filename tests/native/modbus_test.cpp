@@ -383,12 +383,19 @@ TEST(ModbusTcp, SilentModuleTimesOutThenComesBack) {
     io::modbus_module m(tcp_uri(sim, 1, "430", "&retries=0"));
     io::event_loop loop;
     collector c(loop, m);
+    EXPECT_EQ(m.polls(), 0U);
+    EXPECT_TRUE(m.present());  // before the first poll
     m.start_polling(5ms);
     wait_polls(loop, sim, 1, 1);
+    ASSERT_TRUE(run_until(loop, [&] { return m.polls() >= 1; }));  // the poll the simulator answered has completed
     EXPECT_EQ(sim.cmd("fault 1 silent"), "ok");
     ASSERT_TRUE(run_until(loop, [&] { return !c.events.empty(); }));
     EXPECT_EQ(c.events[0].what, kind::gone);
     EXPECT_EQ(c.events[0].error, std::errc::timed_out);
+    const auto polls = m.polls();
+    EXPECT_FALSE(m.present());
+    ASSERT_TRUE(run_until(loop, [&] { return m.polls() > polls; }));  // unanswered polls count too
+    EXPECT_FALSE(m.present());
     EXPECT_EQ(sim.cmd("fault 1 none"), "ok");
     ASSERT_TRUE(run_until(loop, [&] { return c.events.size() >= 2; }));
     wait_polls(loop, sim, 1, 2);
