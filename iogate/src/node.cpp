@@ -240,6 +240,7 @@ void node::connect() {
     bdseq_ = store_.next();
     state_ = state::connecting;
     host_online_ = false;
+    host_timestamp_ = 0;  // each server has its own retained STATE
     ++counters_.connects;
     transport_.connect(will_message{topic("NDEATH"), death_payload()});
 }

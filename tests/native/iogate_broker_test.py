@@ -441,19 +441,34 @@ def case_device():
 
 
 def case_primary_host():
+    def state(client, online, ts):
+        client.publish("spBv1.0/STATE/scada", json.dumps({"online": online, "timestamp": ts}), qos=1, retain=True)
+
+    now = int(time.time() * 1000)
     b, h = broker_and_host(subscribe=False)
-    h.publish("spBv1.0/STATE/scada", json.dumps({"online": False, "timestamp": int(time.time() * 1000)}),
-              qos=1, retain=True)
+    b2, h2 = broker_and_host(subscribe=False)
+    state(h, False, now)
+    state(h2, True, now)  # the host is online on the second broker only
     h.subscribe(f"spBv1.0/{GROUP}/#")
-    g = gate(config([b.port], extra='[primary_host]\nid = "scada"\n'), PEER)
+    h2.subscribe(f"spBv1.0/{GROUP}/#")
+    g = gate(config([b.port, b2.port], extra='[primary_host]\nid = "scada"\n'), PEER)
     g.wait_line("waiting for primary host scada")
     check(h.nothing_pending(), "births before the primary host is online")
-    h.publish("spBv1.0/STATE/scada", json.dumps({"online": True, "timestamp": int(time.time() * 1000) + 1}),
-              qos=1, retain=True)
-    h.expect(T("NBIRTH"))
+    state(h, True, now + 1)
+    nb, _, _, _ = h.expect(T("NBIRTH"))
+    check(metric(nb, "bdSeq").long_value == 0, "first bdSeq")
     h.expect(T("DBIRTH", "sim"))
+    # The host goes offline here: NDEATH, and the node moves to the next server.
+    state(h, False, now + 2)
+    nd, _, _, _ = h.expect(T("NDEATH"))
+    check(metric(nd, "bdSeq").long_value == 0, "NDEATH's bdSeq")
+    b.wait_log(f"Client {GROUP}:{NODE} disconnected.")
+    nb, _, _, _ = h2.expect(T("NBIRTH"))
+    check(metric(nb, "bdSeq").long_value == 1, "bdSeq on the next server")
+    h2.expect(T("DBIRTH", "sim"))
+    check(h.nothing_pending(), "the node still published on the first server")
     g.send("stop")
-    h.expect(T("NDEATH"))
+    h2.expect(T("NDEATH"))
     check(g.wait_exit() == 0, "peer node exit")
 
 

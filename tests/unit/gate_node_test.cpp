@@ -352,6 +352,11 @@ TEST_F(gate_node, births_wait_for_the_primary_host) {
     n.on_connection_lost("disconnected on request");
     EXPECT_EQ(t.connects.size(), 2U);
     EXPECT_EQ(n.bdseq(), 1U);
+    // The next server has its own retained STATE, older than the last one seen.
+    n.on_connected();
+    n.on_message("spBv1.0/STATE/scada", R"({"online":true,"timestamp":5})");
+    EXPECT_EQ(n.current_state(), gate::node::state::online);
+    EXPECT_EQ(t.sent.back().topic, "spBv1.0/plant1/DBIRTH/node7/card-a");
 }
 
 TEST_F(gate_node, sparkplug_2_2_host_state) {
