@@ -5,7 +5,7 @@
 #include <io/card_monitor.hpp>
 #include <io/error.hpp>
 #include <io/event_loop.hpp>
-#include <io/gate/card_device.hpp>
+#include <io/gate/card_set.hpp>
 #include <io/gate/config.hpp>
 #include <io/gate/gateway.hpp>
 #include <io/version.hpp>
@@ -66,75 +66,6 @@ void notify(const std::string& state) {
     ::close(fd);
 }
 
-// The configured cards that are present, as devices of the node.
-class cards final {
-public:
-    cards(const gate::gate_config& cfg, io::event_loop& loop, gate::node& n) : cfg_{cfg}, loop_{loop}, node_{n} {}
-
-    // Publishes `card` if an entry of the configuration names it among all
-    // the cards present (a model name matches only while it is unique).
-    void attach(const io::card_info& card, const std::vector<io::card_info>& present) {
-        for (const auto& e : cfg_.cards) {
-            try {
-                if (io::find_card(e.card, present).syspath != card.syspath)
-                    continue;
-            } catch (const io::invalid_argument& ex) {
-                if (dynamic_cast<const io::ambiguous_card*>(&ex) != nullptr)
-                    log_line("[[card]] card = '" + e.card + "': " + ex.what());
-                continue;
-            }
-            const std::string id = e.device_id.empty() ? card.label : e.device_id;
-            if (devices_.count(card.syspath) != 0)
-                return;
-            try {
-                auto d = std::make_unique<gate::card_device>(
-                    card, e.options, loop_,
-                    [this, id](std::vector<gate::metric> m) { node_.device_data(id, std::move(m)); },
-                    [this, id, sys = card.syspath](std::error_code ec) {
-                        log_line("card " + id + ": " + ec.message() + "; device dead until it returns");
-                        // Not removed from inside its own callback: later in the loop.
-                        pending_.push_back(sys);
-                        reap_ = loop_.call_after(0ms, [this] { reap(); });
-                    });
-                for (const auto& l : d->held_elsewhere())
-                    log_line("card " + id + ": line " + l + " is held by another process; published as BAD");
-                node_.add_device(id, *d);
-                devices_.emplace(card.syspath, entry{id, std::move(d)});
-                log_line("card " + card.label + " (" + card.location + ") published as device " + id);
-            } catch (const std::exception& ex) {
-                log_line("card " + card.label + ": " + ex.what());
-            }
-            return;
-        }
-    }
-
-    void detach(const io::card_info& card) { drop(card.syspath); }
-
-private:
-    struct entry {
-        std::string id;
-        std::unique_ptr<gate::card_device> dev;
-    };
-    void drop(const std::string& syspath) {
-        const auto it = devices_.find(syspath);
-        if (it == devices_.end())
-            return;
-        node_.remove_device(it->second.id);
-        devices_.erase(it);
-    }
-    void reap() {
-        for (const auto& s : pending_)
-            drop(s);
-        pending_.clear();
-    }
-    const gate::gate_config& cfg_;
-    io::event_loop& loop_;
-    gate::node& node_;
-    std::map<std::string, entry> devices_;
-    std::vector<std::string> pending_;
-    io::registration reap_;
-};
-
 int run(const gate::gate_config& cfg) {
     // Signals are taken by a signalfd; blocked before any thread starts.
     sigset_t sigs;
@@ -155,20 +86,14 @@ int run(const gate::gate_config& cfg) {
 
     std::optional<io::card_monitor> monitor;
     io::registration card_watch;
-    cards attached{cfg, loop, node};
+    gate::card_set cards{cfg.cards, node, loop};
+    cards.log = log_line;
     if (!cfg.cards.empty()) {
         monitor.emplace();
         for (const auto& c : monitor->cards())
-            attached.attach(c, monitor->cards());
-        for (const auto& e : cfg.cards) {
-            try {
-                (void)io::find_card(e.card, monitor->cards());
-            } catch (const io::ambiguous_card&) {
-                // said by attach()
-            } catch (const io::invalid_argument&) {
-                log_line("[[card]] card = '" + e.card + "' is not present; published when it appears");
-            }
-        }
+            cards.attach(c, monitor->cards());
+        for (const auto& key : cards.absent(monitor->cards()))
+            log_line("[[card]] card = '" + key + "' is not present; published when it appears");
         card_watch = io::on_card_events(loop, *monitor, [&](std::span<const io::card_event> ev, std::error_code ec) {
             if (ec) {
                 log_line("card monitor: " + ec.message());
@@ -176,9 +101,9 @@ int run(const gate::gate_config& cfg) {
             }
             for (const auto& e : ev) {
                 if (e.change == io::card_event::kind::added)
-                    attached.attach(e.card, monitor->cards());
+                    cards.attach(e.card, monitor->cards());
                 else
-                    attached.detach(e.card);
+                    cards.detach(e.card);
             }
         });
     }
