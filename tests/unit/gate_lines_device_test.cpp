@@ -9,6 +9,7 @@
 
 #include "edge_record.hpp"
 #include "line_request_access.hpp"
+#include "readable_fd.hpp"
 #include "sys.hpp"
 
 #include <gtest/gtest.h>
@@ -86,21 +87,6 @@ std::uint64_t u64_property(const gate::metric& m, const char* key) {
     return std::get<std::uint64_t>(p->val);
 }
 
-// A pipe with a byte in it: a descriptor the loop sees readable.
-struct readable_pipe {
-    int fds[2] = {-1, -1};
-    readable_pipe() {
-        if (::pipe2(fds, O_CLOEXEC) != 0 || ::write(fds[1], "x", 1) != 1)
-            throw std::system_error(errno, std::generic_category(), "pipe");
-    }
-    ~readable_pipe() {
-        ::close(fds[0]);
-        ::close(fds[1]);
-    }
-    readable_pipe(const readable_pipe&) = delete;
-    readable_pipe& operator=(const readable_pipe&) = delete;
-};
-
 // Offsets: A0=0, A1=1 (inputs, port A), B0=8 (writable, safe level low),
 // C0=16 (held by another process, not in the request). Request order: 0, 1, 8.
 class gate_lines_device : public ::testing::Test {
@@ -122,8 +108,8 @@ protected:
             [this](std::error_code ec) { gone_ = ec; });
     }
     io::detail::sys_override guard_;
-    readable_pipe pipe_;
-    io::line_request request_ = io::detail::line_request_access::make(pipe_.fds[0], "/dev/gpiochip9", {0, 1, 8});
+    io::test::readable_fd pipe_;
+    io::line_request request_ = io::detail::line_request_access::make(pipe_.r, "/dev/gpiochip9", {0, 1, 8});
     io::event_loop loop_;
     std::vector<std::vector<gate::metric>> data_;
     std::error_code gone_;

@@ -8,6 +8,7 @@
 
 #include "edge_record.hpp"
 #include "line_request_access.hpp"
+#include "readable_fd.hpp"
 #include "sys.hpp"
 
 #include <gtest/gtest.h>
@@ -338,22 +339,7 @@ TEST_F(line_request_fake, moving_keeps_one_owner) {
 // --- on_edge_events: the request's fd is a pipe with a byte in it (always
 // readable, as a request with events queued is), and the fake kernel's
 // reads give the events and errors.
-struct readable_fd {
-    int r = -1, w = -1;
-    readable_fd() {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) != 0)
-            throw std::system_error(errno, std::system_category(), "pipe2");
-        r = fds[0];
-        w = fds[1];
-        if (::write(w, "x", 1) != 1)
-            throw std::system_error(errno, std::system_category(), "write");
-    }
-    ~readable_fd() {
-        ::close(r);
-        ::close(w);
-    }
-};
+using io::test::readable_fd;
 
 TEST_F(line_request_fake, edge_callback_that_releases_its_request_is_not_called_again) {
     readable_fd fd;
