@@ -39,6 +39,7 @@ CHILDREN = []
 
 def fail(msg):
     print("FAIL: " + msg, flush=True)
+    print(f"(certificates, configurations and mosquitto's logs kept in {TMP})", flush=True)
     for p in CHILDREN:
         if p.poll() is None:
             p.kill()
