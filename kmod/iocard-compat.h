@@ -79,15 +79,16 @@ static inline void __iomem *iocard_pcim_iomap_bar(struct pci_dev *pdev,
 
 /*
  * Can gpiolib remove a chip while user space holds its lines? 6.12's
- * gpiochip_remove() frees the line interrupts still requested, disposes of
- * its irq domain and wakes the waiting processes (their reads fail with
- * ENODEV); lines released later drop their references as usual. 6.1's
- * disposes of the domain under the interrupts still requested (WARN, then
- * use after free when the process lets go), wakes no one, and keeps for
- * good the module and gpio_device references of the lines requested at
- * that moment (gpiod_free() finds no chip), so the gpio_device, which
- * points at the line names, is never freed. Where gpiolib cannot, iocard
- * does it (iocard-core.c: its own irq domain, iocard_chip_removed()).
+ * gpiochip_remove() wakes the waiting processes (their reads fail with
+ * ENODEV) and lines released later drop their references as usual. 6.1's
+ * wakes no one and keeps for good the module and gpio_device references of
+ * the lines requested at that moment (gpiod_free() finds no chip), so the
+ * gpio_device, which points at the line names, is never freed. Where
+ * gpiolib cannot, iocard does it (iocard_chip_removed()). On every kernel
+ * the irq domain is the card's and the line interrupts still requested are
+ * handed over to iocard before the removal (iocard_quiesce()): 6.1's
+ * gpiolib would dispose of its domain under them, 6.12's frees them in a
+ * way that races with a line request being set up.
  * Kernels between the two are untested and treated like 6.1.
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)

@@ -162,7 +162,7 @@ static int iocard_port_set_dir(struct iocard *card, unsigned int offset,
 		if (i == offset)
 			continue;
 		if (test_bit(i, card->requested) ||
-		    gpiochip_line_is_irq(&card->gc, i))
+		    test_bit(i, card->irq_used))
 			return -EBUSY;
 	}
 	card->board->model->set_port_dir(card, pidx, out);
@@ -327,8 +327,9 @@ static void iocard_irq_mask(struct irq_data *d)
 	if (card->cos_hw && !card->detached)
 		card->board->model->cos_program(card);
 	/* An idle scanner notices the empty mask and stops by itself. */
+	if (!test_bit(hwirq, card->irq_handed))
+		gpiochip_disable_irq(gc, hwirq);
 	raw_spin_unlock_irqrestore(&card->lock, flags);
-	gpiochip_disable_irq(gc, hwirq);
 }
 
 static void iocard_irq_unmask(struct irq_data *d)
@@ -340,8 +341,10 @@ static void iocard_irq_unmask(struct irq_data *d)
 	unsigned long flags;
 	u32 val;
 
-	gpiochip_enable_irq(gc, hwirq);
 	raw_spin_lock_irqsave(&card->lock, flags);
+	/* Under the lock: iocard_quiesce() may hand the line over. */
+	if (!test_bit(hwirq, card->irq_handed))
+		gpiochip_enable_irq(gc, hwirq);
 	__set_bit(hwirq, card->irq_enabled);
 	if (card->detached) {
 		/* Unmasked again by a user of a card gone: nothing to drive. */
@@ -409,29 +412,27 @@ static int iocard_irq_reqres(struct irq_data *d)
 {
 	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
 	struct iocard *card = iocard_from_gc(gc);
+	irq_hw_number_t hwirq = irqd_to_hwirq(d);
 	unsigned long flags;
 	bool dying;
 	int ret;
 
-	ret = gpiochip_reqres_irq(gc, irqd_to_hwirq(d));
+	ret = gpiochip_reqres_irq(gc, hwirq);
 	if (ret)
 		return ret;
 	/*
-	 * No new line interrupt once the card is dying. 6.12's
-	 * gpiochip_remove() frees the interrupts still requested (those of
-	 * lines marked as irq, which the call above did) before it stops new
-	 * callers, then frees the irq descriptors: an interrupt requested in
-	 * between stays on a freed descriptor, whose number the next card
-	 * reuses (the requester then waits forever for its irq thread, or
-	 * frees another card's interrupt). dying is set before the chip's
-	 * removal starts; checked after the mark, an interrupt either is
-	 * refused here or is seen and freed by gpiolib.
+	 * No new line interrupt once the card is dying: its removal has
+	 * handed over the interrupts requested until then (iocard_quiesce()),
+	 * under this lock, so an interrupt is either refused here or handed
+	 * over there.
 	 */
 	raw_spin_lock_irqsave(&card->lock, flags);
 	dying = card->dying;
+	if (!dying)
+		__set_bit(hwirq, card->irq_used);
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 	if (dying) {
-		gpiochip_relres_irq(gc, irqd_to_hwirq(d));
+		gpiochip_relres_irq(gc, hwirq);
 		return -ENODEV;
 	}
 	refcount_inc(&card->refs);
@@ -441,9 +442,25 @@ static int iocard_irq_reqres(struct irq_data *d)
 static void iocard_irq_relres(struct irq_data *d)
 {
 	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
+	struct iocard *card = iocard_from_gc(gc);
+	irq_hw_number_t hwirq = irqd_to_hwirq(d);
+	unsigned long flags;
+	bool handed;
 
-	gpiochip_relres_irq(gc, irqd_to_hwirq(d));
-	iocard_put(iocard_from_gc(gc));
+	raw_spin_lock_irqsave(&card->lock, flags);
+	handed = __test_and_clear_bit(hwirq, card->irq_handed);
+	__clear_bit(hwirq, card->irq_used);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	/*
+	 * gpiochip_reqres_irq() took a reference of gc->owner, this module.
+	 * A line handed over is no interrupt to gpiolib any more, and its
+	 * chip may be gone: the module reference is dropped here.
+	 */
+	if (handed)
+		module_put(THIS_MODULE);
+	else
+		gpiochip_relres_irq(gc, hwirq);
+	iocard_put(card);
 }
 
 static const struct irq_chip iocard_irq_chip = {
@@ -481,17 +498,6 @@ static void iocard_irq_unmap(struct irq_domain *domain, unsigned int virq)
 {
 	irq_set_chip_and_handler(virq, NULL, NULL);
 	irq_set_chip_data(virq, NULL);
-}
-
-static void iocard_irq_init_valid_mask(struct gpio_chip *gc,
-				       unsigned long *valid_mask,
-				       unsigned int ngpios)
-{
-	struct iocard *card = iocard_from_gc(gc);
-	unsigned int i;
-
-	for (i = 0; i < ngpios; i++)
-		__assign_bit(i, valid_mask, iocard_line_has_irq(card, i));
 }
 
 static const struct irq_domain_ops iocard_irq_domain_ops = {
@@ -682,7 +688,7 @@ static void iocard_release(struct work_struct *work)
 	struct iocard *card = container_of(work, struct iocard, release_work);
 	unsigned int i, virq;
 
-	if (!IOCARD_GPIOLIB_REMOVES_IN_USE && card->domain) {
+	if (card->domain) {
 		for (i = 0; i < card->gc.ngpio; i++) {
 			virq = irq_find_mapping(card->domain, i);
 			if (virq)
@@ -890,9 +896,26 @@ static void iocard_quiesce(void *data)
 {
 	struct iocard *card = data;
 	unsigned long flags;
+	unsigned int i;
 
 	raw_spin_lock_irqsave(&card->lock, flags);
 	card->dying = true;
+	/*
+	 * Hand the line interrupts over: gpiolib stops counting them as
+	 * interrupts, iocard keeps them until their users free them. 6.12's
+	 * gpiochip_remove() would free each one itself before it waits for
+	 * the chip's callers, and so free the interrupt of a line request
+	 * that is still being set up (its requester then waits forever for
+	 * an irq thread that was stopped before it ran, and the removal
+	 * waits for the requester), or one that the request frees again
+	 * later, when the number may be another card's. Once handed over,
+	 * the removal waits for the request to finish and its user frees
+	 * its interrupt, whose mapping stays until then (the domain is the
+	 * card's).
+	 */
+	for_each_set_bit(i, card->irq_used, card->gc.ngpio)
+		if (!__test_and_set_bit(i, card->irq_handed))
+			gpiochip_unlock_as_irq(&card->gc, i);
 	if (card->cos_hw) {
 		card->board->model->cos_program(card);
 		card->board->model->cos_status_ack(card);
@@ -1012,25 +1035,15 @@ int iocard_add_gpiochip(struct iocard *card)
 	gc->set = iocard_gpio_set;
 	gc->set_multiple = iocard_gpio_set_multiple;
 
-	if (IOCARD_GPIOLIB_REMOVES_IN_USE) {
-		struct gpio_irq_chip *girq = &gc->irq;
-
-		gpio_irq_chip_set_chip(girq, &iocard_irq_chip);
-		girq->handler = handle_simple_irq;
-		girq->default_type = IRQ_TYPE_NONE;
-		girq->init_valid_mask = iocard_irq_init_valid_mask;
-	} else {
-		/*
-		 * The irq domain is the card's (see iocard-compat.h): it
-		 * stays until the last line interrupt is released
-		 * (iocard_release()).
-		 */
-		card->domain = irq_domain_create_linear(NULL, gc->ngpio,
-							&iocard_irq_domain_ops,
-							card);
-		if (!card->domain)
-			return -ENOMEM;
-	}
+	/*
+	 * The irq domain is the card's on every kernel: its mappings stay
+	 * until the last line interrupt is released (iocard_release()), also
+	 * when that comes after the chip's removal.
+	 */
+	card->domain = irq_domain_create_linear(NULL, gc->ngpio,
+						&iocard_irq_domain_ops, card);
+	if (!card->domain)
+		return -ENOMEM;
 
 	raw_spin_lock_irqsave(&card->lock, flags);
 	card->board->model->hw_init(card);
@@ -1046,16 +1059,14 @@ int iocard_add_gpiochip(struct iocard *card)
 	ret = devm_gpiochip_add_data(dev, gc, card);
 	if (ret)
 		return dev_err_probe(dev, ret, "cannot add gpiochip\n");
-	if (IOCARD_GPIOLIB_REMOVES_IN_USE) {
-		card->domain = gc->irq.domain;
-	} else {
+	if (!IOCARD_GPIOLIB_REMOVES_IN_USE) {
 		card->gpio_dev = iocard_gpio_device_get(gc);
 		if (!card->gpio_dev)
 			card->keep_names = true;
-		ret = gpiochip_irqchip_add_domain(gc, card->domain);
-		if (ret)
-			return ret;
 	}
+	ret = gpiochip_irqchip_add_domain(gc, card->domain);
+	if (ret)
+		return ret;
 	ret = devm_add_action_or_reset(dev, iocard_quiesce, card);
 	if (ret)
 		return ret;
@@ -1313,9 +1324,8 @@ static ssize_t port_lock_store(struct device *dev,
 
 	raw_spin_lock_irqsave(&card->lock, flags);
 	/*
-	 * The attribute outlives the gpiochip (the class device goes last)
-	 * and gpiochip_line_is_irq() reads the chip's gpio_device, which is
-	 * freed with it: nothing once the card is dying.
+	 * The attribute outlives the gpiochip (the class device goes last):
+	 * nothing once the card is dying.
 	 */
 	if (card->dying) {
 		ret = -ENODEV;
@@ -1323,7 +1333,7 @@ static ssize_t port_lock_store(struct device *dev,
 		/* Not under lines that are in use the other way. */
 		for (i = port->first; i < port->first + port->width; i++)
 			if (test_bit(i, card->requested) ||
-			    gpiochip_line_is_irq(&card->gc, i))
+			    test_bit(i, card->irq_used))
 				ret = -EBUSY;
 		if (!ret) {
 			port->locked = false;

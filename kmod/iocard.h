@@ -173,6 +173,10 @@ struct iocard_port {
  * @cos_hw: the board raises change-of-state interrupts itself
  * @cos_port: index of the port whose lines the COS registers cover
  * @irq_enabled: lines whose interrupt is unmasked [lock]
+ * @irq_used: lines whose interrupt is requested [lock]
+ * @irq_handed: lines of @irq_used that gpiolib no longer counts as
+ *	interrupts: handed over to iocard when the removal started, so that
+ *	gpiochip_remove() frees none of them (iocard_quiesce()) [lock]
  * @irq_rise: lines that want rising edges [lock]
  * @irq_fall: lines that want falling edges [lock]
  * @scan_prev: level of each line at the previous scan [lock]
@@ -232,6 +236,8 @@ struct iocard {
 	bool cos_hw;
 	unsigned int cos_port;
 	DECLARE_BITMAP(irq_enabled, IOCARD_MAX_LINES);
+	DECLARE_BITMAP(irq_used, IOCARD_MAX_LINES);
+	DECLARE_BITMAP(irq_handed, IOCARD_MAX_LINES);
 	DECLARE_BITMAP(irq_rise, IOCARD_MAX_LINES);
 	DECLARE_BITMAP(irq_fall, IOCARD_MAX_LINES);
 	DECLARE_BITMAP(scan_prev, IOCARD_MAX_LINES);
