@@ -130,7 +130,7 @@ TEST(gate_config, mistakes_name_file_key_and_what_is_allowed) {
         {"group_id = \"g\"\n[mqtt]\nservers = []\n", "mqtt.servers: missing or empty"},
         {"group_id = \"g\"\n[mqtt]\nservers = [\"http://x\"]\n", "is not an MQTT server URI; allowed: mqtts://"},
         {"group_id = \"g\"\n[mqtt]\nservers = [\"mqtts://x:99999\"]\n", "bad port (1..65535)"},
-        {"group_id = \"g\"\n[mqtt]\nservers = [\"mqtt://10.0.0.1\"]\nallow_plain_loopback = true\n",
+        {"group_id = \"g\"\n[mqtt]\nservers = [\"mqtt://192.0.2.1\"]\nallow_plain_loopback = true\n",
          "plain MQTT only to loopback"},
         {"group_id = \"g\"\n[mqtt]\nservers = [\"mqtt://127.0.0.1\"]\n", "needs mqtt.allow_plain_loopback = true"},
         {"group_id = \"g\"\n[mqtt]\nservers = [\"mqtts://b\"]\nca_file = \"c\"\ncert_file = \"d\"\n",

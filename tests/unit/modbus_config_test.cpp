@@ -40,10 +40,10 @@ TEST(ModbusConfig, ReadsModulesWithTheirUriModelAndPoll) {
         "\turi=modbus-rtu:/dev/serial/by-card/pci:0000:03:00.0/port1?baud=9600&mode=rs485&unit=247\t\n"
         "poll = 2s\n"
         "[auto]\n"
-        "uri = modbus-tcp://10.0.0.5?unit=3&model=470\n"
+        "uri = modbus-tcp://192.0.2.5?unit=3&model=470\n"
         "model = auto\n"
         "[plain]\n"
-        "uri = modbus-tcp://10.0.0.6?unit=4\n"
+        "uri = modbus-tcp://192.0.2.6?unit=4\n"
         "poll = 40",
         "site.conf");
     ASSERT_EQ(ms.size(), 4U);

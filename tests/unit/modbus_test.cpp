@@ -57,7 +57,7 @@ TEST(ModbusUri, Tcp) {
     EXPECT_EQ(b.timeout, 50ms);
     EXPECT_EQ(b.retries, 0U);
     EXPECT_EQ(io::to_string(b), "modbus-tcp://[::1]:1502?model=430&timeout=50&retries=0");
-    EXPECT_EQ(io::parse_modbus_uri("modbus-tcp://10.0.0.5").port, 502);
+    EXPECT_EQ(io::parse_modbus_uri("modbus-tcp://192.0.2.5").port, 502);
 }
 
 TEST(ModbusUri, RefusalsSayWhatIsWrongAndWhatIsAllowed) {
