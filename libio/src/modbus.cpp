@@ -154,7 +154,7 @@ std::chrono::microseconds frame_gap(const serial_settings& s) {
     if (s.baud() > 19200)
         return 1750us;
     const unsigned bits = 1 + 8 + (s.parity() == parity::none ? 0U : 1U) + (s.stop_bits() == stop_bits::two ? 2U : 1U);
-    return std::chrono::microseconds(bits * 3'500'000ULL / s.baud() / 1000 + 1);
+    return std::chrono::microseconds(bits * 3'500'000ULL / s.baud() + 1);  // 3.5 x bits / baud s, in us
 }
 
 }  // namespace

@@ -482,6 +482,21 @@ TEST_F(ModbusRtu, BadCrcMakesOneModuleGoneWhileTheOtherWorks) {
     EXPECT_EQ(cb.events[1].what, kind::back);
 }
 
+// Requests on an RTU bus are 3.5 characters apart at least (Modbus over
+// serial line V1.02, 2.5.1.1): at 19200 baud 8E1, 11 bits a character,
+// 3.5 x 11 / 19200 s = 2.005 ms. A pty delivers at once, so only the gap
+// the bus keeps separates the requests.
+TEST_F(ModbusRtu, RequestsKeepTheInterFrameGap) {
+    io::modbus_module a(bus, 1, "410");
+    (void)a.read_port("DI");
+    constexpr int reads = 5;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reads; ++i)
+        (void)a.read_port("DI");
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(took, reads * 2005us);
+}
+
 TEST_F(ModbusRtu, SilentModuleTimesOut) {
     io::modbus_module b(bus, 2, "430");
     EXPECT_EQ(sim.cmd("fault 2 silent"), "ok");
