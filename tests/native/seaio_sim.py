@@ -19,6 +19,10 @@ commands on stdin, one a line, and answers each with one line:
                            everything), badcrc (RTU: the CRC's last byte
                            flipped)                        -> ok
     requests UNIT          requests answered or refused    -> requests N
+    turnaround             the module's turnaround since the last asking:
+                           from the read that completed a request to the
+                           end of the write of its reply, over every reply
+                           -> turnaround N P50_US P99_US MAX_US
 
 Models (SeaI/O user manual p. 54): function codes and lines per model.
 """
@@ -28,6 +32,7 @@ import select
 import socket
 import sys
 import termios
+import time
 import tty
 
 from pymodbus.datastore import ModbusSequentialDataBlock, ModbusSlaveContext
@@ -143,6 +148,9 @@ def main():
     def unit_of(message):
         return getattr(message, "slave_id", getattr(message, "unit_id", None))
 
+    turnarounds = []  # ns, since the last `turnaround` command
+    read_at = [0]  # when the data being framed was read
+
     def reply(fd, framer, request):
         unit = unit_of(request)
         module = modules.get(unit)
@@ -163,11 +171,20 @@ def main():
         if module.fault == "badcrc" and rtu:
             packet[-1] ^= 0xFF
         os.write(fd, packet)
+        turnarounds.append(time.monotonic_ns() - read_at[0])
 
     def command(line):
         words = line.split()
         if not words:
             return "error: empty command"
+        if words[0] == "turnaround":
+            t = sorted(turnarounds)
+            turnarounds.clear()
+            if not t:
+                return "turnaround 0 0 0 0"
+            def pct(p):
+                return t[min(len(t) - 1, len(t) * p // 100)] / 1000
+            return "turnaround %d %.1f %.1f %.1f" % (len(t), pct(50), pct(99), t[-1] / 1000)
         try:
             module = modules[int(words[1])]
             if words[0] == "di":
@@ -210,6 +227,7 @@ def main():
                     data = os.read(fd, 1024)
                 except OSError:
                     data = b""
+                read_at[0] = time.monotonic_ns()
                 if not data:
                     if not rtu:
                         os.close(fd)
