@@ -6,7 +6,8 @@
 // baud over a socat pty pair. The simulator's own turnaround is in both; the
 // difference is libio's (the hand-over, and on RTU the frame gaps it keeps).
 // The RTU cases also give the wire time of a poll, the simulator's measured
-// turnaround and the ratio of the poll to their sum (bench/README.md).
+// turnaround and the ratio of the poll to their sum; the simulator paces the
+// pty at the baud rate (bench/README.md).
 #include "bench_common.hpp"
 
 #include <io/modbus.hpp>
@@ -31,10 +32,11 @@ extern char** environ;
 namespace {
 
 // seaio_sim.py serving unit 1 as a 410 (Modbus/TCP on 127.0.0.1, or RTU on
-// the serial device `rtu`); takes commands on its input, ends with it.
+// the serial device `rtu`, paced at `pace` baud when not 0); takes commands
+// on its input, ends with it.
 class simulator {
 public:
-    explicit simulator(const std::string& rtu = "") {
+    explicit simulator(const std::string& rtu = "", unsigned pace = 0) {
         int in[2];
         int out[2];
         if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
@@ -43,10 +45,15 @@ public:
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, in[0], 0);
         posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-        std::string script = SEAIO_SIM, mode = rtu.empty() ? "--tcp" : "--rtu", dev = rtu, spec = "1:410";
+        std::string script = SEAIO_SIM, mode = rtu.empty() ? "--tcp" : "--rtu", dev = rtu, spec = "1:410",
+                    pace_opt = "--pace", baud = std::to_string(pace);
         std::vector<char*> argv{script.data(), mode.data()};
         if (!rtu.empty())
             argv.push_back(dev.data());
+        if (pace != 0) {
+            argv.push_back(pace_opt.data());
+            argv.push_back(baud.data());
+        }
         argv.push_back(spec.data());
         argv.push_back(nullptr);
         const int rc = ::posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
@@ -198,18 +205,21 @@ private:
     bool ready_ = false;
 };
 
-// A simulated 410 on the far end of a pty pair, one per baud rate (the pty
-// itself runs at no rate at all; the baud rate sets libio's frame gaps).
+// A simulated 410 on the far end of a pty pair, one per baud rate. A pty
+// moves bytes at no rate at all: the simulator paces it (--pace), handling
+// a request once its last character would have arrived at that rate and
+// writing a reply once its last character would have left.
 struct rtu_line {
+    explicit rtu_line(unsigned baud) : module{ptys.b(), baud} {}
     pty_pair ptys;
-    simulator module{ptys.b()};
+    simulator module;
 };
 
 rtu_line& line_at(unsigned baud) {
     static std::map<unsigned, std::unique_ptr<rtu_line>> lines;
     auto& l = lines[baud];
     if (!l)
-        l = std::make_unique<rtu_line>();
+        l = std::make_unique<rtu_line>(baud);
     return *l;
 }
 
@@ -245,11 +255,11 @@ void rtu_case(benchmark::State& state, unsigned baud, bool keeps_gap, Poll&& pol
     state.counters["wire_us"] = wire / 1e3;
     state.counters["turnaround_p50_us"] = ta50;
     state.counters["turnaround_p99_us"] = ta99;
-    // What the poll took beyond the frame gap it waits and the turnaround:
-    // on a pty, whose bytes take no time, this is what would come on top of
-    // a real line's bit time.
-    const double gap = keeps_gap ? wire - (8 + 7) * 10 * 1e9 / baud : 0;
-    state.counters["excess_p50_us"] = (state.counters["p50"] - gap) / 1e3 - ta50;
+    // What the poll took beyond the frames' bit time, the frame gap it waits
+    // and the turnaround: the implementation's own time.
+    const double frames = (8 + 7) * 10 * 1e9 / baud;
+    const double waited = keeps_gap ? wire : frames;
+    state.counters["excess_p50_us"] = (state.counters["p50"] - waited) / 1e3 - ta50;
     state.counters["ratio_p50"] = state.counters["p50"] / (wire + ta50 * 1e3);
     state.counters["ratio_p99"] = state.counters["p99"] / (wire + ta99 * 1e3);
 }

@@ -6,7 +6,14 @@ decodes the requests and executes them on its datastore; this script only
 adds the SeaI/O models and the faults a test asks for.
 
     seaio_sim.py --tcp UNIT:MODEL...          Modbus/TCP on 127.0.0.1, a free port
-    seaio_sim.py --rtu DEVICE UNIT:MODEL...   Modbus RTU on a serial device (a pty)
+    seaio_sim.py --rtu DEVICE [--pace BAUD] UNIT:MODEL...
+                                              Modbus RTU on a serial device (a pty)
+
+--pace BAUD gives a pty the time a line at BAUD, 8N1 (10 bits a character),
+takes to carry each frame: a request is handled once its last character
+would have arrived (its length x 10 bits after it was read), and a reply is
+written once its last character would have left (its length x 10 bits after
+it was ready). The turnaround excludes both.
 
 It prints "ready PORT" (TCP) or "ready" (RTU) once it serves, then takes
 commands on stdin, one a line, and answers each with one line:
@@ -20,8 +27,8 @@ commands on stdin, one a line, and answers each with one line:
                            flipped)                        -> ok
     requests UNIT          requests answered or refused    -> requests N
     turnaround             the module's turnaround since the last asking:
-                           from the read that completed a request to the
-                           end of the write of its reply, over every reply
+                           from the read that completed a request to its
+                           reply's write, over every reply
                            -> turnaround N P50_US P99_US MAX_US
 
 Models (SeaI/O user manual p. 54): function codes and lines per model.
@@ -117,8 +124,12 @@ def main():
     if len(args) < 2 or args[0] not in ("--tcp", "--rtu"):
         sys.exit(__doc__)
     rtu = args[0] == "--rtu"
+    char_ns = 0  # --pace: one character's time on the line
     if rtu:
         device, specs = args[1], args[2:]
+        if specs[:1] == ["--pace"] and len(specs) > 1:
+            char_ns = 10 * 1_000_000_000 // int(specs[1])
+            specs = specs[2:]
     else:
         specs = args[1:]
     modules = {}
@@ -149,7 +160,16 @@ def main():
         return getattr(message, "slave_id", getattr(message, "unit_id", None))
 
     turnarounds = []  # ns, since the last `turnaround` command
-    read_at = [0]  # when the data being framed was read
+    read_at = [0]  # when the data being framed was read (and held, when paced)
+
+    def hold(ns):
+        # Until monotonic time + ns: a sleep, then a spin for the last 300 us
+        # (a sleep alone overshoots by tens of microseconds).
+        end = time.monotonic_ns() + ns
+        if ns > 300_000:
+            time.sleep((ns - 300_000) / 1e9)
+        while time.monotonic_ns() < end:
+            pass
 
     def reply(fd, framer, request):
         unit = unit_of(request)
@@ -170,8 +190,10 @@ def main():
         packet = bytearray(framer.buildPacket(response))
         if module.fault == "badcrc" and rtu:
             packet[-1] ^= 0xFF
-        os.write(fd, packet)
         turnarounds.append(time.monotonic_ns() - read_at[0])
+        if char_ns:
+            hold(len(packet) * char_ns)
+        os.write(fd, packet)
 
     def command(line):
         words = line.split()
@@ -227,6 +249,8 @@ def main():
                     data = os.read(fd, 1024)
                 except OSError:
                     data = b""
+                if char_ns:
+                    hold(len(data) * char_ns)
                 read_at[0] = time.monotonic_ns()
                 if not data:
                     if not rtu:
