@@ -8,6 +8,7 @@
 #include <io/gate/card_set.hpp>
 #include <io/gate/config.hpp>
 #include <io/gate/gateway.hpp>
+#include <io/gate/modbus_units.hpp>
 #include <io/version.hpp>
 
 #include "common/exit_code.hpp"
@@ -38,7 +39,8 @@ constexpr const char* usage_text =
     "       iogate --version | --help\n"
     "\n"
     "Publishes the configured cards' digital lines to an MQTT broker as a\n"
-    "Sparkplug B edge node (TLS with a client certificate; listens on nothing).\n"
+    "Sparkplug B edge node (TLS with a client certificate; listens on nothing),\n"
+    "and, when [modbus_server] is configured, serves cards over Modbus/TCP.\n"
     "\n"
     "  --config FILE    the configuration (default /etc/iogate/iogate.toml)\n"
     "  --check-config   read and check the configuration and the TLS files, then exit\n";
@@ -80,30 +82,57 @@ int run(const gate::gate_config& cfg) {
         throw std::system_error(errno, std::generic_category(), "signalfd");
 
     io::event_loop loop;
-    gate::gateway gw{cfg, loop};
-    gate::node& node = gw.edge_node();
-    node.log = log_line;
+    // Without [mqtt] (a Modbus-only configuration) there is no edge node.
+    std::optional<gate::gateway> gw;
+    std::optional<gate::card_set> cards;
+    if (!cfg.mqtt.servers.empty()) {
+        gw.emplace(cfg, loop);
+        gw->edge_node().log = log_line;
+        cards.emplace(cfg.cards, gw->edge_node(), loop);
+        cards->log = log_line;
+    }
+    std::optional<gate::modbus_units> modbus;
+    if (cfg.modbus.enabled) {
+        modbus.emplace(cfg.modbus, loop);
+        modbus->set_log(log_line);
+        log_line("Modbus/TCP server on " + cfg.modbus.options.listen + " port " +
+                 std::to_string(modbus->server().port()) + " (no authentication: clients that reach it may read " +
+                 "the served cards and write their writable lines)");
+    }
 
     std::optional<io::card_monitor> monitor;
     io::registration card_watch;
-    gate::card_set cards{cfg.cards, node, loop};
-    cards.log = log_line;
-    if (!cfg.cards.empty()) {
+    if (!cfg.cards.empty() || modbus) {
         monitor.emplace();
-        for (const auto& c : monitor->cards())
-            cards.attach(c, monitor->cards());
-        for (const auto& key : cards.absent(monitor->cards()))
-            log_line("[[card]] card = '" + key + "' is not present; published when it appears");
+        for (const auto& c : monitor->cards()) {
+            if (cards)
+                cards->attach(c, monitor->cards());
+            if (modbus)
+                modbus->attach(c, monitor->cards());
+        }
+        if (cards)
+            for (const auto& key : cards->absent(monitor->cards()))
+                log_line("[[card]] card = '" + key + "' is not present; published when it appears");
+        if (modbus)
+            for (const auto& key : modbus->absent(monitor->cards()))
+                log_line("[[modbus_server.unit]] card = '" + key + "' is not present; served when it appears");
         card_watch = io::on_card_events(loop, *monitor, [&](std::span<const io::card_event> ev, std::error_code ec) {
             if (ec) {
                 log_line("card monitor: " + ec.message());
                 return;
             }
             for (const auto& e : ev) {
-                if (e.change == io::card_event::kind::added)
-                    cards.attach(e.card, monitor->cards());
-                else
-                    cards.detach(e.card);
+                if (e.change == io::card_event::kind::added) {
+                    if (cards)
+                        cards->attach(e.card, monitor->cards());
+                    if (modbus)
+                        modbus->attach(e.card, monitor->cards());
+                } else {
+                    if (cards)
+                        cards->detach(e.card);
+                    if (modbus)
+                        modbus->detach(e.card);
+                }
             }
         });
     }
@@ -114,8 +143,10 @@ int run(const gate::gate_config& cfg) {
         signalfd_siginfo si{};
         while (::read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
             if (si.ssi_signo == SIGHUP) {
-                log_line("SIGHUP: publishing births again");
-                node.rebirth();
+                if (gw) {
+                    log_line("SIGHUP: publishing births again");
+                    gw->edge_node().rebirth();
+                }
                 continue;
             }
             if (!stopping) {
@@ -123,7 +154,8 @@ int run(const gate::gate_config& cfg) {
                 notify("STOPPING=1");
                 stopping = true;
                 shutdown_deadline = io::event_loop::clock::now() + 5s;
-                gw.stop();
+                if (gw)
+                    gw->stop();
             }
         }
     });
@@ -133,22 +165,24 @@ int run(const gate::gate_config& cfg) {
         watchdog = loop.call_every(period, [] { notify("WATCHDOG=1"); });
     }
     auto check = loop.call_every(100ms, [&] {
-        if (stopping && (gw.stopped() ||
+        if (stopping && (!gw || gw->stopped() ||
                          io::event_loop::clock::now() >= shutdown_deadline))
             loop.stop();
     });
 
-    log_line("edge node " + cfg.node.group_id + "/" + cfg.node.edge_node_id + ", servers:" + [&] {
-        std::string s;
-        for (const auto& sv : cfg.mqtt.servers)
-            s += " " + sv.uri();
-        return s;
-    }());
-    gw.start();
+    if (gw) {
+        log_line("edge node " + cfg.node.group_id + "/" + cfg.node.edge_node_id + ", servers:" + [&] {
+            std::string s;
+            for (const auto& sv : cfg.mqtt.servers)
+                s += " " + sv.uri();
+            return s;
+        }());
+        gw->start();
+    }
     notify("READY=1");
     loop.run();
     ::close(sfd);
-    return gw.stopped() ? exit_code::exit_ok : exit_code::exit_failure;
+    return !gw || gw->stopped() ? exit_code::exit_ok : exit_code::exit_failure;
 }
 
 }  // namespace
@@ -181,8 +215,11 @@ int main(int argc, char** argv) {
         const auto cfg = gate::load_config(config_path);
         gate::check_config(cfg);
         if (check_only) {
-            std::cout << config_path << ": OK (edge node " << cfg.node.group_id << "/" << cfg.node.edge_node_id
-                      << ")\n";
+            if (cfg.mqtt.servers.empty())
+                std::cout << config_path << ": OK (Modbus/TCP server only)\n";
+            else
+                std::cout << config_path << ": OK (edge node " << cfg.node.group_id << "/" << cfg.node.edge_node_id
+                          << ")\n";
             return exit_code::exit_ok;
         }
         return run(cfg);

@@ -3,6 +3,7 @@
 
 #include <io/error.hpp>
 #include <io/gate/card_device.hpp>
+#include <io/gate/card_match.hpp>
 
 #include <chrono>
 
@@ -29,13 +30,10 @@ void card_set::say(const std::string& text) const {
 
 void card_set::attach(const card_info& card, const std::vector<card_info>& present) {
     for (const auto& e : entries_) {
-        try {
-            if (find_card(e.card, present).syspath != card.syspath)
-                continue;
-        } catch (const ambiguous_card& ex) {
-            say("[[card]] card = '" + e.card + "': " + ex.what());
-            continue;
-        } catch (const io::invalid_argument&) {
+        std::string ambiguous;
+        if (!names_card(e.card, card, present, ambiguous)) {
+            if (!ambiguous.empty())
+                say("[[card]] card = '" + e.card + "': " + ambiguous);
             continue;
         }
         if (devices_.count(card.syspath) != 0)
@@ -65,16 +63,10 @@ void card_set::detach(const card_info& card) {
 }
 
 std::vector<std::string> card_set::absent(const std::vector<card_info>& present) const {
-    std::vector<std::string> out;
-    for (const auto& e : entries_) {
-        try {
-            (void)find_card(e.card, present);
-        } catch (const ambiguous_card&) {
-        } catch (const io::invalid_argument&) {
-            out.push_back(e.card);
-        }
-    }
-    return out;
+    std::vector<std::string> keys;
+    for (const auto& e : entries_)
+        keys.push_back(e.card);
+    return absent_keys(keys, present);
 }
 
 std::vector<std::string> card_set::device_ids() const {

@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -142,6 +143,55 @@ private:
     std::string prefix_;
 };
 
+modbus_server_config parse_modbus_server(const std::string& source, const toml::table& t) {
+    modbus_server_config m;
+    section s{source, t, "modbus_server"};
+    s.only({"enabled", "listen", "port", "max_connections", "idle_timeout_s", "unit"});
+    m.enabled = s.boolean("enabled").value_or(true);
+    m.options.listen = s.str("listen").value_or("127.0.0.1");
+    {
+        in6_addr a6{};
+        in_addr a4{};
+        if (::inet_pton(AF_INET, m.options.listen.c_str(), &a4) != 1 &&
+            ::inet_pton(AF_INET6, m.options.listen.c_str(), &a6) != 1)
+            s.fail("listen", "'" + m.options.listen +
+                                 "' is not an IP address; allowed: an IPv4 or IPv6 address of this machine, "
+                                 "e.g. 127.0.0.1 (default), 192.0.2.10, ::1, 0.0.0.0 (every address)");
+    }
+    m.options.port = static_cast<std::uint16_t>(s.integer("port", 1, 65535).value_or(502));
+    m.options.max_connections = static_cast<unsigned>(s.integer("max_connections", 1, 1000).value_or(8));
+    m.options.idle_timeout = std::chrono::milliseconds{
+        static_cast<std::int64_t>(s.integer("idle_timeout_s", 1, 86400).value_or(60)) * 1000};
+    const auto* units = s.table_array("unit");
+    if (units == nullptr && m.enabled)
+        s.fail("unit", "missing; the cards served, e.g. [[modbus_server.unit]] id = 1, card = \"dio0\"");
+    std::size_t i = 0;
+    if (units != nullptr)
+        for (const auto& n : *units) {
+            section u{source, *n.as_table(), "modbus_server.unit[" + std::to_string(i++) + "]"};
+            u.only({"id", "card", "writable", "initial_output"});
+            modbus_unit_entry e;
+            const auto id = u.integer("id", 1, 247);
+            if (!id)
+                u.fail("id", "missing; the unit ID clients address this card by (1..247)");
+            e.id = static_cast<std::uint8_t>(*id);
+            const auto card = u.str("card");
+            if (!card || card->empty())
+                u.fail("card", "missing; the card's label, location (pci:0000:03:00.0), name (iocard0) or MODEL#N");
+            e.card = *card;
+            e.writable = u.strings("writable");
+            e.initial_output = u.boolean("initial_output").value_or(false);
+            for (const auto& prev : m.units) {
+                if (prev.id == e.id)
+                    u.fail("id", "unit " + std::to_string(e.id) + " is configured twice");
+                if (prev.card == e.card)
+                    u.fail("card", "'" + e.card + "' is configured twice (one unit ID per card)");
+            }
+            m.units.push_back(std::move(e));
+        }
+    return m;
+}
+
 }  // namespace
 
 std::string host_name() {
@@ -213,11 +263,15 @@ gate_config parse_config(std::string_view text, const std::string& source) {
     }
     gate_config c;
     section top{source, root, ""};
-    top.only({"group_id", "edge_node_id", "state_file", "mqtt", "primary_host", "commands", "store", "card"});
+    top.only({"group_id", "edge_node_id", "state_file", "mqtt", "primary_host", "commands", "store", "card", "modbus_server"});
+    if (const auto* ms = top.table("modbus_server"))
+        c.modbus = parse_modbus_server(source, *ms);
+    const bool modbus_only = top.table("mqtt") == nullptr && c.modbus.enabled;
     const auto group = top.str("group_id");
-    if (!group)
+    if (!group && !modbus_only)
         top.fail("group_id", "missing; the Sparkplug group this node belongs to, e.g. group_id = \"plant1\"");
-    c.node.group_id = top.id("group_id", *group);
+    if (group)
+        c.node.group_id = top.id("group_id", *group);
     c.node.edge_node_id = top.id("edge_node_id", top.str("edge_node_id").value_or(host_name()));
     if (const auto s = top.str("state_file")) {
         if (s->empty() || s->front() != '/')
@@ -226,6 +280,11 @@ gate_config parse_config(std::string_view text, const std::string& source) {
     }
 
     const auto* mt = top.table("mqtt");
+    if (modbus_only) {
+        if (top.table_array("card") != nullptr)
+            top.fail("card", "[[card]] publishes over MQTT, but there is no [mqtt]");
+        return c;
+    }
     if (mt == nullptr)
         top.fail("mqtt", "missing; [mqtt] needs servers, ca_file, cert_file and key_file");
     section mq{source, *mt, "mqtt"};
@@ -323,10 +382,17 @@ gate_config parse_config(std::string_view text, const std::string& source) {
             c.cards.push_back(std::move(e));
         }
     }
+    for (const auto& u : c.modbus.units)
+        for (const auto& e : c.cards)
+            if (e.card == u.card)
+                top.fail("card", "'" + e.card + "' is both a [[card]] (MQTT) and Modbus unit " + std::to_string(u.id) +
+                                     "; a card is served by one of the two");
     return c;
 }
 
 void check_config(const gate_config& c) {
+    if (c.mqtt.servers.empty() && c.modbus.enabled)
+        return;  // Modbus only
     check_options(c.mqtt);
     const bool tls = std::any_of(c.mqtt.servers.begin(), c.mqtt.servers.end(), [](const auto& s) { return s.tls; });
     if (!tls)

@@ -3,6 +3,7 @@
 
 #include <io/error.hpp>
 #include <io/gate/card_device.hpp>
+#include <io/gate/modbus_units.hpp>
 #include <io/gate/mqtt_transport.hpp>
 #include <io/gate/node.hpp>
 
@@ -30,6 +31,9 @@ struct gate_config {
     std::size_t journal_capacity = 10000;
     unsigned replay_per_second = 500;
     std::vector<card_entry> cards;
+    /// [modbus_server]; with it, [mqtt] may be left out (a Modbus-only
+    /// gateway: mqtt.servers is then empty).
+    modbus_server_config modbus;
 };
 
 /// A configuration that cannot be used; the message reads
