@@ -8,7 +8,7 @@ cards); all on 127.0.0.1.
 
     iogate_modbus_test.py IOGATE PEER CASE
 
-CASE: config, mbpoll, pymodbus, writes, fuzz, limits. Waits are bounded
+CASE: config, daemon, mbpoll, pymodbus, writes, fuzz, limits. Waits are bounded
 only as guards against a hang; every verdict comes from an answer, a log
 line or an exit status."""
 
@@ -217,6 +217,67 @@ def case_config():
                                      "allow_plain_loopback = true\n", "mqtt.toml")],
                        capture_output=True, text=True, timeout=GUARD)
     check(r.returncode == 1 and "no [modbus_server]" in r.stderr, f"off by default: {r.stderr}")
+
+
+def listening_sockets(pid):
+    """The TCP sockets in LISTEN state that process pid holds."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and cols[9] in inodes:  # 0A: TCP_LISTEN
+                    found.append(cols[1])
+    return found
+
+
+def case_daemon():
+    """The real daemon: off by default, and on with [modbus_server] (no card on this host: 0B)."""
+    def free_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    mqtt_only = config(f"group_id = \"g\"\nedge_node_id = \"n\"\nstate_file = \"{TMP}/state\"\n"
+                       f"[mqtt]\nservers = [\"mqtt://127.0.0.1:{free_port()}\"]\nallow_plain_loopback = true\n"
+                       "[store]\njournal_file = \"\"\n", "mqtt-only.toml")
+    g = subprocess.Popen([IOGATE, "--config", mqtt_only], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    CHILDREN.append(g)
+    for line in g.stderr:
+        if "edge node g/n" in line:
+            break
+    check(g.poll() is None, "iogate with [mqtt] only did not start")
+    check(listening_sockets(g.pid) == [], f"iogate without [modbus_server] listens: {listening_sockets(g.pid)}")
+    g.terminate()
+    g.wait(timeout=GUARD)
+
+    port = free_port()
+    cfg = config(f"[modbus_server]\nport = {port}\n[[modbus_server.unit]]\nid = 1\ncard = \"no-such-card\"\n",
+                 "modbus-only.toml")
+    g = subprocess.Popen([IOGATE, "--config", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    CHILDREN.append(g)
+    log = []
+    for line in g.stderr:
+        log.append(line)
+        if "not present; served when it appears" in line:
+            break
+    check(any(f"Modbus/TCP server on 127.0.0.1 port {port}" in l and "no authentication" in l for l in log),
+          f"startup log {log}")
+    check(len(listening_sockets(g.pid)) == 1, "one listening socket")
+    rc, out = mbpoll(port, "-a", "1", "-t", "1", "-r", "0", "-c", "1")
+    check(rc != 0 and "Target device failed to respond" in out, f"unit 1 without its card (0B): {out}")
+    rc, out = mbpoll(port, "-a", "2", "-t", "1", "-r", "0", "-c", "1")
+    check(rc != 0 and "Gateway path unavailable" in out, f"unit 2, not configured (0A): {out}")
+    g.terminate()
+    check(g.wait(timeout=GUARD) == 0, "iogate exit status after SIGTERM")
 
 
 def case_mbpoll():
