@@ -326,6 +326,7 @@ struct modbus_server::impl {
     fd_guard listener{-1};
     std::uint16_t bound_port = 0;
     registration accept_watch;
+    bool accept_paused = false;
     registration sweep;
     std::list<connection> conns;
     std::map<std::uint8_t, register_map*> units;
@@ -381,10 +382,14 @@ struct modbus_server::impl {
         len = sizeof ss;
         ::getsockname(listener.fd, reinterpret_cast<sockaddr*>(&ss), &len);
         bound_port = ntohs(ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
-        accept_watch = loop.watch(listener.fd, ready::in, [this](readiness) { accept_all(); });
+        watch_listener();
         const auto period = std::clamp<std::chrono::milliseconds>(opt.idle_timeout / 4, std::chrono::milliseconds{10},
                                                                   std::chrono::milliseconds{1000});
         sweep = loop.call_every(period, [this] { close_idle(); });
+    }
+
+    void watch_listener() {
+        accept_watch = loop.watch(listener.fd, ready::in, [this](readiness) { accept_all(); });
     }
 
     static std::string peer_name(const sockaddr_storage& ss) {
@@ -410,8 +415,15 @@ struct modbus_server::impl {
             if (fd < 0) {
                 if (errno == EINTR || errno == ECONNABORTED)
                     continue;
-                if (errno != EAGAIN && errno != EWOULDBLOCK)
-                    say("modbus: accept: " + std::string{std::strerror(errno)});
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                    return;
+                say("modbus: accept: " + std::string{std::strerror(errno)} +
+                    "; not accepting until the next idle check");
+                // Out of descriptors (EMFILE, ENFILE) or memory: the pending
+                // connection stays, and a level-triggered watch would spin.
+                // (No new timer: that would take a descriptor too.)
+                accept_watch.reset();
+                accept_paused = true;
                 return;
             }
             if (conns.size() >= opt.max_connections) {
@@ -442,8 +454,13 @@ struct modbus_server::impl {
         it->watching_out = want_out;
         // While a reply is stuck, the connection is not read: a client that
         // does not read its answers stops being served, not buffered for.
-        it->watch = loop.watch(it->sock.fd, want_out ? ready::out : ready::in,
-                               [this, it](readiness r) { on_ready(it, r); });
+        try {
+            it->watch = loop.watch(it->sock.fd, want_out ? ready::out : ready::in,
+                                   [this, it](readiness r) { on_ready(it, r); });
+        } catch (const std::system_error& e) {
+            say("modbus: " + it->peer + ": " + e.what() + "; connection closed");
+            drop(it);
+        }
     }
 
     void drop(conn_it it) { conns.erase(it); }
@@ -558,6 +575,10 @@ struct modbus_server::impl {
     }
 
     void close_idle() {
+        if (accept_paused) {
+            accept_paused = false;
+            watch_listener();
+        }
         const auto now = event_loop::clock::now();
         for (auto it = conns.begin(); it != conns.end();) {
             if (now - it->last_active >= opt.idle_timeout) {

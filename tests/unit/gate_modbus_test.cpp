@@ -13,7 +13,9 @@
 #include <arpa/inet.h>
 #include <chrono>
 #include <map>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -268,6 +270,40 @@ TEST_F(server_fixture, OverTheCapIsClosedAtOnce) {
     ::close(a);
     ::close(b);
     ::close(c);
+}
+
+TEST_F(server_fixture, OutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
+    std::vector<std::string> logged;
+    server->log = [&](const std::string& s) { logged.push_back(s); };
+    rlimit old{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+    rlimit low = old;
+    low.rlim_cur = std::min<rlim_t>(old.rlim_cur, 256);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    std::vector<int> filler;
+    for (int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC); fd >= 0; fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC))
+        filler.push_back(fd);
+    ::close(filler.back());  // one left: the client's socket; the server's accept gets EMFILE
+    filler.pop_back();
+    const int fd = connect_client();
+    for (int i = 0; i < 20 && logged.empty(); ++i)
+        loop.run_once(std::chrono::milliseconds{5});
+    ASSERT_EQ(logged.size(), 1U);
+    EXPECT_NE(logged[0].find("not accepting until the next idle check"), std::string::npos) << logged[0];
+    // Paused: the loop sleeps instead of waking again and again for the
+    // pending connection (at most the idle check, once a second, runs).
+    std::size_t callbacks = 0;
+    for (int i = 0; i < 10; ++i)
+        callbacks += loop.run_once(std::chrono::milliseconds{10});
+    EXPECT_LE(callbacks, 1U);
+    ::close(filler.back());
+    filler.pop_back();
+    send_all(fd, frame(3, 1, {0x02, 0, 0, 0, 1}));
+    EXPECT_EQ(receive(fd, 10), (bytes{0, 3, 0, 0, 0, 4, 1, 0x02, 1, 0}));
+    ::close(fd);
+    for (const int f : filler)
+        ::close(f);
+    ::setrlimit(RLIMIT_NOFILE, &old);
 }
 
 TEST(GateModbusServer, BadOptionsAreRefused) {
