@@ -7,6 +7,7 @@
 #include <io/event_loop.hpp>
 #include <io/modbus.hpp>
 
+#include "modbus_events.hpp"
 #include "tool_runner.hpp"
 
 #include <gtest/gtest.h>
@@ -174,34 +175,13 @@ private:
     child socat_;
 };
 
-// Runs the loop until pred() holds; false at the deadline.
 template <typename P>
 bool run_until(io::event_loop& loop, P pred) {
-    const auto end = std::chrono::steady_clock::now() + deadline;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > end)
-            return false;
-        loop.run_once(10ms);
-    }
-    return true;
+    return io::test::run_until(loop, pred, deadline);
 }
-
-// Events of a module, collected from the loop.
-struct collector {
-    collector(io::event_loop& loop, io::modbus_module& m)
-        : reg{io::on_modbus_events(loop, m, [this](std::span<const modbus_event> ev, std::error_code ec) {
-              ASSERT_FALSE(ec) << ec.message();
-              events.insert(events.end(), ev.begin(), ev.end());
-          })} {}
-    std::vector<modbus_event> events;
-    io::registration reg;
-};
-
-// Waits until the simulator has answered `n` more requests of `unit` than
-// now: the polls that follow a change have run.
+using collector = io::test::modbus_collector;
 void wait_polls(io::event_loop& loop, simulator& sim, unsigned unit, unsigned n) {
-    const unsigned target = sim.requests(unit) + n;
-    ASSERT_TRUE(run_until(loop, [&] { return sim.requests(unit) >= target; }));
+    io::test::wait_polls(loop, sim, unit, n, deadline);
 }
 
 std::string tcp_uri(const simulator& sim, unsigned unit, const std::string& model, const std::string& extra = "") {

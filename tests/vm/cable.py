@@ -14,6 +14,12 @@ io.libio.cable, one line per order, one line per answer ("ok ..." or "err ..."):
   say PORT TEXT...               writes TEXT and CR LF into PORT
   hear PORT TIMEOUT_MS           one line received on PORT: ok <text>
   qmp JSON                       one QMP command to QEMU: ok <answer as JSON>
+  modbus PORT start UNIT:MODEL...
+                                 simulated SeaI/O modules (tests/native/seaio_sim.py,
+                                 Modbus RTU) on the host end of PORT: ok
+  modbus PORT stop               ends them; PORT is a plain cable again: ok
+  modbus PORT COMMAND...         one of seaio_sim.py's commands (di, do, ai,
+                                 ao, fault, requests): ok <its answer>
   board ORDER...                 an order to the PCI test board's model (vm.py
                                  --pci-board; tests/vm/pciboard.py has them all):
     board hello                  ok <guest peer ID> <msix|intx> <present|absent>
@@ -39,7 +45,9 @@ data bits (0x7f for 7 bits).
 """
 
 import json
+import os
 import socket
+import subprocess
 import threading
 import time
 
@@ -48,6 +56,8 @@ BOARD_DEV = "board0"
 BOARD_CHARDEV = "ivsh"
 BOARD_BUS = "rp0"
 UNPLUG_TIMEOUT = 30
+# The simulated Modbus modules of the `modbus` orders.
+SEAIO_SIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "native", "seaio_sim.py")
 
 
 def board_device(irq):
@@ -105,6 +115,7 @@ class Port:
         self.buf = bytearray()
         self.cond = threading.Condition()
         self.echo = False
+        self.sink = None  # when set, takes everything received (a Modbus simulator)
         self.closed = False
         threading.Thread(target=self._reader, daemon=True).start()
 
@@ -119,7 +130,9 @@ class Port:
                     self.closed = True
                     self.cond.notify_all()
                     return
-                if self.echo:
+                if self.sink:
+                    self.sink(data)
+                elif self.echo:
                     self.sock.sendall(data)
                 else:
                     self.buf += data
@@ -162,6 +175,72 @@ class Port:
             return n
 
 
+class ModbusSim:
+    """seaio_sim.py serving Modbus RTU on the host end of one cable. The
+    simulator gets a pty, as on a native test; the bytes between the pty and
+    the port's socket are copied both ways."""
+
+    def __init__(self, port, specs):
+        self.port = port
+        self.master, self.slave = os.openpty()
+        self.proc = subprocess.Popen(
+            [SEAIO_SIM, "--rtu", os.ttyname(self.slave)] + specs,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ready = self.proc.stdout.readline()
+        if ready.strip() != "ready":
+            self.proc.kill()
+            err = self.proc.communicate()[1]
+            os.close(self.slave)
+            os.close(self.master)
+            raise RuntimeError(f"seaio_sim.py did not start: {(ready + err).strip()[-300:]}")
+        with port.cond:
+            port.buf.clear()
+            port.sink = self._to_sim
+        self.copier = threading.Thread(target=self._from_sim, daemon=True)
+        self.copier.start()
+
+    def _to_sim(self, data):
+        os.write(self.master, data)
+
+    def _from_sim(self):
+        while True:
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:  # EIO: the simulator and our slave end are closed
+                return
+            if not data:
+                return
+            try:
+                self.port.send(data)
+            except OSError:
+                return
+
+    def command(self, words):
+        self.proc.stdin.write(" ".join(words) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().strip()
+        if not line:
+            return "err seaio_sim.py ended"
+        if line.startswith("error:"):
+            return "err " + line[len("error:"):].strip()
+        return "ok " + line
+
+    def stop(self):
+        with self.port.cond:
+            self.port.sink = None
+        if self.proc.poll() is None:
+            self.proc.stdin.close()  # it ends at the end of its input
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        os.close(self.slave)
+        if getattr(self, "copier", None):
+            self.copier.join(10)
+        os.close(self.master)
+
+
 class Agent:
     def __init__(self, ctl_path, ports, qmp_path, board=None):
         self.ctl_path = ctl_path
@@ -169,6 +248,7 @@ class Agent:
         self.qmp_path = qmp_path
         self.board = board  # pciboard.Board, or None
         self.ports = {}
+        self.sims = {}  # port name -> ModbusSim
         self.qmp = None
         self.qmp_cond = threading.Condition()
         self.qmp_replies = []
@@ -176,6 +256,9 @@ class Agent:
         self.ctl = None
 
     def close(self):
+        for sim in list(self.sims.values()):
+            sim.stop()
+        self.sims.clear()
         for s in [self.ctl, self.qmp] + [p.sock for p in self.ports.values()]:
             if s:
                 try:
@@ -274,6 +357,25 @@ class Agent:
         self.board.plugged = True
         return f"ok {self.board.guest.id}"
 
+    def _modbus(self, name, port, words):
+        if not words:
+            return "err modbus PORT start UNIT:MODEL...|stop|COMMAND..."
+        sim = self.sims.get(name)
+        if words[0] == "start":
+            if sim:
+                return f"err modules already on {name}"
+            if len(words) < 2:
+                return "err modbus PORT start UNIT:MODEL... (at least one module)"
+            self.sims[name] = ModbusSim(port, words[1:])
+            return "ok"
+        if sim is None:
+            return f"err no modules on {name} (modbus {name} start UNIT:MODEL...)"
+        if words[0] == "stop":
+            del self.sims[name]
+            sim.stop()
+            return "ok"
+        return sim.command(words)
+
     def order(self, words):
         verb = words[0]
         if verb == "hello":
@@ -285,6 +387,8 @@ class Agent:
         port = self.ports.get(words[1]) if len(words) > 1 else None
         if port is None:
             return f"err no port {words[1:2]}; ports: {' '.join(sorted(self.ports))}"
+        if verb == "modbus":
+            return self._modbus(words[1], port, words[2:])
         if verb == "send":
             n, seed = int(words[2]), int(words[3], 0)
             mask = int(words[4], 0) if len(words) > 4 else 0xFF
