@@ -62,8 +62,9 @@ constexpr std::size_t event_queue_size = 1024;
 // Sealevel SeaI/O user manual: function codes by model (p. 54) and the
 // memory map (p. 38: every space from address 0; the 470's 16 A/D inputs are
 // input registers 0-15, its 2 D/A outputs holding registers 0-1). The
-// 462/463 (96 programmable lines through vendor codes 0x41-0x44) are not
-// driven yet.
+// 462/463 (96 programmable lines through vendor codes 0x41-0x44, frames on
+// pp. 60-61) are not driven: which configuration bit sets which port is in
+// the manual's Appendix C, not known here (README).
 constexpr std::array<modbus_model, 7> models{{
     {"410", "Sealevel", "SeaI/O-410: 16 inputs, 16 outputs", 16, 16, "01 02 05 0F", 0, 0},
     {"420", "Sealevel", "SeaI/O-420: 16 inputs, 8 outputs", 16, 8, "01 02 05 0F", 0, 0},
