@@ -263,7 +263,8 @@ gate_config parse_config(std::string_view text, const std::string& source) {
     }
     gate_config c;
     section top{source, root, ""};
-    top.only({"group_id", "edge_node_id", "state_file", "mqtt", "primary_host", "commands", "store", "card", "modbus_server"});
+    top.only({"group_id", "edge_node_id", "state_file", "mqtt", "primary_host", "commands", "store", "card", "modbus_server",
+              "aliases"});
     if (const auto* ms = top.table("modbus_server"))
         c.modbus = parse_modbus_server(source, *ms);
     const bool modbus_only = top.table("mqtt") == nullptr && c.modbus.enabled;
@@ -273,6 +274,7 @@ gate_config parse_config(std::string_view text, const std::string& source) {
     if (group)
         c.node.group_id = top.id("group_id", *group);
     c.node.edge_node_id = top.id("edge_node_id", top.str("edge_node_id").value_or(host_name()));
+    c.node.aliases = top.boolean("aliases").value_or(false);
     if (const auto s = top.str("state_file")) {
         if (s->empty() || s->front() != '/')
             top.fail("state_file", "'" + *s + "' is not an absolute path");

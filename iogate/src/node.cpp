@@ -320,6 +320,8 @@ void node::births() {
     nb.metrics.push_back(make_metric(std::string{rebirth_metric}, datatype::boolean, false, nb.timestamp_ms));
     if (journal_ != nullptr)
         nb.metrics.push_back(make_metric("Store/Dropped", datatype::uint64, journal_->dropped(), nb.timestamp_ms));
+    for (std::size_t i = 1; i < nb.metrics.size(); ++i)  // bdSeq by name: NDEATH carries it so
+        apply_alias({}, nb.metrics[i], true);
     send(topic("NBIRTH"), nb);
     for (auto& [id, d] : devices_)
         birth_of(id, *d);
@@ -329,9 +331,11 @@ void node::birth_of(const std::string& id, device& d) {
     payload p;
     p.timestamp_ms = now_ms_();
     p.metrics = d.birth_metrics();
-    for (auto& m : p.metrics)
+    for (auto& m : p.metrics) {
         if (!m.timestamp_ms)
             m.timestamp_ms = p.timestamp_ms;
+        apply_alias(id, m, true);
+    }
     p.seq = next_seq();
     send(topic("DBIRTH", id), p);
 }
@@ -409,6 +413,7 @@ std::size_t node::publish_data(const std::string& id, std::vector<metric> metric
             if (!m.timestamp_ms)
                 m.timestamp_ms = now;
             m.is_historical = historical;
+            apply_alias(id, m, false);
         }
         p.seq = next_seq();
         if (!send(t, p))
@@ -488,6 +493,33 @@ void node::handle_state(const std::string& body) {
     }
 }
 
+void node::apply_alias(const std::string& device_id, metric& m, bool birth) {
+    if (!config_.aliases)
+        return;
+    auto key = std::make_pair(device_id, m.name);
+    auto it = aliases_.find(key);
+    if (it == aliases_.end()) {
+        if (!birth)
+            return;  // not in a birth (cannot happen: births list every metric): by name
+        const std::uint64_t alias = aliases_.size();
+        it = aliases_.emplace(key, alias).first;
+        alias_names_.emplace(alias, std::move(key));
+    }
+    m.alias = it->second;
+    if (!birth)
+        m.name.clear();
+}
+
+bool node::resolve_alias(const std::string& device_id, metric& m) const {
+    if (!m.name.empty() || !m.alias)
+        return true;
+    const auto it = alias_names_.find(*m.alias);
+    if (it == alias_names_.end() || it->second.first != device_id)
+        return false;
+    m.name = it->second.second;
+    return true;
+}
+
 bool node::take_command_token() {
     const double rate = config_.commands_per_second;
     if (rate <= 0)
@@ -514,12 +546,16 @@ std::optional<payload> node::parse_command(const std::string& body) {
 }
 
 void node::handle_ncmd(const std::string& body) {
-    const auto parsed = parse_command(body);
+    auto parsed = parse_command(body);
     if (!parsed)
         return;
-    const payload& p = *parsed;
+    payload& p = *parsed;
     bool rebirth_asked = false;
-    for (const auto& m : p.metrics) {
+    for (auto& m : p.metrics) {
+        if (!resolve_alias({}, m)) {
+            ++counters_.commands_refused;
+            continue;
+        }
         if (m.name == rebirth_metric && std::holds_alternative<bool>(m.val)) {
             rebirth_asked = rebirth_asked || std::get<bool>(m.val);
         } else {
@@ -531,10 +567,10 @@ void node::handle_ncmd(const std::string& body) {
 }
 
 void node::handle_dcmd(const std::string& device_id, const std::string& body) {
-    const auto parsed = parse_command(body);
+    auto parsed = parse_command(body);
     if (!parsed)
         return;
-    const payload& p = *parsed;
+    payload& p = *parsed;
     const auto it = devices_.find(device_id);
     if (state_ != state::online || it == devices_.end() || !config_.commands_enabled) {
         counters_.commands_refused += p.metrics.size();
@@ -543,7 +579,12 @@ void node::handle_dcmd(const std::string& device_id, const std::string& body) {
         return;
     }
     std::vector<metric> confirmed;
-    for (const auto& m : p.metrics) {
+    for (auto& m : p.metrics) {
+        if (!resolve_alias(device_id, m)) {
+            ++counters_.commands_refused;
+            say("DCMD " + device_id + ": alias " + std::to_string(*m.alias) + " refused: no such metric");
+            continue;
+        }
         if (!take_command_token()) {
             ++counters_.commands_refused;
             ++counters_.commands_rate_limited;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -543,4 +544,65 @@ TEST_F(gate_node, devices_hear_of_a_lost_broker_but_not_of_a_clean_stop) {
     n.stop();
     n.on_connection_lost("disconnected on request");
     EXPECT_EQ(dev.losses, 1);
+}
+
+TEST_F(gate_node, aliases_births_carry_name_and_alias_data_and_commands_the_alias) {
+    auto c = with_commands();
+    c.aliases = true;
+    auto n = make(c);
+    fake_device second;
+    n.add_device("card-a", dev);
+    n.add_device("card-b", second);
+    n.start();
+    n.on_connected();
+    ASSERT_EQ(t.sent.size(), 3U);
+    std::map<std::uint64_t, std::string> seen;  // alias -> device/name: unique in the node
+    for (const auto& msg : t.sent)
+        for (const auto& m : msg.body.metrics) {
+            EXPECT_FALSE(m.name.empty());
+            if (m.name == "bdSeq") {
+                EXPECT_FALSE(m.alias.has_value()) << "NDEATH names bdSeq; its birth does too";
+                continue;
+            }
+            ASSERT_TRUE(m.alias.has_value()) << m.name;
+            EXPECT_TRUE(seen.emplace(*m.alias, msg.topic + "/" + m.name).second) << "alias used twice: " << *m.alias;
+        }
+    std::uint64_t b0 = 0, a_b0_of_b = 0;
+    for (const auto& m : t.sent[1].body.metrics)
+        if (m.name == "Lines/B0")
+            b0 = *m.alias;
+    for (const auto& m : t.sent[2].body.metrics)
+        if (m.name == "Lines/B0")
+            a_b0_of_b = *m.alias;
+    EXPECT_NE(b0, a_b0_of_b);
+    t.sent.clear();
+    // A DCMD by alias writes; the DDATA confirming it carries the alias only.
+    gate::payload cmd;
+    auto m = gate::make_metric("", gate::datatype::boolean, true);
+    m.alias = b0;
+    cmd.metrics.push_back(m);
+    n.on_message("spBv1.0/plant1/DCMD/node7/card-a", gate::encode(cmd));
+    EXPECT_TRUE(dev.out);
+    ASSERT_EQ(t.sent.size(), 1U);
+    ASSERT_EQ(t.sent[0].body.metrics.size(), 1U);
+    EXPECT_TRUE(t.sent[0].body.metrics[0].name.empty());
+    EXPECT_EQ(t.sent[0].body.metrics[0].alias, b0);
+    // Another device's alias, or an unknown one, is refused; a name still works.
+    const auto refused = n.counters().commands_refused;
+    cmd.metrics[0].alias = a_b0_of_b;
+    n.on_message("spBv1.0/plant1/DCMD/node7/card-a", gate::encode(cmd));
+    cmd.metrics[0].alias = 999;
+    n.on_message("spBv1.0/plant1/DCMD/node7/card-a", gate::encode(cmd));
+    EXPECT_EQ(n.counters().commands_refused, refused + 2);
+    EXPECT_FALSE(second.out);
+    n.on_message("spBv1.0/plant1/DCMD/node7/card-a", command("Lines/B0", false));
+    EXPECT_FALSE(dev.out);
+    // A rebirth keeps the aliases.
+    t.sent.clear();
+    n.rebirth();
+    for (const auto& mm : t.sent[1].body.metrics) {
+        if (mm.name == "Lines/B0") {
+            EXPECT_EQ(mm.alias, b0);
+        }
+    }
 }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace io::gate {
@@ -110,6 +111,10 @@ struct node_config {
     unsigned commands_per_second = 20;
     /// At most this many metrics per DDATA; longer batches are split.
     std::size_t max_metrics_per_message = 256;
+    /// Metric aliases: births carry each metric's name and an alias unique
+    /// in the node (bdSeq excepted: NDEATH names it), DDATA the alias only;
+    /// DCMD and NCMD metrics may name either.
+    bool aliases = false;
 };
 
 /// Counters the node keeps (for logs, NBIRTH and tests).
@@ -209,6 +214,12 @@ private:
     void handle_ncmd(const std::string& payload);
     void handle_dcmd(const std::string& device_id, const std::string& payload);
     void say(const std::string& text) const;
+    /// With aliases on: gives the metric its alias (assigned on first sight
+    /// in a birth) and, outside births, drops its name.
+    void apply_alias(const std::string& device_id, metric& m, bool birth);
+    /// A command's metric named by alias only gets its name back; false if
+    /// the alias is not one of that device's (or the node's, id empty).
+    bool resolve_alias(const std::string& device_id, metric& m) const;
 
     node_config config_;
     transport& transport_;
@@ -226,6 +237,9 @@ private:
     double command_tokens_ = -1;  // < 0: not started
     std::uint64_t command_refill_ms_ = 0;
     node_counters counters_;
+    /// (device ID, "" for the node; metric name) -> alias, and back.
+    std::map<std::pair<std::string, std::string>, std::uint64_t> aliases_;
+    std::map<std::uint64_t, std::pair<std::string, std::string>> alias_names_;
 };
 
 /// The node's state as text ("online", ...).
