@@ -89,11 +89,16 @@ journal::journal(std::string path, std::size_t capacity) : path_{std::move(path)
     dropped_ = read_le32(data, 8);
     std::size_t i = header_size;
     while (i < data.size()) {
+        // A last record cut short is an append the system did not finish
+        // (power loss, a full disk): the records before it are kept, it is
+        // not (appends are not fsync'ed; see iogate(8), [store]).
         if (data.size() - i < 5)
-            throw bad("ends in a truncated record at byte " + std::to_string(i));
+            break;
         const std::uint32_t len = read_le32(data, i);
         const std::size_t id_len = static_cast<unsigned char>(data[i + 4]);
-        if (len < 1 + id_len || len > data.size() - i - 4)
+        if (len >= 1 + id_len && len > data.size() - i - 4)
+            break;
+        if (len < 1 + id_len)
             throw bad("has a bad record at byte " + std::to_string(i));
         const std::string id = data.substr(i + 5, id_len);
         payload p;
@@ -196,6 +201,10 @@ void journal::rewrite_file() {
         throw std::system_error(errno, std::generic_category(), "write journal " + tmp);
     try {
         write_all(fd, data, tmp);
+        // On disk before it replaces the journal: a power loss leaves the
+        // old file or the new one, never an empty one.
+        if (::fsync(fd) != 0)
+            throw std::system_error(errno, std::generic_category(), "fsync journal " + tmp);
     } catch (...) {
         ::close(fd);
         throw;

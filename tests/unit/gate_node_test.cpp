@@ -510,6 +510,17 @@ TEST(gate_journal, keeps_the_newest_on_disk_across_a_restart) {
     gate::journal small{path, 2};
     EXPECT_EQ(small.dropped(), 2U + 3U);
     EXPECT_EQ(small.take(1).at(0).m.val, gate::value{std::uint64_t{3}});
+    // An append cut short (power loss) loses that append only.
+    {
+        gate::journal j{path, 10};
+        (void)j.take(10);
+        j.push("card-a", {gate::make_metric("x", gate::datatype::uint64, std::uint64_t{7})});
+        j.push("card-a", {gate::make_metric("x", gate::datatype::uint64, std::uint64_t{8})});
+    }
+    std::filesystem::resize_file(path, std::filesystem::file_size(path) - 3);
+    gate::journal torn{path, 10};
+    ASSERT_EQ(torn.size(), 1U);
+    EXPECT_EQ(torn.take(1).at(0).m.val, gate::value{std::uint64_t{7}});
     std::ofstream(path) << "not a journal";
     EXPECT_THROW(gate::journal(path, 4), io::invalid_argument);
     std::filesystem::remove_all(dir);
