@@ -264,6 +264,10 @@ card_device::card_device(const card_info& card, const card_options& opt, event_l
     std::vector<published_line> lines;
     auto builder = c.prepare_request();
     builder.consumer(opt.consumer);
+    // The largest edge queue the kernel gives (gpiolib-cdev.c, linereq_create():
+    // at most GPIO_V2_LINES_MAX * 16 = 1024 events), not 16 per requested
+    // line: a burst on a few lines must wait there while the loop publishes.
+    builder.event_buffer_size(1024);
     bool any = false;
     for (unsigned off = 0; off < infos.size(); ++off) {
         published_line l{off, names[off], listed(opt.writable, names[off]), infos[off].used, std::nullopt};
