@@ -7,10 +7,14 @@
 #include "serial_device.hpp"
 #include "sys.hpp"
 
-// The kernel's termios headers (through serial_codec.hpp), not glibc's: glibc
-// 2.36 has no termios2. They give TCGETS2, TIOCM_*, TIOCSRS485 and friends.
+// The kernel's termios structures (<asm/termbits.h> through
+// serial_codec.hpp), not glibc's <termios.h>: glibc 2.36 has no termios2.
+// <asm/ioctls.h> gives TCGETS2, TIOCSRS485 and friends; the TIOCM_* modem
+// bits come from glibc's <sys/ioctl.h>, not the kernel's <asm/termios.h>,
+// whose struct winsize and termio clash with glibc's (Debian 13's
+// <sys/epoll.h>, glibc 2.41, includes <sys/ioctl.h>).
 #include <asm/ioctls.h>
-#include <asm/termios.h>
+#include <sys/ioctl.h>
 #include <linux/serial.h>
 #include <linux/tty_flags.h>
 
