@@ -6,6 +6,7 @@
 #include <io/gate/card_match.hpp>
 
 #include <algorithm>
+#include <array>
 
 namespace io::gate {
 
@@ -20,8 +21,7 @@ card_unit::card_unit(const card_info& card, const modbus_unit_entry& entry, even
         names.push_back(infos.back().name.empty() ? "L" + std::to_string(off) : infos.back().name);
     }
     std::vector<unit_line> lines;
-    auto builder = c.prepare_request();
-    builder.consumer("iogate");
+    std::vector<std::pair<unsigned, line_config>> wanted;
     for (const auto& w : entry.writable) {
         const auto it = std::find(names.begin(), names.end(), w);
         if (it == names.end())
@@ -38,38 +38,90 @@ card_unit::card_unit(const card_info& card, const modbus_unit_entry& entry, even
         const auto* p = port_of(card, off);
         const bool input = p != nullptr ? p->input : infos[off].dir == direction::input;
         if (writable) {
-            builder.add(off, line_config::output(entry.initial_output));
+            wanted.emplace_back(off, line_config::output(entry.initial_output));
             lines.push_back(unit_line{off, names[off], true, true});
         } else if (input) {
-            builder.add(off, line_config::input(edge::both));
+            wanted.emplace_back(off, line_config::input(edge::both));
             lines.push_back(unit_line{off, names[off], false, false});
         }
     }
     if (lines.empty())
         throw io::invalid_argument("card " + card.label + " has no free input or writable line to serve");
-    request_.emplace(builder.make());
+    constexpr std::size_t per_request = 64;  // the GPIO uAPI v2's GPIO_V2_LINES_MAX
+    parts_.resize((wanted.size() + per_request - 1) / per_request);
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+        auto builder = c.prepare_request();
+        builder.consumer("iogate");
+        for (std::size_t j = i * per_request; j < std::min(wanted.size(), (i + 1) * per_request); ++j) {
+            builder.add(wanted[j].first, wanted[j].second);
+            part_of_[wanted[j].first] = i;
+        }
+        parts_[i].request.emplace(builder.make());
+    }
     std::vector<unit_port> ports;
     for (const auto& p : c.ports())
         ports.push_back(unit_port{p.name, p.lines});
     map_ = std::make_unique<register_map>(std::move(lines), ports, *this);
-    edge_watch_ = on_edge_events(loop, *request_, [this](std::span<const edge_event> ev, std::error_code ec) {
-        if (ec) {
-            failed_ = true;
-            edge_watch_.reset();
-            return;
-        }
-        edges_ += ev.size();
-    });
+    for (auto& p : parts_)
+        p.edge_watch = on_edge_events(loop, *p.request, [this, w = &p.edge_watch](std::span<const edge_event> ev,
+                                                                                   std::error_code ec) {
+            if (ec) {
+                failed_ = true;
+                w->reset();
+                return;
+            }
+            edges_ += ev.size();
+        });
 }
 
 card_unit::~card_unit() = default;
 
 std::uint64_t card_unit::get(std::span<const unsigned> lines, std::error_code& ec) {
-    return request_->get_bits(lines, ec);
+    // The lines of each request read at once, their bits put back in place.
+    std::uint64_t out = 0;
+    std::array<unsigned, 64> sub{};
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+        std::size_t n = 0;
+        for (const auto off : lines)
+            if (part_of_.at(off) == i)
+                sub[n++] = off;
+        if (n == 0)
+            continue;
+        const auto bits = parts_[i].request->get_bits(std::span<const unsigned>{sub.data(), n}, ec);
+        if (ec)
+            return 0;
+        std::size_t k = 0;
+        for (std::size_t j = 0; j < lines.size(); ++j)
+            if (part_of_.at(lines[j]) == i && (bits >> k++ & 1U) != 0)
+                out |= std::uint64_t{1} << j;
+    }
+    return out;
 }
 
 void card_unit::set(std::span<const unsigned> lines, std::uint64_t bits, std::error_code& ec) {
-    request_->set_bits(lines, bits, ec);
+    std::array<unsigned, 64> sub{};
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+        std::size_t n = 0;
+        std::uint64_t v = 0;
+        for (std::size_t j = 0; j < lines.size(); ++j)
+            if (part_of_.at(lines[j]) == i) {
+                if ((bits >> j & 1U) != 0)
+                    v |= std::uint64_t{1} << n;
+                sub[n++] = lines[j];
+            }
+        if (n == 0)
+            continue;
+        parts_[i].request->set_bits(std::span<const unsigned>{sub.data(), n}, v, ec);
+        if (ec)
+            return;
+    }
+}
+
+std::uint64_t card_unit::lost_events() const {
+    std::uint64_t n = 0;
+    for (const auto& p : parts_)
+        n += p.request->lost_events();
+    return n;
 }
 
 modbus_units::modbus_units(const modbus_server_config& config, event_loop& loop)

@@ -35,7 +35,7 @@ struct modbus_server_config {
 /// input ports, or inputs when the card gives no layout) become discrete
 /// inputs, requested with edge detection so that edges are counted; the
 /// writable lines are requested as outputs and become coils. The unit holds
-/// its line request: iogate is the lines' one owner.
+/// its line requests (one per 64 lines): iogate is the lines' one owner.
 class card_unit final : public line_access {
 public:
     /// Throws io::invalid_argument for a line the card lacks or cannot
@@ -52,12 +52,17 @@ public:
     std::uint64_t get(std::span<const unsigned> lines, std::error_code& ec) override;
     void set(std::span<const unsigned> lines, std::uint64_t bits, std::error_code& ec) override;
     std::uint64_t edges_seen() const override { return edges_; }
-    std::uint64_t lost_events() const override { return request_ ? request_->lost_events() : 0; }
+    std::uint64_t lost_events() const override;
 
 private:
-    std::optional<line_request> request_;
+    /// One GPIO request holds at most 64 lines: a larger card takes several.
+    struct part {
+        std::optional<line_request> request;
+        registration edge_watch;
+    };
+    std::vector<part> parts_;
+    std::map<unsigned, std::size_t> part_of_;  // offset -> index into parts_
     std::unique_ptr<register_map> map_;
-    registration edge_watch_;
     std::uint64_t edges_ = 0;
     bool failed_ = false;
 };
