@@ -9,7 +9,7 @@
             [--timeout S] [--root DIR] -- CMD...
 
 SERIES is 6.1 (Debian 12), 6.12 (bookworm-backports) or 6.12-rt (PREEMPT_RT,
-headers only). Kernel packages are unpacked into the cache
+bookworm-backports). Kernel packages are unpacked into the cache
 (${XDG_CACHE_HOME:-~/.cache}/libio); nothing is installed into the system.
 
 6.12-debug (and 6.1-debug) is built here, once: Debian's linux-source of the
@@ -70,7 +70,7 @@ SERIES = {
     # series: (headers metapackage, image metapackage or None, upstream prefix)
     "6.1": ("linux-headers-amd64", "linux-image-amd64", "6.1."),
     "6.12": ("linux-headers-amd64", "linux-image-amd64", "6.12."),
-    "6.12-rt": ("linux-headers-rt-amd64", None, "6.12."),
+    "6.12-rt": ("linux-headers-rt-amd64", "linux-image-rt-amd64", "6.12."),
 }
 # Debug kernels built from source: series -> the series whose version they build.
 DEBUG_SERIES = {"6.12-debug": "6.12", "6.1-debug": "6.1"}
