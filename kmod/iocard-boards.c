@@ -469,9 +469,10 @@ static void testb_snapshot(struct iocard *card, u32 bits)
 	unsigned long pending = bits;
 	unsigned int n;
 
-	for_each_set_bit(n, &pending, TESTB_LINES)
+	for_each_set_bit(n, &pending, TESTB_LINES) {
 		card->cos_seen[n] = iocard_read(card, TESTB_CHG(n));
-	card->cos_multi &= ~bits;
+		card->cos_delta[n] = 0;
+	}
 }
 
 /* COS off, changes so far acknowledged, outputs read back and kept. */
@@ -530,10 +531,7 @@ static u32 testb_cos_status_ack(struct iocard *card)
 		chg = iocard_read(card, TESTB_CHG(n));
 		if (chg == card->cos_seen[n])
 			continue;
-		if (chg - card->cos_seen[n] > 1)
-			card->cos_multi |= BIT(n);
-		else
-			card->cos_multi &= ~BIT(n);
+		card->cos_delta[n] = chg - card->cos_seen[n];
 		card->cos_seen[n] = chg;
 		stat |= BIT(n);
 	}
@@ -541,11 +539,12 @@ static u32 testb_cos_status_ack(struct iocard *card)
 }
 
 /*
- * No edge selects on the board: one change is an edge towards the level
- * read now (read after the counts, so a later change stays pending and
- * brings its own interrupt); two or more changes hold both kinds of edge.
+ * No edge selects on the board: the edges are told from the number of
+ * changes and the level read now, after the counts (a change in between
+ * stays pending and brings its own interrupt; with one edge kind selected,
+ * it may shift one edge between the two).
  */
-static u32 testb_cos_edges(struct iocard *card, u32 changed)
+static u32 testb_cos_edges(struct iocard *card, u32 changed, u32 *edges)
 {
 	unsigned int first = card->ports[card->cos_port].first;
 	unsigned long pending = changed;
@@ -553,11 +552,9 @@ static u32 testb_cos_edges(struct iocard *card, u32 changed)
 	unsigned int n;
 
 	for_each_set_bit(n, &pending, TESTB_LINES) {
-		bool rise = test_bit(first + n, card->irq_rise);
-		bool fall = test_bit(first + n, card->irq_fall);
-
-		if (card->cos_multi & BIT(n) ? rise || fall :
-		    in & BIT(n) ? rise : fall)
+		edges[n] = iocard_edges_of(card, first + n, card->cos_delta[n],
+					   in & BIT(n));
+		if (edges[n])
 			raise |= BIT(n);
 	}
 	return raise;

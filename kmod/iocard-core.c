@@ -315,7 +315,167 @@ static void iocard_scan_kick(struct iocard *card)
 		      HRTIMER_MODE_REL_HARD);
 }
 
+/*
+ * Every change of an input that its user asked for becomes an event or is
+ * counted in &iocard.lost, which user space reads (and polls) in the sysfs
+ * attribute "lost". Changes are lost in two places, both counted here:
+ *
+ * - Between two reads of the board: several changes of a line are one
+ *   status bit, or one level seen by the scanner. Cards with change
+ *   counters (&iocard_ops.changes, the PCI test board's model) say how
+ *   many; a latch or a level alone says "at least one", and the rest is
+ *   not known (documented in ABI.md).
+ * - In gpiolib: its edge detector takes the timestamp in the hard handler
+ *   and makes the event in an irq thread; a second interrupt before that
+ *   thread has run would be folded into the same event, and nothing would
+ *   show it. The lines use handle_level_irq, so that the line stays masked
+ *   while its IRQF_ONESHOT thread is pending; iocard raises a line only
+ *   when it is not masked (&iocard.irq_busy), keeps the changes that come
+ *   meanwhile in &iocard.pend, and raises them as one event when the line
+ *   is unmasked (iocard_reraise()), counting the others as lost. Such an
+ *   event carries the time it was raised, not the time of the change.
+ */
+
+/*
+ * Of @changes changes of @line that ended at @level, the edges its user
+ * asked for: they alternate, so the last one went to @level.
+ */
+u32 iocard_edges_of(struct iocard *card, unsigned int line, u32 changes,
+		    bool level)
+{
+	u32 to_level = (changes + 1) / 2;
+	u32 rising = level ? to_level : changes - to_level;
+
+	return (test_bit(line, card->irq_rise) ? rising : 0) +
+	       (test_bit(line, card->irq_fall) ? changes - rising : 0);
+}
+
+/*
+ * Lock held. @n changes of @line that its user asked for were seen. Returns
+ * true when the caller is to raise the line's interrupt (once the lock is
+ * dropped); sets *@notify when a loss was counted.
+ */
+static bool iocard_line_changed(struct iocard *card, unsigned int line,
+				u64 n, bool *notify)
+{
+	if (!n || !test_bit(line, card->irq_enabled))
+		return false;
+	if (test_bit(line, card->irq_busy)) {
+		card->pend[line] += n;
+		return false;
+	}
+	if (n > 1) {
+		card->lost[line] += n - 1;
+		*notify = true;
+	}
+	__set_bit(line, card->irq_busy);
+	return true;
+}
+
+/* Raise the interrupts of @fire; the lock is not held. */
+static void iocard_fire(struct iocard *card, const unsigned long *fire,
+			bool notify)
+{
+	unsigned int line;
+
+	for_each_set_bit(line, fire, card->gc.ngpio)
+		generic_handle_domain_irq_safe(card->domain, line);
+	if (notify)
+		irq_work_queue(&card->notify_work);
+}
+
+/* Hard irq context: the lines whose changes waited, now that they may. */
+static void iocard_reraise(struct irq_work *work)
+{
+	struct iocard *card = container_of(work, struct iocard, reraise_work);
+	DECLARE_BITMAP(fire, IOCARD_MAX_LINES);
+	bool notify = false;
+	unsigned long flags;
+	unsigned int line;
+	u64 n;
+
+	bitmap_zero(fire, IOCARD_MAX_LINES);
+	raw_spin_lock_irqsave(&card->lock, flags);
+	for (line = 0; line < card->gc.ngpio && !card->dying; line++) {
+		if (!card->pend[line] || test_bit(line, card->irq_busy))
+			continue;
+		n = card->pend[line];
+		card->pend[line] = 0;
+		if (iocard_line_changed(card, line, n, &notify))
+			__set_bit(line, fire);
+	}
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	iocard_fire(card, fire, notify);
+}
+
+static void iocard_lost_notify(struct irq_work *work)
+{
+	struct iocard *card = container_of(work, struct iocard, notify_work);
+	struct kernfs_node *kn;
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	kn = card->lost_kn;
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	/* iocard_unpublish() waits for this work before it drops @kn. */
+	if (kn)
+		sysfs_notify_dirent(kn);
+}
+
+/*
+ * Lock held. The change counters of @port's register, into &iocard.chg_seen
+ * for the lines of @lines (bit n for the port's line n); returns the
+ * register's value, as iocard_read() would.
+ */
+static u32 iocard_port_counts(struct iocard *card,
+			      const struct iocard_port *port, u32 lines,
+			      u32 *delta)
+{
+	unsigned long bits = lines;
+	u32 counts[32], val;
+	unsigned int i, line;
+
+	val = card->ops->changes(card, port->reg, counts);
+	for_each_set_bit(i, &bits, port->width) {
+		line = port->first + i;
+		if (delta)
+			delta[i] = counts[port->shift + i] - card->chg_seen[line];
+		card->chg_seen[line] = counts[port->shift + i];
+	}
+	return val;
+}
+
+/* The flow handler's mask: gpiolib's handling of the line is under way. */
 static void iocard_irq_mask(struct irq_data *d)
+{
+	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
+	struct iocard *card = iocard_from_gc(gc);
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	__set_bit(irqd_to_hwirq(d), card->irq_busy);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+}
+
+/* ... and it is done: changes that came meanwhile may be raised. */
+static void iocard_irq_unmask(struct irq_data *d)
+{
+	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
+	struct iocard *card = iocard_from_gc(gc);
+	irq_hw_number_t hwirq = irqd_to_hwirq(d);
+	unsigned long flags;
+	bool pending;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	__clear_bit(hwirq, card->irq_busy);
+	pending = card->pend[hwirq] && !card->dying;
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	if (pending)
+		irq_work_queue(&card->reraise_work);
+}
+
+/* The line's user lets go of it (free_irq(), disable_irq()). */
+static void iocard_irq_disable(struct irq_data *d)
 {
 	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
 	struct iocard *card = iocard_from_gc(gc);
@@ -324,6 +484,8 @@ static void iocard_irq_mask(struct irq_data *d)
 
 	raw_spin_lock_irqsave(&card->lock, flags);
 	__clear_bit(hwirq, card->irq_enabled);
+	__set_bit(hwirq, card->irq_busy);
+	card->pend[hwirq] = 0;
 	if (card->cos_hw && !card->detached)
 		card->board->model->cos_program(card);
 	/* An idle scanner notices the empty mask and stops by itself. */
@@ -332,12 +494,14 @@ static void iocard_irq_mask(struct irq_data *d)
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 }
 
-static void iocard_irq_unmask(struct irq_data *d)
+/* A user takes the line's interrupt (request_irq(), enable_irq()). */
+static void iocard_irq_enable(struct irq_data *d)
 {
 	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
 	struct iocard *card = iocard_from_gc(gc);
 	irq_hw_number_t hwirq = irqd_to_hwirq(d);
 	struct iocard_port *port = iocard_line_port(card, hwirq);
+	u32 bit = BIT(hwirq - port->first);
 	unsigned long flags;
 	u32 val;
 
@@ -346,25 +510,33 @@ static void iocard_irq_unmask(struct irq_data *d)
 	if (!test_bit(hwirq, card->irq_handed))
 		gpiochip_enable_irq(gc, hwirq);
 	__set_bit(hwirq, card->irq_enabled);
+	__clear_bit(hwirq, card->irq_busy);
+	card->pend[hwirq] = 0;
+	card->lost[hwirq] = 0;
 	if (card->detached) {
-		/* Unmasked again by a user of a card gone: nothing to drive. */
+		/* Enabled again by a user of a card gone: nothing to drive. */
 	} else if (card->cos_hw) {
-		u32 bit = BIT(hwirq - port->first);
-
+		/* Changes counted so far are no edges for this user... */
+		if (card->ops->changes)
+			iocard_port_counts(card, port, bit, NULL);
 		/* A new user gets a line the chatter guard turned off back. */
 		card->cos_off &= ~bit;
 		card->cos_count[hwirq - port->first] = 0;
-		/* A change latched for an earlier user is no edge for this one. */
+		/* ... nor is a change latched for an earlier user. */
 		card->board->model->cos_ack(card, bit);
 		card->board->model->cos_program(card);
 	} else {
 		/* The reference level: changes count from now on. */
-		val = iocard_port_bits(port, iocard_read(card, port->reg));
-		__assign_bit(hwirq, card->scan_prev,
-			     val & BIT(hwirq - port->first));
+		if (card->ops->changes)
+			val = iocard_port_counts(card, port, bit, NULL);
+		else
+			val = iocard_read(card, port->reg);
+		val = iocard_port_bits(port, val);
+		__assign_bit(hwirq, card->scan_prev, val & bit);
 		iocard_scan_kick(card);
 	}
 	raw_spin_unlock_irqrestore(&card->lock, flags);
+	irq_work_queue(&card->notify_work);
 }
 
 static int iocard_irq_set_type(struct irq_data *d, unsigned int type)
@@ -465,6 +637,8 @@ static void iocard_irq_relres(struct irq_data *d)
 
 static const struct irq_chip iocard_irq_chip = {
 	.name = "iocard",
+	.irq_enable = iocard_irq_enable,
+	.irq_disable = iocard_irq_disable,
 	.irq_mask = iocard_irq_mask,
 	.irq_unmask = iocard_irq_unmask,
 	.irq_set_type = iocard_irq_set_type,
@@ -489,7 +663,7 @@ static int iocard_irq_map(struct irq_domain *domain, unsigned int virq,
 	if (hwirq >= card->gc.ngpio || !iocard_line_has_irq(card, hwirq))
 		return -ENXIO;
 	irq_set_chip_data(virq, &card->gc);
-	irq_set_chip_and_handler(virq, &iocard_irq_chip, handle_simple_irq);
+	irq_set_chip_and_handler(virq, &iocard_irq_chip, handle_level_irq);
 	irq_set_noprobe(virq);
 	return 0;
 }
@@ -510,15 +684,18 @@ static const struct irq_domain_ops iocard_irq_domain_ops = {
  * Software change of state. Runs in hard irq context (also on PREEMPT_RT:
  * HRTIMER_MODE_REL_HARD) and raises the lines' interrupts there, as a COS
  * interrupt handler would. Each input port with an enabled line is read
- * once per period. A pulse shorter than the period can be missed, and two
- * changes within one period are seen as at most one edge.
+ * once per period. From levels alone, a pulse shorter than the period can
+ * be missed, and two changes within one period are seen as at most one
+ * edge; on a card with change counters each change is accounted for.
  */
 static enum hrtimer_restart iocard_scan(struct hrtimer *timer)
 {
 	struct iocard *card = container_of(timer, struct iocard, scan_timer);
 	DECLARE_BITMAP(fire, IOCARD_MAX_LINES);
+	bool notify = false;
 	unsigned long flags;
 	unsigned int p, i, line;
+	u32 delta[32], n;
 	ktime_t period;
 
 	bitmap_zero(fire, IOCARD_MAX_LINES);
@@ -536,24 +713,32 @@ static enum hrtimer_restart iocard_scan(struct hrtimer *timer)
 
 		if (!en || port->out)
 			continue;
-		val = iocard_port_bits(port, iocard_read(card, port->reg));
+		if (card->ops->changes)
+			val = iocard_port_counts(card, port, en, delta);
+		else
+			val = iocard_read(card, port->reg);
+		val = iocard_port_bits(port, val);
 		for (i = 0; i < port->width; i++) {
 			bool now = val & BIT(i);
 
 			line = port->first + i;
-			if (!(en & BIT(i)) || now == test_bit(line, card->scan_prev))
+			if (!(en & BIT(i)))
 				continue;
+			if (card->ops->changes)
+				n = iocard_edges_of(card, line, delta[i], now);
+			else if (now != test_bit(line, card->scan_prev))
+				n = iocard_edges_of(card, line, 1, now);
+			else
+				n = 0;
 			__assign_bit(line, card->scan_prev, now);
-			if (test_bit(line, now ? card->irq_rise : card->irq_fall))
+			if (iocard_line_changed(card, line, n, &notify))
 				__set_bit(line, fire);
 		}
 	}
 	period = card->scan_period;
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 
-	for_each_set_bit(line, fire, card->gc.ngpio)
-		generic_handle_domain_irq_safe(card->domain, line);
-
+	iocard_fire(card, fire, notify);
 	hrtimer_forward_now(timer, period);
 	return HRTIMER_RESTART;
 }
@@ -606,6 +791,39 @@ static u32 iocard_cos_chatter(struct iocard *card, u32 stat)
 	return over;
 }
 
+/*
+ * Lock held. Of the lines in @stat (bit n for line n of the COS port), those
+ * with edges their user asked for, with how many in @n: from the model's
+ * change counts, from the card's change counters, or one per latched bit.
+ */
+static u32 iocard_cos_counts(struct iocard *card, u32 stat, u32 *n)
+{
+	const struct iocard_port *port = &card->ports[card->cos_port];
+	unsigned long pending = stat;
+	u32 delta[32], val, raise = 0;
+	unsigned int bit;
+
+	if (!stat)
+		return 0;
+	if (card->board->model->cos_edges)
+		return card->board->model->cos_edges(card, stat, n);
+	if (!card->ops->changes) {
+		/* A latched bit: at least one edge the user asked for. */
+		for_each_set_bit(bit, &pending, 32)
+			n[bit] = 1;
+		return stat;
+	}
+	val = iocard_port_bits(port, iocard_port_counts(card, port, stat,
+							delta));
+	for_each_set_bit(bit, &pending, 32) {
+		n[bit] = iocard_edges_of(card, port->first + bit, delta[bit],
+					 val & BIT(bit));
+		if (n[bit])
+			raise |= BIT(bit);
+	}
+	return raise;
+}
+
 /**
  * iocard_cos_irq() - handle a change-of-state interrupt of a card
  * @card: a card with cos_hw
@@ -623,11 +841,14 @@ static u32 iocard_cos_chatter(struct iocard *card, u32 stat)
  */
 irqreturn_t iocard_cos_irq(struct iocard *card)
 {
+	const struct iocard_port *port = &card->ports[card->cos_port];
+	DECLARE_BITMAP(fire, IOCARD_MAX_LINES);
 	unsigned long flags, pending;
-	unsigned int first, bit;
-	u32 stat, raise, over = 0;
-	unsigned int rate;
+	u32 stat, raise, over = 0, n[32];
+	bool notify = false;
+	unsigned int bit, rate;
 
+	bitmap_zero(fire, IOCARD_MAX_LINES);
 	raw_spin_lock_irqsave(&card->lock, flags);
 	rate = card->cos_max_rate;
 	stat = card->board->model->cos_status_ack(card);
@@ -642,10 +863,12 @@ irqreturn_t iocard_cos_irq(struct iocard *card)
 		card->cos_off |= over;
 		card->board->model->cos_program(card);
 	}
-	raise = stat;
-	if (stat && card->board->model->cos_edges)
-		raise = card->board->model->cos_edges(card, stat);
-	first = card->ports[card->cos_port].first;
+	raise = iocard_cos_counts(card, stat, n);
+	pending = raise;
+	for_each_set_bit(bit, &pending, 32)
+		if (iocard_line_changed(card, port->first + bit, n[bit],
+					&notify))
+			__set_bit(port->first + bit, fire);
 	raw_spin_unlock_irqrestore(&card->lock, flags);
 
 	if (!stat) {
@@ -657,11 +880,9 @@ irqreturn_t iocard_cos_irq(struct iocard *card)
 		atomic_long_inc(&card->chatter);
 		dev_warn_ratelimited(card->dev,
 				     "%s: line %u changes more than %u times a second: its change-of-state interrupt is off until the line is requested again\n",
-				     card->name, first + bit, rate);
+				     card->name, port->first + bit, rate);
 	}
-	pending = raise;
-	for_each_set_bit(bit, &pending, 32)
-		generic_handle_domain_irq_safe(card->domain, first + bit);
+	iocard_fire(card, fire, notify);
 	return IRQ_HANDLED;
 }
 
@@ -687,6 +908,9 @@ static void iocard_release(struct work_struct *work)
 {
 	struct iocard *card = container_of(work, struct iocard, release_work);
 	unsigned int i, virq;
+
+	irq_work_sync(&card->reraise_work);
+	irq_work_sync(&card->notify_work);
 
 	if (card->domain) {
 		for (i = 0; i < card->gc.ngpio; i++) {
@@ -782,6 +1006,8 @@ struct iocard *iocard_alloc(struct device *dev,
 	card->scan_period = ns_to_ktime((u64)iocard_default_scan_us * NSEC_PER_USEC);
 	iocard_hrtimer_setup(&card->scan_timer, iocard_scan, CLOCK_MONOTONIC,
 			     HRTIMER_MODE_REL_HARD);
+	card->reraise_work = IRQ_WORK_INIT_HARD(iocard_reraise);
+	init_irq_work(&card->notify_work, iocard_lost_notify);
 
 	ret = board->model->layout(card);
 	if (ret)
@@ -924,6 +1150,8 @@ static void iocard_quiesce(void *data)
 	hrtimer_cancel(&card->scan_timer);
 	if (card->ops->quiesce)
 		card->ops->quiesce(card);
+	/* Raised by a line unmasked while the card was still live. */
+	irq_work_sync(&card->reraise_work);
 }
 
 /*
@@ -1152,6 +1380,27 @@ static ssize_t cos_chatter_show(struct device *dev,
 	return sysfs_emit(buf, "%ld\n", atomic_long_read(&card->chatter));
 }
 static DEVICE_ATTR_RO(cos_chatter);
+
+/* "OFFSET:COUNT" of each line with a loss since its interrupt was enabled. */
+static ssize_t lost_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	struct iocard *card = dev_get_drvdata(dev);
+	unsigned long flags;
+	unsigned int i;
+	int len = 0;
+
+	raw_spin_lock_irqsave(&card->lock, flags);
+	for (i = 0; i < card->gc.ngpio; i++)
+		if (card->lost[i])
+			len += sysfs_emit_at(buf, len, "%s%u:%llu",
+					     len ? " " : "", i,
+					     (unsigned long long)card->lost[i]);
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	len += sysfs_emit_at(buf, len, "\n");
+	return len;
+}
+static DEVICE_ATTR_RO(lost);
 
 static ssize_t cos_max_rate_show(struct device *dev,
 				 struct device_attribute *attr, char *buf)
@@ -1399,6 +1648,7 @@ static struct attribute *iocard_card_attrs[] = {
 	&dev_attr_cos.attr,
 	&dev_attr_spurious_irqs.attr,
 	&dev_attr_cos_chatter.attr,
+	&dev_attr_lost.attr,
 	&dev_attr_cos_max_rate.attr,
 	&dev_attr_scan_period_us.attr,
 	&dev_attr_safe_state.attr,
@@ -1441,7 +1691,15 @@ static struct class iocard_class = {
 static void iocard_unpublish(void *data)
 {
 	struct iocard *card = data;
+	struct kernfs_node *kn;
+	unsigned long flags;
 
+	raw_spin_lock_irqsave(&card->lock, flags);
+	kn = card->lost_kn;
+	card->lost_kn = NULL;
+	raw_spin_unlock_irqrestore(&card->lock, flags);
+	irq_work_sync(&card->notify_work);
+	sysfs_put(kn);
 	device_unregister(card->cdev);
 }
 
@@ -1470,6 +1728,8 @@ int iocard_publish(struct iocard *card, const char *location,
 	if (IS_ERR(card->cdev))
 		return dev_err_probe(card->dev, PTR_ERR(card->cdev),
 				     "cannot create class device\n");
+	/* Not yet in use: no lock needed. NULL if it failed, polled never. */
+	card->lost_kn = sysfs_get_dirent(card->cdev->kobj.sd, "lost");
 	return devm_add_action_or_reset(card->dev, iocard_unpublish, card);
 }
 

@@ -17,6 +17,13 @@
  * COS32 latches changes into STAT like the hardware and raises its
  * interrupt through an irq_work that runs in hard irq context (also on
  * PREEMPT_RT), so the core's COS handler runs exactly as for a PCI board.
+ *
+ * Unlike a real 8255 (and like the PCI test board's CHG registers), every
+ * virtual card counts the changes of level of each of its pins, whatever
+ * made them (sim_inputs, an output through the loopback, a port switched
+ * around); the core reads the counts with a port's register
+ * (iocard_ops.changes), so it knows how many changes came between two
+ * reads.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -68,6 +75,8 @@ MODULE_PARM_DESC(max_sims,
  * @fall: COS32 FALL
  * @stat: COS32 STAT
  * @pins: COS32 input levels
+ * @level: level of each pin when the counts were last brought up to date
+ * @chg: per pin, by gpio offset, how often its level changed (wraps)
  */
 struct iocard_sim {
 	raw_spinlock_t lock;
@@ -80,7 +89,15 @@ struct iocard_sim {
 	u8 latch[I8255_MAX_CHIPS][3];
 	u8 cw[I8255_MAX_CHIPS];
 	u32 out, en, rise, fall, stat, pins;
+	DECLARE_BITMAP(level, IOCARD_MAX_LINES);
+	u32 chg[IOCARD_MAX_LINES];
 };
+
+/* The model is COS32, not 8255. */
+static bool sim_is_cos32(const struct iocard_sim *sim)
+{
+	return sim->board->model == &iocard_cos32_model;
+}
 
 /* --- 8255 model ---------------------------------------------------------- */
 
@@ -163,13 +180,48 @@ static void sim_8255_write(struct iocard_sim *sim, unsigned int reg, u8 val)
 	}
 }
 
-/* --- COS32 model --------------------------------------------------------- */
+/* --- change counters ---------------------------------------------------- */
 
-/* The model is COS32, not 8255. */
-static bool sim_is_cos32(const struct iocard_sim *sim)
+static u32 sim_cos_read(struct iocard_sim *sim, unsigned int reg);
+
+/* Model lock held. The level of every pin, by gpio offset. */
+static void sim_levels(struct iocard_sim *sim, unsigned long *levels)
 {
-	return sim->board->model == &iocard_cos32_model;
+	unsigned int chip, idx;
+
+	bitmap_zero(levels, IOCARD_MAX_LINES);
+	if (sim_is_cos32(sim)) {
+		iocard_map_set(levels, 0, COS32_LINES,
+			       sim_cos_read(sim, COS32_IN));
+		iocard_map_set(levels, COS32_LINES, COS32_LINES, sim->out);
+		return;
+	}
+	for (chip = 0; chip < sim->board->chips; chip++)
+		for (idx = 0; idx < 3; idx++)
+			iocard_map_set(levels, sim_8255_line(chip, idx), 8,
+				       sim_8255_pins(sim, chip, idx));
 }
+
+/*
+ * Model lock held, after anything that may have moved a pin: count each
+ * pin that changed. With @count false, only take the levels (at probe).
+ */
+static void sim_count(struct iocard_sim *sim, bool count)
+{
+	DECLARE_BITMAP(now, IOCARD_MAX_LINES);
+	DECLARE_BITMAP(changed, IOCARD_MAX_LINES);
+	unsigned int i;
+
+	sim_levels(sim, now);
+	if (count) {
+		bitmap_xor(changed, now, sim->level, IOCARD_MAX_LINES);
+		for_each_set_bit(i, changed, IOCARD_MAX_LINES)
+			sim->chg[i]++;
+	}
+	bitmap_copy(sim->level, now, IOCARD_MAX_LINES);
+}
+
+/* --- COS32 model --------------------------------------------------------- */
 
 /* Recompute the inputs, latch changes, raise the interrupt. */
 static void sim_cos_update(struct iocard_sim *sim)
@@ -258,7 +310,36 @@ static void iocard_sim_write(struct iocard *card, unsigned int reg, u32 val)
 		sim_cos_write(sim, reg, val);
 	else
 		sim_8255_write(sim, reg, val);
+	sim_count(sim, true);
 	raw_spin_unlock_irqrestore(&sim->lock, flags);
+}
+
+static u32 iocard_sim_changes(struct iocard *card, unsigned int reg,
+			      u32 *counts)
+{
+	struct iocard_sim *sim = card->priv;
+	unsigned int i, first = 0, width = 0;
+	unsigned long flags;
+	u32 val;
+
+	raw_spin_lock_irqsave(&sim->lock, flags);
+	if (sim_is_cos32(sim)) {
+		val = sim_cos_read(sim, reg);
+		if (reg == COS32_IN)
+			width = COS32_LINES;
+	} else {
+		val = sim_8255_read(sim, reg);
+		if (reg / I8255_SIZE < sim->board->chips &&
+		    reg % I8255_SIZE != I8255_CTRL) {
+			first = sim_8255_line(reg / I8255_SIZE,
+					      reg % I8255_SIZE);
+			width = 8;
+		}
+	}
+	for (i = 0; i < 32; i++)
+		counts[i] = i < width ? sim->chg[first + i] : 0;
+	raw_spin_unlock_irqrestore(&sim->lock, flags);
+	return val;
 }
 
 static void iocard_sim_quiesce(struct iocard *card)
@@ -272,6 +353,7 @@ static const struct iocard_ops iocard_sim_ops = {
 	.read = iocard_sim_read,
 	.write = iocard_sim_write,
 	.quiesce = iocard_sim_quiesce,
+	.changes = iocard_sim_changes,
 };
 
 static void iocard_sim_irq(struct irq_work *work)
@@ -328,6 +410,7 @@ static ssize_t sim_inputs_store(struct device *dev,
 	bitmap_copy(sim->ext, ext, IOCARD_MAX_LINES);
 	if (sim_is_cos32(sim))
 		sim_cos_update(sim);
+	sim_count(sim, true);
 	raw_spin_unlock_irqrestore(&sim->lock, flags);
 	return count;
 }
@@ -390,6 +473,7 @@ static ssize_t sim_loopback_store(struct device *dev,
 	WRITE_ONCE(sim->loopback, on);
 	if (sim_is_cos32(sim))
 		sim_cos_update(sim);
+	sim_count(sim, true);
 	raw_spin_unlock_irqrestore(&sim->lock, flags);
 	return count;
 }
@@ -453,6 +537,7 @@ static int iocard_sim_probe(struct platform_device *pdev)
 	sim->irq_work = IRQ_WORK_INIT_HARD(iocard_sim_irq);
 	for (i = 0; i < I8255_MAX_CHIPS; i++)
 		sim->cw[i] = I8255_CW_ALL_IN;	/* the 8255's reset state */
+	sim_count(sim, false);
 	/*
 	 * No irq_work_sync() of its own: the irq_work is queued only while
 	 * STAT & EN is set, EN is 0 until a line interrupt is unmasked on

@@ -18,6 +18,7 @@
 #include <linux/gpio/driver.h>
 #include <linux/hrtimer.h>
 #include <linux/interrupt.h>
+#include <linux/irq_work.h>
 #include <linux/mod_devicetable.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
@@ -79,12 +80,19 @@ struct iocard_board {
  * @gone: optional; true when the card no longer answers (surprise removal:
  *	its registers read all-ones). Asked by the COS handler, in hard irq
  *	context with &iocard.lock held, when the status reads all-ones.
+ * @changes: optional; reads the register at @reg as @read does and, in the
+ *	same instant, the change counter of each of its bits into @counts
+ *	(@counts[n]: how often bit n changed level since the card was made,
+ *	wrapping). Virtual cards count every change applied to their pins,
+ *	so the core knows how many changes came between two reads of a line.
+ *	Same context as @read.
  */
 struct iocard_ops {
 	u32 (*read)(struct iocard *card, unsigned int reg);
 	void (*write)(struct iocard *card, unsigned int reg, u32 val);
 	void (*quiesce)(struct iocard *card);
 	bool (*gone)(struct iocard *card);
+	u32 (*changes)(struct iocard *card, unsigned int reg, u32 *counts);
 };
 
 /**
@@ -106,9 +114,11 @@ struct iocard_ops {
  *	the next two
  * @cos_ack: drop latched changes of some lines, bit n for line n of the
  *	COS port
- * @cos_edges: optional, for models without edge selects in hardware: of
- *	the lines @cos_status_ack reported (and the core kept), those whose
- *	changes include an edge the line's user asked for
+ * @cos_edges: optional, for models that count changes instead of latching
+ *	selected edges: of the lines @cos_status_ack reported (and the core
+ *	kept), those whose changes include an edge the line's user asked
+ *	for; @n[bit] is set to how many such edges line bit had (see
+ *	iocard_edges_of())
  * @cos_status_ack: read and acknowledge latched changes; returns the
  *	status bits that were set, bit n for line n of the COS port; U32_MAX
  *	when the registers read all-ones, which may be a card that is gone
@@ -129,7 +139,7 @@ struct iocard_model {
 	void (*set_port_dir)(struct iocard *card, unsigned int port, bool out);
 	void (*cos_program)(struct iocard *card);
 	void (*cos_ack)(struct iocard *card, u32 bits);
-	u32 (*cos_edges)(struct iocard *card, u32 changed);
+	u32 (*cos_edges)(struct iocard *card, u32 changed, u32 *n);
 	u32 (*cos_status_ack)(struct iocard *card);
 };
 
@@ -198,8 +208,20 @@ struct iocard_port {
  * @chatter: lines turned off by the chatter guard, in total
  * @cos_seen: per COS line, the change count last acknowledged (models with
  *	change counters instead of a latched status) [lock]
- * @cos_multi: COS lines that changed more than once since the previous
- *	acknowledge (models with change counters) [lock]
+ * @cos_delta: per COS line, the changes counted by the last acknowledge
+ *	(models with change counters) [lock]
+ * @irq_busy: lines whose interrupt was raised and whose handler has not
+ *	finished: the flow handler keeps the line masked until gpiolib's irq
+ *	thread has made the event [lock]
+ * @pend: per line, changes its user asked for that came while the line was
+ *	busy; raised as one event when it is done [lock]
+ * @lost: per line, changes its user asked for that became no event, since
+ *	its interrupt was last enabled [lock]
+ * @chg_seen: per line, the change counter last accounted (cards with
+ *	&iocard_ops.changes) [lock]
+ * @reraise_work: raises the lines with @pend once they are no longer busy
+ * @notify_work: wakes the pollers of the sysfs attribute "lost"
+ * @lost_kn: that attribute, while the class device is there [lock]
  * @safe_state: output levels applied at removal [lock]
  * @safe_valid: @safe_state is set [lock]
  * @id: card number, the N of /sys/class/iocard/iocardN
@@ -255,7 +277,14 @@ struct iocard {
 	u32 cos_count[32];
 	atomic_long_t chatter;
 	u32 cos_seen[32];
-	u32 cos_multi;
+	u32 cos_delta[32];
+	DECLARE_BITMAP(irq_busy, IOCARD_MAX_LINES);
+	u64 pend[IOCARD_MAX_LINES];
+	u64 lost[IOCARD_MAX_LINES];
+	u32 chg_seen[IOCARD_MAX_LINES];
+	struct irq_work reraise_work;
+	struct irq_work notify_work;
+	struct kernfs_node *lost_kn;
 
 	DECLARE_BITMAP(safe_state, IOCARD_MAX_LINES);
 	bool safe_valid;
@@ -418,6 +447,8 @@ irqreturn_t iocard_cos_irq(struct iocard *card);
 void iocard_restore(struct iocard *card);
 void iocard_shutdown(struct iocard *card);
 u32 iocard_cos_lines(struct iocard *card);
+u32 iocard_edges_of(struct iocard *card, unsigned int line, u32 changes,
+		    bool level);
 void iocard_claim_removal(struct iocard *card);
 int iocard_parse_bitmap(const char *buf, size_t count, unsigned long *map,
 			unsigned int nbits);
@@ -456,6 +487,22 @@ static inline u32 iocard_map_get(const unsigned long *map, unsigned int first,
 		if (test_bit(first + i, map))
 			val |= BIT(i);
 	return val;
+}
+
+/**
+ * iocard_map_set() - set a slice of a bitmap from an integer
+ * @map: the bitmap
+ * @first: bit of @map that takes bit 0 of @val
+ * @width: number of bits, 1..32, inside @map
+ * @val: the bits
+ */
+static inline void iocard_map_set(unsigned long *map, unsigned int first,
+				  unsigned int width, u32 val)
+{
+	unsigned int i;
+
+	for (i = 0; i < width; i++)
+		__assign_bit(first + i, map, val & BIT(i));
 }
 
 static inline u32 iocard_read(struct iocard *card, unsigned int reg)

@@ -3,6 +3,7 @@
 #include <io/error.hpp>
 
 #include "error.hpp"
+#include "line_request_access.hpp"
 
 #include <gpiod.h>
 
@@ -302,7 +303,10 @@ line_request request_builder::make() {
     const int fd = ::fcntl(gpiod_line_request_get_fd(req.get()), F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
         detail::throw_errno(errno, context);
-    return line_request{fd, path, std::move(offsets)};
+    line_request r{fd, path, std::move(offsets)};
+    if (std::any_of(lines_.begin(), lines_.end(), [](const auto& l) { return l.config.edges != edge::none; }))
+        detail::line_request_access::open_card_lost(r);
+    return r;
 }
 
 }  // namespace io

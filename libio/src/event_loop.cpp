@@ -54,6 +54,7 @@ struct event_loop::impl {
         bool removed = false;  // its registration was removed
         bool dormant = false;  // no longer in the epoll set (unwatch_current)
         bool running = false;  // its callback is running (maybe under a nested one)
+        std::uint64_t linked = 0;  // a registration removed with this one (event_loop_access::link)
         fd_callback on_fd;
         timer_callback on_timer;
         std::shared_ptr<entry> next_retired;  // see retire()
@@ -334,7 +335,10 @@ void event_loop::remove(std::uint64_t id) noexcept {
     if (!e.dormant && !reused)
         (void)::epoll_ctl(impl_->epoll.get(), EPOLL_CTL_DEL, e.fd, nullptr);
     e.removed = true;
+    const auto linked = e.linked;
     impl_->retire(*sl);
+    if (linked != 0)
+        remove(linked);
 }
 
 namespace detail {
@@ -350,6 +354,14 @@ void event_loop_access::unwatch_current(event_loop& loop) noexcept {
         return;
     (void)::epoll_ctl(loop.impl_->epoll.get(), EPOLL_CTL_DEL, e->fd, nullptr);
     e->dormant = true;
+}
+
+void event_loop_access::link(event_loop& loop, const registration& main, registration&& extra) noexcept {
+    auto* const sl = loop.impl_->find(main.id_);
+    if (sl == nullptr || extra.loop_ != &loop)
+        return;
+    sl->e->linked = extra.id_;
+    extra.loop_ = nullptr;
 }
 
 }  // namespace detail

@@ -19,6 +19,10 @@ struct event_loop_access {
     /// good and would wake the loop forever); the registration stays with
     /// its owner, and removing it later deletes nothing twice.
     static void unwatch_current(event_loop& loop) noexcept;
+
+    /// Ties extra to main: removing main's registration removes extra's
+    /// too. extra is released (it no longer removes anything itself).
+    static void link(event_loop& loop, const registration& main, registration&& extra) noexcept;
 };
 
 }  // namespace io::detail

@@ -5,6 +5,7 @@
 
 #include "error.hpp"
 #include "event_loop_access.hpp"
+#include "line_request_access.hpp"
 #include "sys.hpp"
 
 #include <linux/gpio.h>
@@ -12,11 +13,16 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <functional>
 #include <memory>
 #include <poll.h>
+#include <string_view>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 namespace io {
 
@@ -41,8 +47,12 @@ line_request::line_request(line_request&& o) noexcept
       offsets_{std::move(o.offsets_)},
       index_{o.index_},
       last_seqno_{o.last_seqno_},
-      lost_{o.lost_} {
+      lost_{o.lost_},
+      lost_fd_{o.lost_fd_},
+      card_lost_{o.card_lost_},
+      card_lost_seen_{std::move(o.card_lost_seen_)} {
     o.fd_ = -1;
+    o.lost_fd_ = -1;
 }
 
 line_request& line_request::operator=(line_request&& o) noexcept {
@@ -54,7 +64,11 @@ line_request& line_request::operator=(line_request&& o) noexcept {
         index_ = o.index_;
         last_seqno_ = o.last_seqno_;
         lost_ = o.lost_;
+        lost_fd_ = o.lost_fd_;
+        card_lost_ = o.card_lost_;
+        card_lost_seen_ = std::move(o.card_lost_seen_);
         o.fd_ = -1;
+        o.lost_fd_ = -1;
     }
     return *this;
 }
@@ -63,6 +77,70 @@ void line_request::release() noexcept {
     if (fd_ >= 0)
         detail::sys().close(fd_);
     fd_ = -1;
+    if (lost_fd_ >= 0)
+        ::close(lost_fd_);
+    lost_fd_ = -1;
+}
+
+// The card's sysfs attribute "lost" (kmod/ABI.md), found from the chip's
+// character device: its sysfs device is the gpiochip, a child of the
+// card's class device. Not an iocard card (no such attribute, or another
+// class): nothing to watch.
+void line_request::open_card_lost() {
+    struct stat st{};
+    if (::stat(chip_path_.c_str(), &st) != 0 || !S_ISCHR(st.st_mode))
+        return;
+    const std::string card = "/sys/dev/char/" + std::to_string(major(st.st_rdev)) + ":" +
+                             std::to_string(minor(st.st_rdev)) + "/..";
+    char cls[256];
+    const auto n = ::readlink((card + "/subsystem").c_str(), cls, sizeof cls - 1);
+    if (n <= 0 || !std::string_view(cls, static_cast<std::size_t>(n)).ends_with("/class/iocard"))
+        return;
+    lost_fd_ = ::open((card + "/lost").c_str(), O_RDONLY | O_CLOEXEC);
+    if (lost_fd_ < 0)
+        return;
+    card_lost_seen_.assign(offsets_.size(), 0);
+    // The card's counts start when a line's edge detection does: what is
+    // there already belongs to this request.
+    (void)take_card_lost();
+}
+
+bool line_request::take_card_lost() const noexcept {
+    if (lost_fd_ < 0)
+        return false;
+    // "OFFSET:COUNT OFFSET:COUNT ...\n", at most a page.
+    char buf[4096];
+    const auto n = ::pread(lost_fd_, buf, sizeof buf - 1, 0);
+    if (n < 0) {  // the card went away: its requests fail on their own
+        ::close(lost_fd_);
+        lost_fd_ = -1;
+        return false;
+    }
+    buf[n] = '\0';
+    std::array<std::uint64_t, 256> now{};  // by offset; absent: 0
+    for (const char* p = buf; *p != '\0';) {
+        char* end = nullptr;
+        const auto off = std::strtoul(p, &end, 10);
+        if (end == p || *end != ':')
+            break;
+        p = end + 1;
+        const auto count = std::strtoull(p, &end, 10);
+        if (end == p)
+            break;
+        p = end;
+        while (*p == ' ' || *p == '\n')
+            ++p;
+        if (off < now.size())
+            now[off] = count;
+    }
+    for (std::size_t i = 0; i < offsets_.size() && i < card_lost_seen_.size(); ++i) {
+        const auto c = offsets_[i] < now.size() ? now[offsets_[i]] : 0;
+        // A count that went down started again (the line's edge detection
+        // was set up anew): all of it is new.
+        card_lost_ += c >= card_lost_seen_[i] ? c - card_lost_seen_[i] : c;
+        card_lost_seen_[i] = c;
+    }
+    return true;
 }
 
 void line_request::check_usable(const char* what) const {
@@ -355,8 +433,11 @@ bool line_request::wait_edge_events(std::chrono::nanoseconds timeout, std::error
             const auto left_ms = std::chrono::ceil<std::chrono::milliseconds>(left);
             ms = static_cast<int>(std::clamp<std::int64_t>(left_ms.count(), 0, INT32_MAX));
         }
-        pollfd p{fd_, POLLIN, 0};
-        const int r = detail::sys().poll(&p, 1, ms);
+        // The card's count of changes not delivered is watched in the
+        // same call: it signals POLLPRI (with POLLERR) when it changed.
+        pollfd fds[2] = {{fd_, POLLIN, 0}, {lost_fd_, POLLPRI, 0}};
+        pollfd& p = fds[0];
+        int r = detail::sys().poll(fds, lost_fd_ >= 0 ? 2 : 1, ms);
         if (r < 0 && errno == EINTR) {
             if (timeout.count() > 0)  // the deadline still holds
                 left = deadline - std::chrono::steady_clock::now();
@@ -365,6 +446,16 @@ bool line_request::wait_edge_events(std::chrono::nanoseconds timeout, std::error
         if (r < 0) {
             ec = detail::errno_code(errno);
             return false;
+        }
+        if (r > 0 && lost_fd_ >= 0 && fds[1].revents != 0) {
+            (void)take_card_lost();
+            if (--r == 0) {  // only the count changed: wait on for events
+                if (timeout.count() > 0)
+                    left = deadline - std::chrono::steady_clock::now();
+                if (timeout.count() == 0 || left.count() <= 0)
+                    return false;
+                continue;
+            }
         }
         if (r > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0 && (p.revents & POLLIN) == 0) {
             ec = detail::errno_code(ENODEV);
@@ -444,11 +535,13 @@ registration on_edge_events(event_loop& loop, line_request& request,
     if (batch == 0)
         throw invalid_argument("on_edge_events: the batch must hold at least one event");
     auto buffer = std::make_shared<std::vector<edge_event>>(batch);
-    return loop.watch(request.fd(), ready::in, [&loop, &request, buffer, cb = std::move(cb)](readiness r) {
+    auto shared_cb = std::make_shared<std::function<void(std::span<const edge_event>, std::error_code)>>(std::move(cb));
+    auto events = loop.watch(request.fd(), ready::in, [&loop, &request, buffer, shared_cb](readiness r) {
+        auto& deliver = *shared_cb;
         std::error_code ec;
         const auto n = request.read_edge_events(*buffer, ec);
         if (n > 0) {
-            cb(std::span<const edge_event>(buffer->data(), n), {});
+            deliver(std::span<const edge_event>(buffer->data(), n), {});
             // cb may have released the request, removed the registration or
             // stopped the loop: an error read before then is the next
             // wake-up's to report (a failed request stays readable).
@@ -461,9 +554,22 @@ registration on_edge_events(event_loop& loop, line_request& request,
             // A failed request stays failed: stop watching it rather than
             // wake for it forever; the registration is left for the owner.
             detail::event_loop_access::unwatch_current(loop);
-            cb({}, ec);
+            deliver({}, ec);
         }
     });
+    if (detail::line_request_access::card_lost_fd(request) >= 0) {
+        // The card's count of changes not delivered: read when it changes.
+        auto card = loop.watch(detail::line_request_access::card_lost_fd(request), ready::pri,
+                               [&loop, &request, shared_cb](readiness) {
+            const auto before = request.lost_events();
+            if (!detail::line_request_access::take_card_lost(request))
+                detail::event_loop_access::unwatch_current(loop);
+            else if (request.lost_events() != before)
+                (*shared_cb)({}, {});
+        });
+        detail::event_loop_access::link(loop, events, std::move(card));
+    }
+    return events;
 }
 
 }  // namespace io

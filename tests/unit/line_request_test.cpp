@@ -336,6 +336,35 @@ TEST_F(line_request_fake, moving_keeps_one_owner) {
     EXPECT_TRUE(b.get(3));
 }
 
+// The card's count of changes not delivered (iocard's sysfs "lost"): each
+// of the request's lines is taken in by its growth; a count that went down
+// started again (edge detection set up anew), so all of it is new.
+TEST_F(line_request_fake, the_cards_lost_counts_add_to_lost_events) {
+    char path[] = "/tmp/libio-lost-XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ::unlink(path);
+    const auto put = [&](const std::string& text) {
+        ASSERT_EQ(::ftruncate(fd, 0), 0);
+        ASSERT_EQ(::pwrite(fd, text.data(), text.size(), 0), static_cast<ssize_t>(text.size()));
+    };
+    put("3:2 7:5\n");
+    auto r = make({7, 3});
+    io::detail::line_request_access::attach_card_lost(r, fd);
+    EXPECT_EQ(r.lost_events(), 7U) << "what the card counted since the lines' edge detection started";
+    put("3:2 7:9 12:100\n");
+    EXPECT_TRUE(io::detail::line_request_access::take_card_lost(r));
+    EXPECT_EQ(r.lost_events(), 11U) << "line 7 grew by 4; line 12 is not the request's";
+    put("7:1\n");
+    EXPECT_TRUE(io::detail::line_request_access::take_card_lost(r));
+    EXPECT_EQ(r.lost_events(), 12U) << "line 7 started again at 1, line 3 at 0";
+    put("\n");
+    EXPECT_TRUE(io::detail::line_request_access::take_card_lost(r));
+    EXPECT_EQ(r.lost_events(), 12U);
+    r.release();  // closes the attribute too
+    EXPECT_FALSE(io::detail::line_request_access::take_card_lost(r));
+}
+
 // --- on_edge_events: the request's fd is a pipe with a byte in it (always
 // readable, as a request with events queued is), and the fake kernel's
 // reads give the events and errors.

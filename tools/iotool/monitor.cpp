@@ -62,8 +62,8 @@ int run_monitor(const args& a) {
          "Prints the edge events of input lines (all inputs of the card when no LINE is given)\n"
          "as the kernel timestamps them (CLOCK_MONOTONIC, the interrupt's or the change-of-\n"
          "state scan's time) with their sequence numbers, until interrupted, N events or the\n"
-         "timeout. Events the kernel dropped because its queue was full are reported as\n"
-         "'lost'. With --count and --timeout, fewer than N events before the timeout exit\n"
+         "timeout. Changes that became no event (too fast for the card or the kernel, or\n"
+         "a full queue) are reported as 'lost'. With --count and --timeout, fewer than N events before the timeout exit\n"
          "with status 1.",
          "  iotool monitor cos32#0 IN0 IN1\n"
          "  iotool monitor iocard0 --edges rising --count 10\n"
@@ -167,8 +167,9 @@ int run_monitor(const args& a) {
                     json_writer j{std::cout};
                     j.begin_object().member("event", "lost").member("count", lost).member("total", lost_total).end_object().end_document();
                 } else {
-                    std::cout << "lost " << lost << " event(s): the kernel's queue was full (" << lost_total
-                              << " lost in all; try --buffer)" << std::endl;
+                    std::cout << "lost " << lost << " event(s): changes that came faster than the card or the "
+                                 "kernel delivers them, or a full queue ("
+                              << lost_total << " lost in all; --buffer makes the queue longer)" << std::endl;
                 }
             }
             for (const auto& e : events) {

@@ -53,6 +53,7 @@ public:
 
 private:
     friend class event_loop;
+    friend struct detail::event_loop_access;
     registration(event_loop* loop, std::uint64_t id) noexcept : loop_{loop}, id_{id} {}
     event_loop* loop_ = nullptr;
     std::uint64_t id_ = 0;

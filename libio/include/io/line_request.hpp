@@ -79,12 +79,23 @@ public:
     /// allocating; returns how many were stored (0 if none are queued).
     /// Events the kernel dropped because its queue was full are found from
     /// the sequence numbers and counted in lost_events().
+    ///
+    /// Waiting also takes in the changes an iocard card saw but could not
+    /// deliver (several changes of a line between two reads of the card, or
+    /// while its previous event was still being delivered; the card counts
+    /// them in sysfs, "lost"): they count in lost_events() too, with no
+    /// extra system call per event.
     std::size_t read_edge_events(std::span<edge_event> out);
     std::size_t read_edge_events(std::span<edge_event> out, std::error_code& ec) noexcept;
 
-    /// Edge events the kernel dropped (queue overflow) since the request
-    /// was made, as seen by the events read so far.
-    std::uint64_t lost_events() const noexcept { return lost_; }
+    /// Changes of state the request's lines had that became no event, since
+    /// the request was made: events the kernel dropped (queue overflow), as
+    /// seen by the events read so far, and changes the card counted as not
+    /// delivered, as last reported (every wait_edge_events() and
+    /// on_edge_events() takes the card's count in when it changes). After the
+    /// lines are quiet, events read plus lost_events() is every change the
+    /// card saw that the lines' edge settings ask for.
+    std::uint64_t lost_events() const noexcept { return lost_ + card_lost_; }
 
     /// Gives the lines back to the kernel now; outputs keep their level.
     void release() noexcept;
@@ -101,14 +112,26 @@ private:
     std::string chip_path_;
     std::vector<unsigned> offsets_;
     std::array<std::uint8_t, 256> index_{};  // offset -> position in offsets_, 0xff if absent
+    /// Takes in the card's count of changes not delivered (its sysfs
+    /// attribute "lost", open as lost_fd_); false if it cannot be read any
+    /// more (the card is gone), and then stops watching it.
+    bool take_card_lost() const noexcept;
+    void open_card_lost();
+
     std::uint64_t last_seqno_ = 0;
     std::uint64_t lost_ = 0;
+    // The card's per-line counts of changes not delivered: its sysfs
+    // attribute, polled for POLLPRI; what of it this request took in.
+    mutable int lost_fd_ = -1;
+    mutable std::uint64_t card_lost_ = 0;
+    mutable std::vector<std::uint64_t> card_lost_seen_;  // by position in offsets_
 };
 
 /// Calls cb from the loop with each batch of edge events of the request,
 /// read into a buffer of `batch` events made once here (no allocation per
 /// event). Events the kernel dropped show in request.lost_events(), which cb
-/// may read. When reading fails (for example the card was removed), cb gets
+/// may read; when the card reports changes it could not deliver, cb is
+/// called with no events and no error, and lost_events() has grown. When reading fails (for example the card was removed), cb gets
 /// the error with no events, once: the request is not watched any more.
 /// Once cb removes the registration or stops the loop, it is not called
 /// again for the same wake-up. The request must outlive the registration;
