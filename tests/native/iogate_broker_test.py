@@ -8,7 +8,8 @@ protoc --decode_raw.
 
     iogate_broker_test.py IOGATE PEER_NODE PROTO CASE
 
-CASE: cli, tls, lifecycle, device, primary_host, server_list, acl, store_forward. Waits are bounded
+CASE: cli, tls, lifecycle, device, primary_host, server_list, acl, store_forward;
+vm_cards in the test VM (root, iocard.ko's virtual cards; tests/vm). Waits are bounded
 only as guards against a hang; every verdict comes from an event (a message,
 a log line, an exit status)."""
 
@@ -194,7 +195,9 @@ class host:
         return True
 
     def publish(self, topic, payload, qos=0, retain=False):
-        self.c.publish(topic, payload, qos=qos, retain=retain).wait_for_publish()
+        info = self.c.publish(topic, payload, qos=qos, retain=retain)
+        info.wait_for_publish(timeout=GUARD)
+        check(info.is_published(), f"paho did not publish to {topic}")
 
     def close(self):
         self.c.loop_stop()
@@ -578,13 +581,170 @@ def case_store_forward():
     check(g.wait_exit() == 0, "peer node exit")
 
 
+# ---- in the test VM, on iocard.ko's virtual cards (tests/vm runs this case)
+
+class sim_card:
+    """A virtual COS32 card (kmod/ABI.md: new_sim, sim_inputs, sim_outputs):
+    IN0..IN31 are offsets 0..31, OUT0..OUT31 offsets 32..63."""
+
+    def __init__(self, number):
+        self.name = f"iocard{number}"
+        self.number = number
+        self.create()
+
+    def sys(self, attr):
+        return f"/sys/class/iocard/{self.name}/{attr}"
+
+    def create(self):
+        with open("/sys/class/iocard/new_sim", "w") as f:
+            f.write(f"cos32 {self.number}")
+        run("udevadm", "settle", "--timeout=30")
+        with open(self.sys("gpiochip")) as f:
+            self.chip = f.read().strip()
+
+    def delete(self):
+        with open("/sys/class/iocard/delete_sim", "w") as f:
+            f.write(self.name)
+
+    def inputs(self, mask):
+        with open(self.sys("sim_inputs"), "w") as f:
+            f.write(f"{mask:x}")
+
+    def outputs(self):
+        with open(self.sys("sim_outputs")) as f:
+            return int(f.read().strip().replace(",", ""), 16)
+
+
+def prop(m, key):
+    ps = m.properties
+    check(key in ps.keys, f"{m.name}: no property {key}: {m}")
+    v = ps.values[list(ps.keys).index(key)]
+    return v.long_value if v.HasField("long_value") else v.int_value
+
+
+def step(text):
+    print(f"{CASE}: {text}", flush=True)
+
+
+def case_vm_cards():
+    run("ip", "link", "set", "lo", "up")  # the guest has no network card; loopback only
+    if not os.path.exists("/sys/module/iocard"):
+        kmod, series = os.environ.get("LIBIO_KMOD_DIR"), os.environ.get("LIBIO_VM_SERIES")
+        check(kmod and series, "LIBIO_KMOD_DIR and LIBIO_VM_SERIES are needed to load iocard.ko")
+        run("insmod", f"{kmod}/{series}/iocard.ko")
+    step("two virtual cos32 cards")
+    a, b = sim_card(160), sim_card(161)
+    # Another process holds IN5 of card A: iogate publishes it as BAD, never takes it.
+    holder = subprocess.Popen(["gpiomon", "-c", a.chip, "IN5"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    CHILDREN.append(holder)
+    deadline = time.monotonic() + GUARD
+    while "consumer=" not in run("gpioinfo", "-c", a.chip, "IN5").stdout.decode():
+        if holder.poll() is not None:
+            fail("gpiomon exited: " + holder.stderr.read())
+        check(time.monotonic() < deadline, "gpiomon does not hold IN5")
+        time.sleep(0.05)
+    step("mosquitto, the host, iogate")
+    b_, h = broker_and_host()
+    cards = ("[commands]\nenabled = true\nmax_per_second = 0\n"
+             f'[[card]]\ncard = "{a.name}"\ndevice_id = "cardA"\nlines = ["IN0", "IN1", "IN5"]\n'
+             'writable = ["OUT0", "OUT1"]\n'
+             f'[[card]]\ncard = "{b.name}"\ndevice_id = "cardB"\nlines = ["IN0"]\n')
+    cfg = config([b_.port], extra=cards)
+    g = gate(cfg)
+    # Births: NBIRTH (seq 0), then a DBIRTH per card, every metric complete.
+    nb, _, _, _ = h.expect(T("NBIRTH"))
+    check(nb.seq == 0 and nb.HasField("seq"), "NBIRTH seq")
+    bdseq = metric(nb, "bdSeq").long_value
+    check(not metric(nb, "Node Control/Rebirth").boolean_value, "Rebirth metric")
+    births = {}
+    for seq in (1, 2):
+        t, p, qos, retain = h.next("DBIRTH")
+        check(t in (T("DBIRTH", "cardA"), T("DBIRTH", "cardB")), f"expected a DBIRTH, got {t}")
+        check(qos == 0 and not retain, "DBIRTH QoS/retain")
+        msg = pb.payload()
+        msg.ParseFromString(p)
+        check(msg.seq == seq, f"DBIRTH seq {msg.seq}, expected {seq}")
+        births[t.rsplit("/", 1)[1]] = msg
+    da = births["cardA"]
+    names = sorted(m.name for m in da.metrics)
+    check(names == ["Lines/IN0", "Lines/IN1", "Lines/IN5", "Lines/OUT0", "Lines/OUT1", "Lost events"],
+          f"cardA's DBIRTH: {names}")
+    for m in da.metrics:
+        check(m.HasField("timestamp") and m.HasField("datatype"), f"incomplete {m}")
+        check(m.is_null or m.WhichOneof("value") is not None, f"no value: {m}")
+    held = metric(da, "Lines/IN5")
+    check(held.is_null and held.datatype == 11 and prop(held, "Quality") == 0, f"held line: {held}")
+    check(prop(metric(da, "Lines/IN0"), "Quality") == 192, "a free line's Quality")
+    check(not metric(da, "Lines/IN0").boolean_value, "IN0 before any edge")
+    g.wait_line("line IN5 is held by another process")
+    step("edges")
+    # Edges from sim_inputs: each one a metric with the kernel's seqno, gap-free.
+    n_edges = 100
+    for i in range(n_edges):
+        a.inputs((i + 1) % 2)  # IN0 rises, falls, ...
+    seen = []
+    seq = 2
+    while len(seen) < n_edges:
+        d, _, _, _ = h.expect(T("DDATA", "cardA"))
+        check(d.seq == (seq + 1) % 256, f"DDATA seq {d.seq} after {seq}")
+        seq = d.seq
+        for m in d.metrics:
+            check(m.name == "Lines/IN0", f"an edge on IN0 only: {m}")
+            check(abs(m.timestamp - time.time() * 1000) < 60000, f"timestamp {m.timestamp} is not UTC ms")
+            check(prop(m, "timestamp_ns") > 0, "timestamp_ns")
+            seen.append((prop(m, "seqno"), prop(m, "line_seqno"), m.boolean_value))
+    check([s[0] for s in seen] == list(range(seen[0][0], seen[0][0] + n_edges)), f"seqno with gaps: {seen}")
+    check([s[1] for s in seen] == list(range(seen[0][1], seen[0][1] + n_edges)), f"line_seqno with gaps: {seen}")
+    check([s[2] for s in seen] == [(i + 1) % 2 == 1 for i in range(n_edges)], f"levels: {seen}")
+    step("commands")
+    # An allowed DCMD drives OUT1 (offset 33); a DDATA confirms it.
+    h.publish(T("DCMD", "cardA"), command("Lines/OUT1", True))
+    d, _, _, _ = h.expect(T("DDATA", "cardA"))
+    check(d.seq == (seq + 1) % 256 and metric(d, "Lines/OUT1").boolean_value, f"confirmation: {d}")
+    seq = d.seq
+    check(a.outputs() >> 32 == 0b10, f"sim_outputs {a.outputs():x}")
+    # A command to an input: refused, nothing driven.
+    h.publish(T("DCMD", "cardA"), command("Lines/IN1", True))
+    h.publish(T("DCMD", "cardA"), command("Lines/OUT1", False))
+    d, _, _, _ = h.expect(T("DDATA", "cardA"))
+    check(metric(d, "Lines/OUT1").boolean_value is False and len(d.metrics) == 1, f"after a refused write: {d}")
+    seq = d.seq
+    check(a.outputs() >> 32 == 0, f"sim_outputs {a.outputs():x}")
+    step("hotplug")
+    # Hotplug: delete_sim gives DDEATH, new_sim the card's DBIRTH again.
+    b.delete()
+    dd, _, _, _ = h.expect(T("DDEATH", "cardB"))
+    check(dd.seq == (seq + 1) % 256, f"DDEATH seq {dd.seq}")
+    b.create()
+    db, _, _, _ = h.expect(T("DBIRTH", "cardB"))
+    check(db.seq == (seq + 2) % 256 and metric(db, "Lines/IN0").HasField("boolean_value"), f"DBIRTH again: {db}")
+    b.inputs(1)
+    d, _, _, _ = h.expect(T("DDATA", "cardB"))
+    check(metric(d, "Lines/IN0").boolean_value, "an edge on the card that came back")
+    step("kill -9")
+    # kill -9: the broker sends the Will, NDEATH with the NBIRTH's bdSeq.
+    g.proc.kill()
+    g.wait_exit()
+    nd, _, qos, _ = h.expect(T("NDEATH"))
+    check(metric(nd, "bdSeq").long_value == bdseq and qos == 1 and not nd.HasField("seq"), f"NDEATH {nd}")
+    holder.kill()
+    holder.wait()
+    a.delete()
+    b.delete()
+
+
 try:
     {"cli": case_cli, "store_forward": case_store_forward, "acl": case_acl, "tls": case_tls, "lifecycle": case_lifecycle, "device": case_device,
-     "primary_host": case_primary_host, "server_list": case_server_list}[CASE]()
+     "primary_host": case_primary_host, "server_list": case_server_list, "vm_cards": case_vm_cards}[CASE]()
 finally:
     for p in CHILDREN:
         if p.poll() is None:
             p.kill()
-            p.wait()
+            try:
+                p.wait(timeout=GUARD)
+            except subprocess.TimeoutExpired:
+                print(f"FAIL: {p.args} does not die after SIGKILL", flush=True)
+                sys.exit(1)
 shutil.rmtree(TMP)
 print(f"ok {CASE}")
