@@ -141,7 +141,7 @@ modbus_exception register_map::write_coils(unsigned addr, unsigned count, const 
         std::uint64_t v = 0;
         for (unsigned i = 0; i < n; ++i) {
             scratch_.push_back(coils_[addr + done + i].offset);
-            if ((bits[(done + i) / 8] >> ((done + i) % 8) & 1U) != 0)
+            if (((static_cast<unsigned>(bits[(done + i) / 8]) >> ((done + i) % 8)) & 1U) != 0)
                 v |= std::uint64_t{1} << i;
         }
         std::error_code ec;
