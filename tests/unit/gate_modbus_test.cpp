@@ -273,6 +273,12 @@ TEST_F(server_fixture, OverTheCapIsClosedAtOnce) {
 }
 
 TEST_F(server_fixture, OutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
+#if defined(__SANITIZE_ADDRESS__)
+    // The sanitizers' runtime opens descriptors of its own to check memory
+    // (UBSan's vptr check through a pipe): with none left it reports false
+    // errors. The plain build (`build/`, same label) runs this test.
+    GTEST_SKIP() << "needs every descriptor of the process; runs in the build without sanitizers";
+#endif
     std::vector<std::string> logged;
     server->log = [&](const std::string& s) { logged.push_back(s); };
     rlimit old{};
