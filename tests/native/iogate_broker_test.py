@@ -20,37 +20,20 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import paho.mqtt.client as mqtt
 
+from gate_test import CHILDREN, GUARD, check, fail, finish, scratch
+
 IOGATE, PEER, PROTO, CASE = sys.argv[1:5]
-GUARD = 30  # seconds: only against hangs
-TMP = tempfile.mkdtemp(prefix="iogate_test_")
+TMP = scratch("iogate_test_", "certificates, configurations and mosquitto's logs")
 GROUP, NODE = "plant1", "node7"
 
 subprocess.run(["protoc", "-I", os.path.dirname(PROTO), "--python_out", TMP, PROTO], check=True)
 sys.path.insert(0, TMP)
 import sparkplug_b_pb2 as pb  # noqa: E402
-
-CHILDREN = []
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    print(f"(certificates, configurations and mosquitto's logs kept in {TMP})", flush=True)
-    for p in CHILDREN:
-        if p.poll() is None:
-            p.kill()
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
 
 def run(*args, **kw):
     return subprocess.run(list(args), check=True, capture_output=True, **kw)
@@ -331,7 +314,7 @@ def case_tls():
     check(r.returncode == 2 and "chmod 0600" in r.stderr, f"readable key: {r.returncode} {r.stderr}")
     cfg = f"{TMP}/plain.toml"
     with open(cfg, "w") as f:
-        f.write(f'group_id = "g"\n[mqtt]\nservers = ["mqtt://192.0.2.1:1883"]\nallow_plain_loopback = true\n')
+        f.write('group_id = "g"\n[mqtt]\nservers = ["mqtt://192.0.2.1:1883"]\nallow_plain_loopback = true\n')
     r = subprocess.run([IOGATE, "--config", cfg, "--check-config"], capture_output=True, text=True)
     check(r.returncode == 2 and "plain MQTT only to loopback" in r.stderr and "mqtt.servers" in r.stderr,
           f"plain MQTT off loopback: {r.returncode} {r.stderr}")
@@ -486,8 +469,6 @@ def case_server_list():
     g.proc.send_signal(signal.SIGTERM)
     check(g.wait_exit() == 0, "exit status")
 
-
-import shutil  # noqa: E402
 
 def case_cli():
     r = subprocess.run([IOGATE, "--bogus"], capture_output=True, text=True)
@@ -737,17 +718,7 @@ def case_vm_cards():
     b.delete()
 
 
-try:
-    {"cli": case_cli, "store_forward": case_store_forward, "acl": case_acl, "tls": case_tls, "lifecycle": case_lifecycle, "device": case_device,
-     "primary_host": case_primary_host, "server_list": case_server_list, "vm_cards": case_vm_cards}[CASE]()
-finally:
-    for p in CHILDREN:
-        if p.poll() is None:
-            p.kill()
-            try:
-                p.wait(timeout=GUARD)
-            except subprocess.TimeoutExpired:
-                print(f"FAIL: {p.args} does not die after SIGKILL", flush=True)
-                sys.exit(1)
-shutil.rmtree(TMP)
+finish({"cli": case_cli, "store_forward": case_store_forward, "acl": case_acl, "tls": case_tls,
+        "lifecycle": case_lifecycle, "device": case_device, "primary_host": case_primary_host,
+        "server_list": case_server_list, "vm_cards": case_vm_cards}[CASE])
 print(f"ok {CASE}")

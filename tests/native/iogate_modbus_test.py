@@ -18,29 +18,14 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import queue
 
+from gate_test import CHILDREN, GUARD, check, fail, finish, scratch
+
 IOGATE, PEER, CASE = sys.argv[1:4]
-GUARD = 30
-TMP = tempfile.mkdtemp(prefix="iogate_modbus_test_")
-CHILDREN = []
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    print(f"(configurations kept in {TMP})", flush=True)
-    for p in CHILDREN:
-        if p.poll() is None:
-            p.kill()
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
+TMP = scratch("iogate_modbus_test_", "configurations")
 
 
 def config(text, name="iogate.toml"):
@@ -478,8 +463,5 @@ def case_limits():
     p.stop()
 
 
-try:
-    globals()["case_" + CASE]()
-except subprocess.TimeoutExpired as e:
-    fail(f"timed out: {e}")
+finish(globals()["case_" + CASE])
 print("PASS")
