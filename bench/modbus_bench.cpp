@@ -9,6 +9,7 @@
 // turnaround and the ratio of the poll to their sum; the simulator paces the
 // pty at the baud rate (bench/README.md).
 #include "bench_common.hpp"
+#include "modbus_client.hpp"
 
 #include <io/modbus.hpp>
 
@@ -118,17 +119,9 @@ void read_raw(benchmark::State& state) {
         state.SkipWithError("the simulator did not start");
         return;
     }
-    const std::unique_ptr<modbus_t, void (*)(modbus_t*)> ctx{
-        modbus_new_tcp("127.0.0.1", sim().port()), [](modbus_t* c) {
-            modbus_close(c);
-            modbus_free(c);
-        }};
-    if (!ctx || modbus_connect(ctx.get()) != 0) {
-        state.SkipWithError("libmodbus could not connect");
+    const auto ctx = bench::raw_modbus_client(state, modbus_new_tcp("127.0.0.1", sim().port()), "libmodbus could not connect");
+    if (!ctx)
         return;
-    }
-    modbus_set_slave(ctx.get(), 1);
-    modbus_set_response_timeout(ctx.get(), 2, 0);
     std::uint8_t bits[16];
     bench::time_each(state, [&] { return modbus_read_input_bits(ctx.get(), 0, 16, bits) == 16; }, "read of DI failed");
 }
@@ -271,17 +264,10 @@ void rtu_raw(benchmark::State& state) {
         state.SkipWithError("the pty pair or the simulator did not start");
         return;
     }
-    const std::unique_ptr<modbus_t, void (*)(modbus_t*)> ctx{
-        modbus_new_rtu(line.ptys.a().c_str(), static_cast<int>(Baud), 'N', 8, 1), [](modbus_t* c) {
-            modbus_close(c);
-            modbus_free(c);
-        }};
-    if (!ctx || modbus_connect(ctx.get()) != 0) {
-        state.SkipWithError("libmodbus could not open the pty");
+    const auto ctx = bench::raw_modbus_client(
+        state, modbus_new_rtu(line.ptys.a().c_str(), static_cast<int>(Baud), 'N', 8, 1), "libmodbus could not open the pty");
+    if (!ctx)
         return;
-    }
-    modbus_set_slave(ctx.get(), 1);
-    modbus_set_response_timeout(ctx.get(), 2, 0);
     std::uint8_t bits[16];
     rtu_case(state, Baud, false, [&] { return modbus_read_input_bits(ctx.get(), 0, 16, bits) == 16; });
 }

@@ -6,6 +6,7 @@
 // client is libmodbus for both. Heap allocations per read are the whole
 // process's (client and server).
 #include "bench_common.hpp"
+#include "modbus_client.hpp"
 
 #include <io/event_loop.hpp>
 #include <io/gate/modbus_server.hpp>
@@ -140,16 +141,9 @@ void read_di16(benchmark::State& state, int port) {
         state.SkipWithError("the server did not start");
         return;
     }
-    const std::unique_ptr<modbus_t, void (*)(modbus_t*)> ctx{modbus_new_tcp("127.0.0.1", port), [](modbus_t* c) {
-                                                                 modbus_close(c);
-                                                                 modbus_free(c);
-                                                             }};
-    if (!ctx || modbus_connect(ctx.get()) != 0) {
-        state.SkipWithError("libmodbus could not connect");
+    const auto ctx = bench::raw_modbus_client(state, modbus_new_tcp("127.0.0.1", port), "libmodbus could not connect");
+    if (!ctx)
         return;
-    }
-    modbus_set_slave(ctx.get(), 1);
-    modbus_set_response_timeout(ctx.get(), 2, 0);
     std::uint8_t bits[16];
     bench::time_each(
         state,
