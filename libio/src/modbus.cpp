@@ -576,10 +576,35 @@ struct modbus_bus_state {
     // Runs f (requests through transact) on the caller's thread once the
     // bus is free: the wire is held by one request at a time, a caller's or
     // the bus thread's polls, without a hand-over between threads (no
-    // wake-up of the bus thread and back, no allocation).
+    // wake-up of the bus thread and back, no allocation). A caller waits
+    // for the poll on the wire, if any, and no longer: while one waits the
+    // bus thread starts no poll. (A mutex alone is not fair: the bus
+    // thread, polling back to back, took the wire again each time before a
+    // waiting caller woke, and a get() behind a module that times out
+    // waited for dozens of polls.)
     template <typename F>
     auto call(F&& f) {
-        const std::lock_guard lock{wire};
+        struct queued {
+            modbus_bus_state& bus;
+            explicit queued(modbus_bus_state& b) : bus{b} {
+                const std::lock_guard lock{bus.mutex};
+                ++bus.callers;
+            }
+            ~queued() {
+                {
+                    const std::lock_guard lock{bus.mutex};
+                    --bus.callers;
+                }
+                bus.wake.notify_all();
+            }
+            queued(const queued&) = delete;
+            queued& operator=(const queued&) = delete;
+        };
+        std::unique_lock<std::mutex> on_wire;
+        {
+            const queued in_line{*this};
+            on_wire = std::unique_lock{wire};
+        }
         return std::forward<F>(f)();
     }
 
@@ -684,6 +709,10 @@ struct modbus_bus_state {
         for (;;) {
             if (stopping)
                 return;
+            if (callers > 0) {  // a caller's request goes first (call())
+                wake.wait(lock, [this] { return callers == 0 || stopping; });
+                continue;
+            }
             std::shared_ptr<modbus_module_state> due;
             for (const auto& m : pollers)
                 if (m->polling && (!due || m->next < due->next))
@@ -722,14 +751,16 @@ struct modbus_bus_state {
 
     // Held while a request is on the wire (ctx, serial, connected,
     // last_frame): by a caller's call() or by the bus's thread for a poll.
-    // Never taken with `mutex` held, nor `mutex` with it.
+    // Never taken with `mutex` held (call() takes `mutex` briefly with it).
     std::mutex wire;
 
-    // Guards the poll schedule: pollers, their polling, period and next, stopping.
+    // Guards the poll schedule: pollers, their polling, period and next,
+    // stopping, and the callers waiting for the wire.
     std::mutex mutex;
     std::condition_variable wake;
     std::vector<std::shared_ptr<modbus_module_state>> pollers;
     bool stopping = false;
+    unsigned callers = 0;
     std::thread worker;
 };
 

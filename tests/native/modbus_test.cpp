@@ -384,6 +384,29 @@ TEST(ModbusTcp, SilentModuleTimesOutThenComesBack) {
     EXPECT_EQ(m.read_port("DI"), 0U);
 }
 
+// A caller's request waits for the poll on the wire and no longer, even
+// while the bus thread polls back to back (a module that times out, polled
+// at a period shorter than its timeout). Counted in polls, not timed: the
+// silent module's polls completed during the caller's get() are the one on
+// the wire and at most one that started between the two reads of polls().
+TEST(ModbusTcp, ACallerIsNotStarvedByPollsOfASilentModule) {
+    simulator sim({"--tcp", "1:410", "2:430"});
+    io::modbus_bus bus{"modbus-tcp://127.0.0.1:" + std::to_string(sim.port()) + "?timeout=100&retries=0"};
+    io::modbus_module a(bus, 1, "410");
+    io::modbus_module b(bus, 2, "430");
+    EXPECT_EQ(sim.cmd("fault 2 silent"), "ok");
+    EXPECT_EQ(sim.cmd("di 1 3 1"), "ok");
+    b.start_polling(1ms);
+    io::event_loop loop;
+    ASSERT_TRUE(run_until(loop, [&] { return b.polls() >= 2; }));  // polling back to back, each a timeout
+    for (int i = 0; i < 5; ++i) {
+        const auto before = b.polls();
+        EXPECT_TRUE(a.get(a.find_line("DI3")));
+        EXPECT_LE(b.polls() - before, 2U) << "get() number " << i << " waited for polls of the silent module";
+    }
+    EXPECT_FALSE(b.present());
+}
+
 TEST(ModbusTcp, NoServerIsConnectionRefused) {
     // A port of our own that nobody listens on: bound, never listened.
     const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
