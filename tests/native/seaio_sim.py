@@ -117,6 +117,10 @@ class Module:
         self.requests = 0
 
 
+# Silence after which a partial RTU frame is dropped (see main()).
+RTU_SILENCE_NS = 50_000_000
+
+
 def main():
     # Exception replies are what the tests ask for, not errors worth a log line.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -159,6 +163,7 @@ def main():
     def unit_of(message):
         return getattr(message, "slave_id", getattr(message, "unit_id", None))
 
+    last_rx = [0]  # rtu: when the last bytes came
     turnarounds = []  # ns, since the last `turnaround` command
     read_at = [0]  # when the data being framed was read (and held, when paced)
 
@@ -258,6 +263,15 @@ def main():
                         del conns[fd]
                     continue
                 framer = conns[fd]
+                if rtu:
+                    # Silence on the line ends a frame (Modbus RTU's 3.5
+                    # characters; a pty has no baud rate, so RTU_SILENCE_S):
+                    # what a master left half sent before a timeout, or what
+                    # a port's flush cut, is dropped as a module drops it,
+                    # instead of being taken for the head of the next frame.
+                    if last_rx[0] and read_at[0] - last_rx[0] > RTU_SILENCE_NS:
+                        framer.resetFrame()
+                    last_rx[0] = read_at[0]
                 framer.processIncomingPacket(data, lambda r, fd=fd, f=framer: reply(fd, f, r), list(modules))
 
 
