@@ -1162,6 +1162,25 @@ std::size_t modbus_module::read_events(std::span<modbus_event> out) {
     return n;
 }
 
+std::optional<std::uint64_t> modbus_module::input_levels() const {
+    const auto& s = usable(state_);
+    const std::lock_guard lock{s.mutex};
+    if (!s.have_levels || s.model->inputs == 0)
+        return std::nullopt;
+    return s.levels;
+}
+
+modbus_module::modbus_module(std::shared_ptr<detail::modbus_bus_state> bus,
+                             std::shared_ptr<detail::modbus_module_state> state)
+    : bus_{std::move(bus)}, state_{std::move(state)} {}
+
+modbus_module modbus_module::duplicate() const {
+    const auto& s = usable(state_);
+    auto copy = std::make_shared<detail::modbus_module_state>(*s.model, s.unit);
+    copy->info = s.info;
+    return modbus_module(bus_, std::move(copy));
+}
+
 std::uint64_t modbus_module::lost_events() const {
     const auto& s = usable(state_);
     const std::lock_guard lock{s.mutex};

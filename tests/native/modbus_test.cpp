@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -28,6 +29,7 @@
 #include <stdexcept>
 #include <string>
 #include <sys/socket.h>
+#include <thread>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -323,6 +325,40 @@ TEST(ModbusTcp, PollingGivesEachChangeOnce) {
     EXPECT_EQ(rises12, 1U);
     EXPECT_EQ(m.lost_events(), 0U);
     EXPECT_TRUE(m.present());
+}
+
+// The levels the polls read, without a request; a duplicate on another
+// thread shares the bus but not the polling.
+TEST(ModbusTcp, InputLevelsAndADuplicateOnAnotherThread) {
+    simulator sim({"--tcp", "1:410"});
+    io::modbus_module m(tcp_uri(sim, 1, "410"));
+    io::event_loop loop;
+    collector c(loop, m);
+    EXPECT_FALSE(m.input_levels());  // before the first answered poll
+    EXPECT_EQ(sim.cmd("di 1 6 1"), "ok");
+    m.start_polling(5ms);
+    wait_polls(loop, sim, 1, 1);
+    EXPECT_EQ(m.input_levels(), std::uint64_t{1} << 6);
+    EXPECT_EQ(sim.cmd("di 1 0 1"), "ok");
+    ASSERT_TRUE(run_until(loop, [&] { return !c.events.empty(); }));
+    EXPECT_EQ(m.input_levels(), (std::uint64_t{1} << 6) | 1U);
+
+    auto other = m.duplicate();
+    EXPECT_EQ(other.info().location, m.info().location);
+    EXPECT_EQ(other.unit(), 1U);
+    EXPECT_EQ(&other.model(), &m.model());
+    EXPECT_FALSE(other.input_levels());  // its own polling, which it does not do
+    std::error_code ec;
+    std::thread t([&] { other.set(other.find_line("DO4"), true, ec); });
+    t.join();
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(sim.cmd("do 1"), "do 0x10");
+    EXPECT_EQ(m.read_port("DO"), 0x10U);
+    std::array<io::modbus_event, 4> none{};
+    EXPECT_EQ(other.read_events(none), 0U);  // the edge above was m's
+
+    const io::modbus_module outputs_only(tcp_uri(sim, 1, "440"));
+    EXPECT_FALSE(outputs_only.input_levels());
 }
 
 // A module that answers with an exception, then answers again.

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -282,6 +283,10 @@ public:
     void stop_polling();
     /// Whether the last poll was answered (true before the first poll).
     bool present() const;
+    /// The inputs' levels as the last answered poll read them (bit i is
+    /// DIi), without a request; nullopt before the first answered poll or
+    /// for a module without inputs. Edges still queued are already in it.
+    std::optional<std::uint64_t> input_levels() const;
     /// How many polls have completed, answered or not: with present(), the
     /// state of a module whose first poll has not been seen yet.
     std::uint64_t polls() const;
@@ -294,8 +299,16 @@ public:
     /// were found; seqno shows where.
     std::uint64_t lost_events() const;
 
+    /// A second object for the same module on the same bus, to be used
+    /// from another thread (one object per thread): its requests wait their
+    /// turn on the bus as any caller's do; it has its own polling and events
+    /// (none until it polls). What a program uses to send requests that may
+    /// block up to the bus's timeout away from its event loop.
+    modbus_module duplicate() const;
+
 private:
     friend struct detail::modbus_access;
+    modbus_module(std::shared_ptr<detail::modbus_bus_state> bus, std::shared_ptr<detail::modbus_module_state> state);
     std::shared_ptr<detail::modbus_bus_state> bus_;
     std::shared_ptr<detail::modbus_module_state> state_;
 };
