@@ -16,6 +16,52 @@ property quality_property(quality q) {
     return property{"Quality", datatype::int32, std::uint64_t{static_cast<std::uint32_t>(q)}};
 }
 
+metric line_metric(std::string_view name, std::optional<bool> level, std::optional<std::uint64_t> ts) {
+    metric m = make_metric("Lines/" + std::string{name}, datatype::boolean, level ? value{*level} : value{}, ts);
+    m.properties.push_back(quality_property(level ? quality::good : quality::bad));
+    return m;
+}
+
+metric port_metric(std::string_view name, std::size_t lines, std::uint64_t v, std::optional<std::uint64_t> ts) {
+    return make_metric("Ports/" + std::string{name}, lines <= 8 ? datatype::uint8 : datatype::uint64, v, ts);
+}
+
+void add_edge_properties(metric& m, std::uint64_t timestamp_ns, std::uint64_t seqno, std::uint64_t line_seqno) {
+    m.properties.push_back(property{"timestamp_ns", datatype::uint64, timestamp_ns});
+    m.properties.push_back(property{"seqno", datatype::uint64, seqno});
+    m.properties.push_back(property{"line_seqno", datatype::uint64, line_seqno});
+}
+
+line_write check_line_write(const metric& m, const std::vector<const published_line*>& lines,
+                            const std::vector<std::string>& read_only) {
+    constexpr std::string_view prefix = "Lines/";
+    const std::string_view name{m.name};
+    line_write w;
+    if (name.substr(0, prefix.size()) != prefix) {
+        const bool known = std::find(read_only.begin(), read_only.end(), name) != read_only.end();
+        w.status = known ? device::write_status::not_writable : device::write_status::unknown_metric;
+        return w;
+    }
+    const auto it = std::find_if(lines.begin(), lines.end(),
+                                 [&](const published_line* l) { return l->name == name.substr(prefix.size()); });
+    if (it == lines.end()) {
+        w.status = device::write_status::unknown_metric;
+        return w;
+    }
+    if (!(*it)->writable || (*it)->held_elsewhere) {
+        w.status = device::write_status::not_writable;
+        return w;
+    }
+    if (!std::holds_alternative<bool>(m.val)) {
+        w.status = device::write_status::bad_value;
+        return w;
+    }
+    w.status = device::write_status::done;
+    w.line = *it;
+    w.level = std::get<bool>(m.val);
+    return w;
+}
+
 std::int64_t monotonic_to_utc_offset_ns() noexcept {
     timespec mono{}, real{};
     ::clock_gettime(CLOCK_MONOTONIC, &mono);
@@ -69,14 +115,11 @@ struct lines_device::impl {
     }
 
     static metric line_metric(const line_slot& l, std::optional<std::uint64_t> ts) {
-        const bool bad = l.line.held_elsewhere;
-        metric m = make_metric("Lines/" + l.line.name, datatype::boolean, bad ? value{} : value{l.level}, ts);
-        m.properties.push_back(quality_property(bad ? quality::bad : quality::good));
-        return m;
+        return gate::line_metric(l.line.name, l.line.held_elsewhere ? std::nullopt : std::optional<bool>{l.level}, ts);
     }
 
     static metric port_metric(const port_slot& p, std::optional<std::uint64_t> ts) {
-        return make_metric("Ports/" + p.name, p.lines.size() <= 8 ? datatype::uint8 : datatype::uint64, p.value, ts);
+        return gate::port_metric(p.name, p.lines.size(), p.value, ts);
     }
 
     std::uint64_t port_value(const port_slot& p) const {
@@ -122,9 +165,7 @@ struct lines_device::impl {
             l->level = e.kind == edge::rising;
             last_ts = monotonic_to_utc_ms(e.timestamp_ns, offset);
             metric m = line_metric(*l, last_ts);
-            m.properties.push_back(property{"timestamp_ns", datatype::uint64, e.timestamp_ns});
-            m.properties.push_back(property{"seqno", datatype::uint64, e.seqno});
-            m.properties.push_back(property{"line_seqno", datatype::uint64, e.line_seqno});
+            add_edge_properties(m, e.timestamp_ns, e.seqno, e.line_seqno);
             out.push_back(std::move(m));
         }
         for (auto& p : ports) {
@@ -194,29 +235,25 @@ std::vector<metric> lines_device::birth_metrics() {
 
 device::write_status lines_device::write(const metric& m, std::vector<metric>& confirmed) {
     auto& d = *impl_;
-    constexpr std::string_view prefix = "Lines/";
-    const std::string_view name{m.name};
-    if (name.substr(0, prefix.size()) != prefix) {
-        const bool known = name == "Lost events" ||
-                           std::any_of(d.ports.begin(), d.ports.end(),
-                                       [&](const port_slot& p) { return name == "Ports/" + p.name; });
-        return known ? write_status::not_writable : write_status::unknown_metric;
-    }
-    const auto it = std::find_if(d.lines.begin(), d.lines.end(),
-                                 [&](const line_slot& l) { return l.line.name == name.substr(prefix.size()); });
-    if (it == d.lines.end())
-        return write_status::unknown_metric;
-    if (!it->line.writable || it->line.held_elsewhere || d.request == nullptr)
+    std::vector<const published_line*> lines;
+    for (const auto& l : d.lines)
+        lines.push_back(&l.line);
+    std::vector<std::string> read_only{"Lost events"};
+    for (const auto& p : d.ports)
+        read_only.push_back("Ports/" + p.name);
+    const auto w = check_line_write(m, lines, read_only);
+    if (w.status != write_status::done)
+        return w.status;
+    if (d.request == nullptr)
         return write_status::not_writable;
-    if (!std::holds_alternative<bool>(m.val))
-        return write_status::bad_value;
+    auto& slot = d.lines[static_cast<std::size_t>(std::find(lines.begin(), lines.end(), w.line) - lines.begin())];
     std::error_code ec;
-    d.request->set(it->line.offset, std::get<bool>(m.val), ec);
+    d.request->set(slot.line.offset, w.level, ec);
     if (!ec)
-        it->level = d.request->get(it->line.offset, ec);
+        slot.level = d.request->get(slot.line.offset, ec);
     if (ec)
         return write_status::failed;
-    confirmed.push_back(impl::line_metric(*it, utc_now_ms()));
+    confirmed.push_back(impl::line_metric(slot, utc_now_ms()));
     return write_status::done;
 }
 

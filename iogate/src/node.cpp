@@ -576,6 +576,8 @@ void node::handle_dcmd(const std::string& device_id, const std::string& body) {
         counters_.commands_refused += p.metrics.size();
         if (!config_.commands_enabled)
             say("DCMD for " + device_id + " refused: commands are off ([commands] enabled = false)");
+        else if (it == devices_.end())
+            say("DCMD for " + device_id + " refused: no such device (not published now)");
         return;
     }
     std::vector<metric> confirmed;
@@ -593,7 +595,7 @@ void node::handle_dcmd(const std::string& device_id, const std::string& body) {
             continue;
         }
         const auto status = it->second->write(m, confirmed);
-        if (status == device::write_status::done) {
+        if (status == device::write_status::done || status == device::write_status::pending) {
             ++counters_.commands_done;
             continue;
         }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -100,6 +101,30 @@ private:
 
 /// A metric's Quality property.
 property quality_property(quality q);
+
+/// The metrics every device of lines publishes, one copy for cards and
+/// remote modules. "Lines/NAME", Boolean, with Quality GOOD; without a
+/// level (a line another process holds) is_null and Quality BAD.
+metric line_metric(std::string_view name, std::optional<bool> level, std::optional<std::uint64_t> ts);
+/// "Ports/NAME": UInt8 for up to 8 lines, else UInt64.
+metric port_metric(std::string_view name, std::size_t lines, std::uint64_t value, std::optional<std::uint64_t> ts);
+/// An edge's exact time and position as the line metric's properties
+/// (timestamp_ns: CLOCK_MONOTONIC; seqno; line_seqno).
+void add_edge_properties(metric& m, std::uint64_t timestamp_ns, std::uint64_t seqno, std::uint64_t line_seqno);
+
+/// What a DCMD metric asks of a device's lines, after the checks every
+/// device of lines makes (one copy): "Lines/NAME" of a published line that
+/// is writable and not held elsewhere, with a Boolean value. Metrics in
+/// `read_only` (ports, "Lost events") are not_writable, other names
+/// unknown_metric. On done, `line` is the line in `lines` and `level` the
+/// level to drive.
+struct line_write {
+    device::write_status status = device::write_status::unknown_metric;
+    const published_line* line = nullptr;
+    bool level = false;
+};
+line_write check_line_write(const metric& m, const std::vector<const published_line*>& lines,
+                            const std::vector<std::string>& read_only);
 
 /// CLOCK_REALTIME minus CLOCK_MONOTONIC now, in ns: what turns an edge's
 /// kernel timestamp into UTC (taken once per batch, so that the edges of a

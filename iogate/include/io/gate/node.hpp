@@ -88,7 +88,11 @@ public:
     /// datatype and timestamp, for DBIRTH.
     virtual std::vector<metric> birth_metrics() = 0;
 
-    enum class write_status { done, unknown_metric, not_writable, bad_value, failed };
+    /// done: written, confirmed in `confirmed`; pending: accepted and sent
+    /// on (a remote module's write, which may wait for the bus's timeout);
+    /// the device reports the confirmation later as its data (DDATA), or
+    /// logs why the write failed.
+    enum class write_status { done, unknown_metric, not_writable, bad_value, failed, pending };
     /// A DCMD metric: write it; on done, append the metrics that confirm
     /// the new state (the value read back) to `confirmed`.
     virtual write_status write(const metric& m, std::vector<metric>& confirmed) = 0;
@@ -125,7 +129,7 @@ struct node_counters {
     std::uint64_t dropped_offline = 0;      ///< metrics not published: no broker or host, no journal
     std::uint64_t historical = 0;           ///< journaled metrics published (is_historical)
     std::uint64_t publish_failures = 0;     ///< the transport refused a PUBLISH
-    std::uint64_t commands_done = 0;        ///< DCMD metrics written
+    std::uint64_t commands_done = 0;        ///< DCMD metrics written (or accepted: pending)
     std::uint64_t commands_refused = 0;     ///< DCMD/NCMD metrics refused (off, not writable, unknown, rate)
     std::uint64_t commands_rate_limited = 0;  ///< of those, refused for the rate limit
     std::uint64_t malformed_messages = 0;   ///< NCMD/DCMD/STATE payloads that did not parse
