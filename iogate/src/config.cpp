@@ -49,6 +49,14 @@ public:
         throw config_error(where + ": " + name(key) + ": " + what);
     }
 
+    // "FILE:LINE: PREFIX", where this table begins.
+    std::string location() const {
+        std::string where = file_;
+        if (t_.source().begin)
+            where += ":" + std::to_string(t_.source().begin.line);
+        return where + ": " + prefix_;
+    }
+
     std::string name(std::string_view key) const { return prefix_.empty() ? std::string{key} : prefix_ + "." + std::string{key}; }
 
     void only(std::initializer_list<std::string_view> allowed) const {
@@ -142,6 +150,35 @@ private:
     const toml::table& t_;
     std::string prefix_;
 };
+
+// Why `writable` cannot be written on a module of `model`; "" when it can.
+std::string unwritable(const io::modbus_model& model, const std::vector<std::string>& writable) {
+    for (const auto& w : writable) {
+        bool ok = false;
+        if (w.size() > 2 && w.compare(0, 2, "DO") == 0) {
+            unsigned n = 0;
+            const auto* end = w.data() + w.size();
+            const auto r = std::from_chars(w.data() + 2, end, n);
+            ok = r.ec == std::errc{} && r.ptr == end && n < model.outputs && (w.size() == 3 || w[2] != '0');
+        }
+        if (!ok)
+            return "'" + w + "' is not an output of model " + std::string{model.name} +
+                   (model.outputs == 0 ? std::string{", which has none"}
+                                       : "; allowed: DO0..DO" + std::to_string(model.outputs - 1));
+    }
+    return {};
+}
+
+bool is_modbus_uri(std::string_view s) {
+    return s.substr(0, 7) == "modbus-";
+}
+
+std::string model_list() {
+    std::string s;
+    for (const auto& m : io::modbus_models())
+        s += (s.empty() ? "" : ", ") + std::string{m.name};
+    return s;
+}
 
 modbus_server_config parse_modbus_server(const std::string& source, const toml::table& t) {
     modbus_server_config m;
@@ -263,8 +300,8 @@ gate_config parse_config(std::string_view text, const std::string& source) {
     }
     gate_config c;
     section top{source, root, ""};
-    top.only({"group_id", "edge_node_id", "state_file", "mqtt", "primary_host", "commands", "store", "card", "modbus_server",
-              "aliases"});
+    top.only({"group_id", "edge_node_id", "state_file", "mqtt", "primary_host", "commands", "store", "card",
+              "modbus_module", "modbus_server", "aliases"});
     if (const auto* ms = top.table("modbus_server"))
         c.modbus = parse_modbus_server(source, *ms);
     const bool modbus_only = top.table("mqtt") == nullptr && c.modbus.enabled;
@@ -285,6 +322,8 @@ gate_config parse_config(std::string_view text, const std::string& source) {
     if (modbus_only) {
         if (top.table_array("card") != nullptr)
             top.fail("card", "[[card]] publishes over MQTT, but there is no [mqtt]");
+        if (top.table_array("modbus_module") != nullptr)
+            top.fail("modbus_module", "[[modbus_module]] publishes over MQTT, but there is no [mqtt]");
         return c;
     }
     if (mt == nullptr)
@@ -384,6 +423,57 @@ gate_config parse_config(std::string_view text, const std::string& source) {
             c.cards.push_back(std::move(e));
         }
     }
+    if (const auto* mods = top.table_array("modbus_module")) {
+        std::size_t i = 0;
+        for (const auto& n : *mods) {
+            section s{source, *n.as_table(), "modbus_module[" + std::to_string(i++) + "]"};
+            s.only({"module", "device_id", "poll_ms", "writable"});
+            modbus_module_entry e;
+            e.where = s.location();
+            const auto key = s.str("module");
+            if (!key || key->empty())
+                s.fail("module", "missing; a libio Modbus URI (modbus-tcp://HOST[:PORT]?unit=1&model=410, "
+                                 "modbus-rtu:/dev/ttyS4?unit=1&model=430) or the name of a module configured in "
+                                 "/etc/libio/modbus.d");
+            e.module = *key;
+            if (const auto id = s.str("device_id"))
+                e.device_id = s.id("device_id", *id);
+            e.writable = s.strings("writable");
+            if (is_modbus_uri(e.module)) {
+                io::modbus_address a;
+                try {
+                    a = io::parse_modbus_uri(e.module);
+                } catch (const io::invalid_argument& ex) {
+                    s.fail("module", ex.what());
+                }
+                if (a.unit == 0)
+                    s.fail("module", "'" + e.module + "' names no unit; add unit=1..247");
+                if (a.model.empty())
+                    s.fail("module", "'" + e.module + "' names no model; add model=(" + model_list() +
+                                         "): iogate does not ask a module for its model, which would hold its "
+                                         "event loop");
+                if (const auto why = unwritable(io::find_modbus_model(a.model), e.writable); !why.empty())
+                    s.fail("writable", why);
+                if (e.device_id.empty())
+                    s.fail("device_id", "missing; a module given by URI needs the device ID it is published as, "
+                                        "e.g. device_id = \"rack3\"");
+            } else if (e.device_id.empty()) {
+                e.device_id = s.id("module", e.module);
+            }
+            if (const auto ms = s.integer("poll_ms", 10, 60000))
+                e.poll = std::chrono::milliseconds{*ms};
+            if (!e.writable.empty() && !c.node.commands_enabled)
+                s.fail("writable", "lines are writable but commands are off; set [commands] enabled = true, or "
+                                   "remove writable");
+            for (const auto& prev : c.modbus_modules) {
+                if (prev.module == e.module)
+                    s.fail("module", "'" + e.module + "' is configured twice");
+                if (prev.device_id == e.device_id)
+                    s.fail("device_id", "'" + e.device_id + "' is the device ID of two modules");
+            }
+            c.modbus_modules.push_back(std::move(e));
+        }
+    }
     for (const auto& u : c.modbus.units)
         for (const auto& e : c.cards)
             if (e.card == u.card)
@@ -392,9 +482,51 @@ gate_config parse_config(std::string_view text, const std::string& source) {
     return c;
 }
 
+std::vector<resolved_modbus_module> resolve_modbus_modules(const gate_config& c,
+                                                           const std::filesystem::path& libio_dir) {
+    std::vector<resolved_modbus_module> out;
+    std::optional<std::vector<io::modbus_module_config>> site;
+    for (const auto& e : c.modbus_modules) {
+        io::modbus_module_config m;
+        m.name = e.device_id;
+        m.poll = e.poll.value_or(std::chrono::milliseconds{100});
+        if (is_modbus_uri(e.module)) {
+            m.address = io::parse_modbus_uri(e.module);  // checked by parse_config
+            out.push_back({std::move(m), e.writable});
+            continue;
+        }
+        if (!site)
+            site = io::load_modbus_config(libio_dir);
+        const auto it = std::find_if(site->begin(), site->end(), [&](const auto& x) { return x.name == e.module; });
+        const auto dir = (libio_dir / "modbus.d").string();
+        if (it == site->end()) {
+            std::string names;
+            for (const auto& x : *site)
+                names += (names.empty() ? "" : ", ") + x.name;
+            throw config_error(e.where + ".module: '" + e.module + "' is not a module configured in " + dir +
+                               (names.empty() ? std::string{" (it configures none)"} : " (it configures " + names + ")") +
+                               "; allowed: one of those names, or a modbus-tcp:// or modbus-rtu: URI");
+        }
+        if (it->address.model.empty())
+            throw config_error(e.where + ".module: '" + e.module + "' has no model in " + it->file + ":" +
+                               std::to_string(it->line) + "; give it one there (model = " + model_list() +
+                               "): iogate does not ask a module for its model, which would hold its event loop");
+        if (const auto why = unwritable(io::find_modbus_model(it->address.model), e.writable); !why.empty())
+            throw config_error(e.where + ".writable: " + why);
+        m.address = it->address;
+        if (!e.poll)
+            m.poll = it->poll;
+        m.file = it->file;
+        m.line = it->line;
+        out.push_back({std::move(m), e.writable});
+    }
+    return out;
+}
+
 void check_config(const gate_config& c) {
     if (c.mqtt.servers.empty() && c.modbus.enabled)
         return;  // Modbus only
+    (void)resolve_modbus_modules(c, io::config_dir());
     check_options(c.mqtt);
     const bool tls = std::any_of(c.mqtt.servers.begin(), c.mqtt.servers.end(), [](const auto& s) { return s.tls; });
     if (!tls)

@@ -238,3 +238,140 @@ TEST(gate_config, the_certificate_must_name_the_edge_node) {
     EXPECT_THROW(gate::certificate_common_name(c.mqtt.cert_file), io::invalid_argument);
     std::filesystem::remove_all(dir);
 }
+
+namespace {
+
+const std::string top = "group_id = \"g\"\nedge_node_id = \"press7\"\n";
+
+// A libio configuration directory with one modbus.d file, removed at the end.
+struct libio_dir {
+    std::filesystem::path path;
+    explicit libio_dir(const std::string& conf) {
+        char tmpl[] = "/tmp/gate_libio_XXXXXX";
+        path = ::mkdtemp(tmpl);
+        std::filesystem::create_directory(path / "modbus.d");
+        std::ofstream(path / "modbus.d" / "site.conf") << conf;
+    }
+    ~libio_dir() { std::filesystem::remove_all(path); }
+};
+
+}  // namespace
+
+TEST(gate_config, modbus_modules_by_uri_and_by_name) {
+    const auto c = gate::parse_config(top + R"(
+[commands]
+enabled = true
+[[modbus_module]]
+module = "modbus-tcp://192.0.2.7:1502?unit=3&model=410"
+device_id = "rack3"
+poll_ms = 50
+writable = ["DO0", "DO15"]
+[[modbus_module]]
+module = "rack4-inputs"
+)" + mqtt_ok, "/etc/iogate/iogate.toml");
+    ASSERT_EQ(c.modbus_modules.size(), 2U);
+    EXPECT_EQ(c.modbus_modules[0].device_id, "rack3");
+    EXPECT_EQ(c.modbus_modules[0].poll, std::chrono::milliseconds{50});
+    EXPECT_EQ(c.modbus_modules[0].writable, (std::vector<std::string>{"DO0", "DO15"}));
+    EXPECT_EQ(c.modbus_modules[0].where, "/etc/iogate/iogate.toml:6: modbus_module[0]");
+    EXPECT_EQ(c.modbus_modules[1].device_id, "rack4-inputs");  // a name is the device ID
+    EXPECT_FALSE(c.modbus_modules[1].poll);
+
+    libio_dir dir{"[rack4-inputs]\nuri = modbus-rtu:/dev/ttyS4?unit=4&baud=19200\nmodel = 430\npoll = 250ms\n"};
+    const auto r = gate::resolve_modbus_modules(c, dir.path);
+    ASSERT_EQ(r.size(), 2U);
+    EXPECT_EQ(r[0].module.name, "rack3");
+    EXPECT_EQ(r[0].module.address.port, 1502);
+    EXPECT_EQ(r[0].module.address.unit, 3U);
+    EXPECT_EQ(r[0].module.poll, std::chrono::milliseconds{50});
+    EXPECT_EQ(r[0].writable, c.modbus_modules[0].writable);
+    EXPECT_EQ(r[1].module.name, "rack4-inputs");
+    EXPECT_EQ(r[1].module.address.device, "/dev/ttyS4");
+    EXPECT_EQ(r[1].module.address.model, "430");
+    EXPECT_EQ(r[1].module.poll, std::chrono::milliseconds{250});  // libio's, as iogate.toml gives none
+
+    // poll_ms in iogate.toml wins over libio's; the default without either is 100 ms.
+    const auto c2 = gate::parse_config(top + "[[modbus_module]]\nmodule = \"rack4-inputs\"\npoll_ms = 20\n"
+                                             "device_id = \"in4\"\n[[modbus_module]]\ndevice_id = \"x\"\n"
+                                             "module = \"modbus-tcp://h?unit=1&model=520\"\n" + mqtt_ok,
+                                       "f");
+    const auto r2 = gate::resolve_modbus_modules(c2, dir.path);
+    EXPECT_EQ(r2[0].module.name, "in4");
+    EXPECT_EQ(r2[0].module.poll, std::chrono::milliseconds{20});
+    EXPECT_EQ(r2[1].module.poll, std::chrono::milliseconds{100});
+}
+
+TEST(gate_config, modbus_module_mistakes_name_the_key) {
+    const auto e = [](const std::string& entry, const std::string& extra = "") {
+        return error_of(top + extra + "[[modbus_module]]\n" + entry + mqtt_ok);
+    };
+    const std::string uri = "modbus-tcp://127.0.0.1:1502?unit=1&model=410";
+    EXPECT_NE(e("device_id = \"a\"\n").find("modbus_module[0].module: missing; a libio Modbus URI"), std::string::npos);
+    EXPECT_NE(e("module = \"modbus-tcp://h?unit=1\"\ndevice_id = \"a\"\n")
+                  .find("modbus_module[0].module: 'modbus-tcp://h?unit=1' names no model; add model=(410, 420"),
+              std::string::npos);
+    EXPECT_NE(e("module = \"modbus-tcp://h?model=410\"\ndevice_id = \"a\"\n").find("names no unit; add unit=1..247"),
+              std::string::npos);
+    EXPECT_NE(e("module = \"modbus-tcp://h?unit=1&model=410&speed=3\"\ndevice_id = \"a\"\n")
+                  .find("modbus_module[0].module: modbus URI 'modbus-tcp://h?unit=1&model=410&speed=3': unknown "
+                        "parameter 'speed'"),
+              std::string::npos);
+    EXPECT_NE(e("module = \"" + uri + "\"\n").find("modbus_module[0].device_id: missing; a module given by URI"),
+              std::string::npos);
+    EXPECT_NE(e("module = \"" + uri + "\"\ndevice_id = \"a/b\"\n").find("modbus_module[0].device_id: 'a/b' contains '/'"),
+              std::string::npos);
+    EXPECT_NE(e("module = \"" + uri + "\"\ndevice_id = \"a\"\npoll_ms = 5\n")
+                  .find("/etc/iogate/iogate.toml:6: modbus_module[0].poll_ms: 5 is out of range; allowed: 10..60000"),
+              std::string::npos);
+    EXPECT_NE(e("module = \"" + uri + "\"\ndevice_id = \"a\"\nwritable = [\"DO0\"]\n")
+                  .find("modbus_module[0].writable: lines are writable but commands are off"),
+              std::string::npos);
+    const std::string on = "[commands]\nenabled = true\n";
+    for (const auto* bad : {"DI0", "DO16", "DO01", "DO", "do1"})
+        EXPECT_NE(e("module = \"" + uri + "\"\ndevice_id = \"a\"\nwritable = [\"" + bad + "\"]\n", on)
+                      .find(std::string{"modbus_module[0].writable: '"} + bad +
+                            "' is not an output of model 410; allowed: DO0..DO15"),
+                  std::string::npos)
+            << bad;
+    EXPECT_NE(e("module = \"" + uri + "\"\ndevice_id = \"a\"\nlines = [\"DI0\"]\n")
+                  .find("modbus_module[0].lines: unknown key; allowed here: module, device_id, poll_ms, writable"),
+              std::string::npos);
+    EXPECT_NE(e("module = \"" + uri + "\"\ndevice_id = \"a\"\n[[modbus_module]]\nmodule = \"" + uri +
+                "\"\ndevice_id = \"b\"\n")
+                  .find("modbus_module[1].module: '" + uri + "' is configured twice"),
+              std::string::npos);
+    EXPECT_NE(e("module = \"r1\"\n[[modbus_module]]\nmodule = \"r2\"\ndevice_id = \"r1\"\n")
+                  .find("modbus_module[1].device_id: 'r1' is the device ID of two modules"),
+              std::string::npos);
+    EXPECT_NE(error_of("[[modbus_module]]\nmodule = \"r1\"\n[modbus_server]\nenabled = true\n[[modbus_server.unit]]\n"
+                       "id = 1\ncard = \"c\"\n")
+                  .find("modbus_module: [[modbus_module]] publishes over MQTT, but there is no [mqtt]"),
+              std::string::npos);
+}
+
+TEST(gate_config, modbus_module_names_are_checked_against_libio) {
+    libio_dir dir{"[rack1]\nuri = modbus-tcp://192.0.2.1?unit=1\n\n[rack2]\nuri = modbus-tcp://192.0.2.1?unit=2\n"
+                  "model = 430\n"};
+    const auto err = [&](const std::string& entry) {
+        try {
+            (void)gate::resolve_modbus_modules(
+                gate::parse_config(top + "[commands]\nenabled = true\n[[modbus_module]]\n" + entry + mqtt_ok,
+                                   "/etc/iogate/iogate.toml"),
+                dir.path);
+        } catch (const gate::config_error& e) {
+            return std::string{e.what()};
+        }
+        return std::string{};
+    };
+    const auto d = (dir.path / "modbus.d").string();
+    EXPECT_EQ(err("module = \"rack9\"\n"), "/etc/iogate/iogate.toml:5: modbus_module[0].module: 'rack9' is not a "
+                                           "module configured in " + d + " (it configures rack1, rack2); allowed: "
+                                           "one of those names, or a modbus-tcp:// or modbus-rtu: URI");
+    EXPECT_NE(err("module = \"rack1\"\n").find("modbus_module[0].module: 'rack1' has no model in " + d +
+                                               "/site.conf:1; give it one there (model = 410"),
+              std::string::npos);
+    EXPECT_NE(err("module = \"rack2\"\nwritable = [\"DO0\"]\n")
+                  .find("modbus_module[0].writable: 'DO0' is not an output of model 430, which has none"),
+              std::string::npos);
+    EXPECT_EQ(err("module = \"rack2\"\n"), "");
+}

@@ -7,6 +7,11 @@
 #include <io/gate/mqtt_transport.hpp>
 #include <io/gate/node.hpp>
 
+#include <io/modbus_config.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +25,23 @@ struct card_entry {
     card_options options;
 };
 
+/// One [[modbus_module]] of the configuration: a remote Modbus I/O module
+/// published as a device.
+struct modbus_module_entry {
+    /// A libio Modbus URI (modbus-tcp://..., modbus-rtu:...) or the name of
+    /// a module configured in libio's configuration (/etc/libio/modbus.d).
+    std::string module;
+    /// The Sparkplug device ID; empty: the configured module's name.
+    std::string device_id;
+    /// The poll period; nullopt: the libio configuration's, else 100 ms.
+    std::optional<std::chrono::milliseconds> poll;
+    /// Outputs (DO0..) DCMD may write.
+    std::vector<std::string> writable;
+    /// "FILE:LINE: modbus_module[N]": where it was configured, for errors
+    /// found once libio's configuration is read.
+    std::string where;
+};
+
 /// Everything /etc/iogate/iogate.toml says.
 struct gate_config {
     node_config node;
@@ -31,6 +53,7 @@ struct gate_config {
     std::size_t journal_capacity = 10000;
     unsigned replay_per_second = 500;
     std::vector<card_entry> cards;
+    std::vector<modbus_module_entry> modbus_modules;
     /// [modbus_server]; with it, [mqtt] may be left out (a Modbus-only
     /// gateway: mqtt.servers is then empty).
     modbus_server_config modbus;
@@ -53,6 +76,21 @@ gate_config parse_config(std::string_view text, const std::string& source);
 /// that the certificate's common name is the edge node ID (the identity the
 /// broker gives the node). Throws io::invalid_argument.
 void check_config(const gate_config& config);
+
+/// A [[modbus_module]] with its address, model and poll period known.
+struct resolved_modbus_module {
+    io::modbus_module_config module;  ///< name: the device ID
+    std::vector<std::string> writable;
+};
+
+/// The [[modbus_module]] entries as libio module configurations, names
+/// looked up in `libio_dir` (load_modbus_config()).
+/// Throws config_error naming the entry for a name libio does not
+/// configure, a module without a model (iogate does not ask a module for
+/// it: that would hold its event loop), or writable lines that are not
+/// outputs of the model; io::invalid_argument for a broken libio file.
+std::vector<resolved_modbus_module> resolve_modbus_modules(const gate_config& config,
+                                                           const std::filesystem::path& libio_dir);
 
 /// "mqtts://HOST[:PORT]" (port 8883) or "mqtt://HOST[:PORT]" (1883), HOST
 /// a name, an IPv4 address or [IPv6]. Throws io::invalid_argument.
