@@ -8,6 +8,7 @@
 #include <io/gate/card_set.hpp>
 #include <io/gate/config.hpp>
 #include <io/gate/gateway.hpp>
+#include <io/gate/modbus_device.hpp>
 #include <io/gate/modbus_units.hpp>
 #include <io/version.hpp>
 
@@ -38,8 +39,9 @@ constexpr const char* usage_text =
     "usage: iogate [--config FILE] [--check-config]\n"
     "       iogate --version | --help\n"
     "\n"
-    "Publishes the configured cards' digital lines to an MQTT broker as a\n"
-    "Sparkplug B edge node (TLS with a client certificate; listens on nothing),\n"
+    "Publishes the configured cards' digital lines and remote Modbus modules to\n"
+    "an MQTT broker as a Sparkplug B edge node (TLS with a client certificate;\n"
+    "listens on nothing),\n"
     "and, when [modbus_server] is configured, serves cards over Modbus/TCP.\n"
     "\n"
     "  --config FILE    the configuration (default /etc/iogate/iogate.toml)\n"
@@ -90,6 +92,12 @@ int run(const gate::gate_config& cfg) {
         gw->edge_node().log = log_line;
         cards.emplace(cfg.cards, gw->edge_node(), loop);
         cards->log = log_line;
+    }
+    std::optional<gate::modbus_device_set> modules;
+    if (gw && !cfg.modbus_modules.empty()) {
+        modules.emplace(gate::resolve_modbus_modules(cfg, io::config_dir()), gw->edge_node(), loop);
+        modules->log = log_line;
+        modules->start();
     }
     std::optional<gate::modbus_units> modbus;
     if (cfg.modbus.enabled) {
