@@ -8,7 +8,8 @@ protoc --decode_raw.
 
     iogate_broker_test.py IOGATE PEER_NODE PROTO CASE
 
-CASE: cli, tls, lifecycle, device, primary_host, server_list, acl, store_forward;
+CASE: cli, tls, lifecycle, device, primary_host, server_list, acl, store_forward,
+modbus_device (SeaI/O modules simulated by seaio_sim.py over Modbus/TCP);
 vm_cards in the test VM (root, iocard.ko's virtual cards; tests/vm). Waits are bounded
 only as guards against a hang; every verdict comes from an event (a message,
 a log line, an exit status)."""
@@ -718,7 +719,132 @@ def case_vm_cards():
     b.delete()
 
 
+class seaio:
+    """seaio_sim.py --tcp serving SeaI/O modules on 127.0.0.1; its commands on stdin."""
+
+    def __init__(self, *modules):
+        sim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seaio_sim.py")
+        self.proc = subprocess.Popen([sim, "--tcp", *modules], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        CHILDREN.append(self.proc)
+        words = self.proc.stdout.readline().split()
+        check(words[:1] == ["ready"], f"seaio_sim.py did not start: {words}")
+        self.port = int(words[1])
+
+    def cmd(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        check(answer and not answer.startswith("error"), f"seaio_sim.py {line!r}: {answer!r}")
+        return answer
+
+
+def case_modbus_device():
+    sim = seaio("1:410", "2:430")
+    sim.cmd("di 1 5 1")  # before iogate starts: the birth must show it
+    uri = f"modbus-tcp://127.0.0.1:{sim.port}?timeout=200&retries=0"
+    # The 430 by its name in libio's configuration (LIBIO_CONFIG_DIR stands for /etc/libio).
+    os.makedirs(f"{TMP}/libio/modbus.d")
+    with open(f"{TMP}/libio/modbus.d/site.conf", "w") as f:
+        f.write(f"[rack2]\nuri = {uri}&unit=2\nmodel = 430\npoll = 20ms\n")
+    os.environ["LIBIO_CONFIG_DIR"] = f"{TMP}/libio"
+    modules = (f'[[modbus_module]]\nmodule = "{uri}&unit=1&model=410"\ndevice_id = "rack1"\npoll_ms = 20\n'
+               'writable = ["DO0", "DO3"]\n'
+               '[[modbus_module]]\nmodule = "rack2"\n')
+    # Refused configurations name the key and what is allowed.
+    for bad, text in ((f'[[modbus_module]]\nmodule = "{uri}&unit=1"\ndevice_id = "x"\n',
+                       "modbus_module[0].module: '" + uri + "&unit=1' names no model; add model=(410"),
+                      ('[[modbus_module]]\nmodule = "rack9"\n',
+                       f"modbus_module[0].module: 'rack9' is not a module configured in {TMP}/libio/modbus.d "
+                       "(it configures rack2)"),
+                      ('[commands]\nenabled = true\n[[modbus_module]]\nmodule = "rack2"\nwritable = ["DO0"]\n',
+                       "modbus_module[0].writable: 'DO0' is not an output of model 430, which has none"),
+                      ('[[modbus_module]]\nmodule = "rack2"\npoll_ms = 1\n',
+                       "modbus_module[0].poll_ms: 1 is out of range; allowed: 10..60000")):
+        r = subprocess.run([IOGATE, "--config", config([1883], extra=bad), "--check-config"],
+                           capture_output=True, text=True)
+        check(r.returncode == 2 and text in r.stderr, f"bad [[modbus_module]]: {r.returncode} {r.stderr}")
+
+    b, h = broker_and_host()
+    g = gate(config([b.port], extra="[commands]\nenabled = true\nmax_per_second = 0\n" + modules))
+    h.expect(T("NBIRTH"))
+    births = {}
+    for _ in range(2):
+        t, p, _, _ = h.next("the modules' DBIRTHs")
+        check(t in (T("DBIRTH", "rack1"), T("DBIRTH", "rack2")), f"expected a module's DBIRTH, got {t}")
+        births[t.rsplit("/", 1)[1]] = pb.payload.FromString(p)
+    step("births")
+    db = births["rack1"]
+    names = [m.name for m in db.metrics]
+    want = [f"Lines/DI{i}" for i in range(16)] + [f"Lines/DO{i}" for i in range(16)] + ["Ports/DI", "Lost events"]
+    check(names == want, f"rack1 DBIRTH metrics {names}")
+    for m in db.metrics[:32]:
+        check(m.datatype == 11 and m.boolean_value == (m.name == "Lines/DI5"), f"rack1 DBIRTH {m}")
+        check(prop(m, "Quality") == 192, f"Quality of {m.name}")
+    check(metric(db, "Ports/DI").datatype == 8 and metric(db, "Ports/DI").long_value == 1 << 5, "rack1 Ports/DI")
+    check(metric(db, "Lost events").datatype == 8 and metric(db, "Lost events").long_value == 0, "Lost events")
+    names = [m.name for m in births["rack2"].metrics]
+    check(names == [f"Lines/DI{i}" for i in range(32)] + ["Ports/DI", "Lost events"], f"rack2 DBIRTH {names}")
+    g.wait_line(f"modbus module modbus-tcp://127.0.0.1:{sim.port}?unit=2&model=430&timeout=200&retries=0 "
+                "published as device rack2")
+
+    step("edges")
+    t0 = time.monotonic_ns()
+    sim.cmd("di 1 2 1")
+    d, _, _, _ = h.expect(T("DDATA", "rack1"))
+    t1 = time.monotonic_ns()
+    m = metric(d, "Lines/DI2")
+    check(m.boolean_value and prop(m, "line_seqno") == 1 and prop(m, "seqno") >= 1, f"edge {m}")
+    check(t0 <= prop(m, "timestamp_ns") <= t1, f"the edge's poll time {prop(m, 'timestamp_ns')} not in [{t0}, {t1}]")
+    check(abs(m.timestamp - time.time() * 1000) < 10000, f"metric timestamp {m.timestamp}")
+    check(metric(d, "Ports/DI").long_value == (1 << 5) | (1 << 2), f"Ports/DI after the edge: {d}")
+    sim.cmd("di 2 31 1")
+    d, _, _, _ = h.expect(T("DDATA", "rack2"))
+    check(metric(d, "Lines/DI31").boolean_value and metric(d, "Ports/DI").long_value == 1 << 31, f"rack2 {d}")
+
+    step("commands")
+    h.publish(T("DCMD", "rack1"), command("Lines/DO3", True))
+    d, _, _, _ = h.expect(T("DDATA", "rack1"))
+    check([m.name for m in d.metrics] == ["Lines/DO3"] and d.metrics[0].boolean_value, f"confirmation {d}")
+    check(sim.cmd("do 1") == "do 0x8", "the module's outputs after DO3")
+    # Not writable (an output not listed, an input, a port): refused with the cards' reasons.
+    for name in ("Lines/DO1", "Lines/DI0"):
+        h.publish(T("DCMD", "rack1"), command(name, True))
+        g.wait_line(f"DCMD rack1 '{name}' refused: not writable")
+    h.publish(T("DCMD", "rack2"), command("Lines/DO0", True))
+    g.wait_line("DCMD rack2 'Lines/DO0' refused: no such metric")
+    h.publish(T("DCMD", "rack1"), command("Lines/DO0", True))
+    d, _, _, _ = h.expect(T("DDATA", "rack1"))
+    check([m.name for m in d.metrics] == ["Lines/DO0"] and d.metrics[0].boolean_value, f"confirmation {d}")
+    check(sim.cmd("do 1") == "do 0x9", "the module's outputs after DO0")
+
+    step("silent and back")
+    sim.cmd("fault 1 silent")
+    dd, _, _, _ = h.expect(T("DDEATH", "rack1"))
+    g.wait_line("modbus module rack1: no answer (")
+    # The other module on the same connection is still published and polled.
+    sim.cmd("di 2 0 1")
+    d, _, _, _ = h.expect(T("DDATA", "rack2"))
+    check(metric(d, "Lines/DI0").boolean_value, f"rack2 while rack1 is silent: {d}")
+    h.publish(T("DCMD", "rack1"), command("Lines/DO0", False))  # a device that is gone: refused
+    g.wait_line("DCMD for rack1 refused: no such device")
+    sim.cmd("di 1 7 1")
+    sim.cmd("fault 1 none")
+    db, _, _, _ = h.expect(T("DBIRTH", "rack1"))
+    levels = {m.name: m.boolean_value for m in db.metrics if m.name.startswith("Lines/")}
+    check({n for n, v in levels.items() if v} == {"Lines/DI2", "Lines/DI5", "Lines/DI7", "Lines/DO0", "Lines/DO3"},
+          f"DBIRTH after the module came back: {db}")
+    check(sim.cmd("do 1") == "do 0x9", "a command for the gone device was written")
+    sim.cmd("di 1 7 0")
+    d, _, _, _ = h.expect(T("DDATA", "rack1"))
+    m = metric(d, "Lines/DI7")
+    check(not m.boolean_value and prop(m, "line_seqno") == 2, f"an edge after the module came back: {d}")
+    g.proc.send_signal(signal.SIGTERM)
+    h.expect(T("NDEATH"))
+    check(g.wait_exit() == 0, "iogate exit status")
+
+
 finish({"cli": case_cli, "store_forward": case_store_forward, "acl": case_acl, "tls": case_tls,
         "lifecycle": case_lifecycle, "device": case_device, "primary_host": case_primary_host,
-        "server_list": case_server_list, "vm_cards": case_vm_cards}[CASE])
+        "server_list": case_server_list, "modbus_device": case_modbus_device, "vm_cards": case_vm_cards}[CASE])
 print(f"ok {CASE}")
