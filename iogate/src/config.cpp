@@ -465,6 +465,10 @@ gate_config parse_config(std::string_view text, const std::string& source) {
             if (!e.writable.empty() && !c.node.commands_enabled)
                 s.fail("writable", "lines are writable but commands are off; set [commands] enabled = true, or "
                                    "remove writable");
+            for (const auto& card : c.cards)
+                if (card.device_id == e.device_id)
+                    s.fail("device_id", "'" + e.device_id + "' is also the device ID of [[card]] card = '" + card.card +
+                                            "'; device IDs are unique in a node");
             for (const auto& prev : c.modbus_modules) {
                 if (prev.module == e.module)
                     s.fail("module", "'" + e.module + "' is configured twice");

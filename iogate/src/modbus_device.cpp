@@ -327,6 +327,7 @@ struct modbus_device_set::impl {
         resolved_modbus_module config;
         std::unique_ptr<modbus_device> dev;
         bool added = false;
+        std::string last_error;  // of the last failed open
     };
     modbus_device_set& self;
     node& n;
@@ -343,7 +344,7 @@ struct modbus_device_set::impl {
               return c;
           }()} {
         for (auto& m : modules)
-            entries.push_back({std::move(m), nullptr});
+            entries.push_back({std::move(m), nullptr, false, {}});
     }
 
     void say(const std::string& text) const {
@@ -360,7 +361,9 @@ struct modbus_device_set::impl {
                 continue;
             auto* m = site.try_open(i);
             if (m == nullptr) {
-                say("modbus module " + e.config.module.name + ": " + site.error(i) + "; tried again in 5 s");
+                if (site.error(i) != e.last_error)  // once, not every 5 s
+                    say("modbus module " + e.config.module.name + ": " + site.error(i) + "; tried again every 5 s");
+                e.last_error = site.error(i);
                 all = false;
                 continue;
             }

@@ -343,6 +343,9 @@ TEST(gate_config, modbus_module_mistakes_name_the_key) {
     EXPECT_NE(e("module = \"r1\"\n[[modbus_module]]\nmodule = \"r2\"\ndevice_id = \"r1\"\n")
                   .find("modbus_module[1].device_id: 'r1' is the device ID of two modules"),
               std::string::npos);
+    EXPECT_NE(e("module = \"r1\"\n", "[[card]]\ncard = \"dio0\"\ndevice_id = \"r1\"\n")
+                  .find("modbus_module[0].device_id: 'r1' is also the device ID of [[card]] card = 'dio0'"),
+              std::string::npos);
     EXPECT_NE(error_of("[[modbus_module]]\nmodule = \"r1\"\n[modbus_server]\nenabled = true\n[[modbus_server.unit]]\n"
                        "id = 1\ncard = \"c\"\n")
                   .find("modbus_module: [[modbus_module]] publishes over MQTT, but there is no [mqtt]"),
