@@ -5,11 +5,15 @@
   vm.py kernels                 print the kernel matrix as resolved now
   vm.py fetch SERIES            download and unpack a kernel into the cache
   vm.py kdir SERIES             print the headers directory (KDIR) of a kernel
+  vm.py debs SERIES [--image]   print the cached .debs of a kernel's headers
+                                (and image): what the install tests install
   vm.py run --kernel SERIES [--serial] [--usb-serial] [--pci-board {msix,intx}]
             [--timeout S] [--root DIR] -- CMD...
 
-SERIES is 6.1 (Debian 12), 6.12 (bookworm-backports) or 6.12-rt (PREEMPT_RT,
-bookworm-backports). Kernel packages are unpacked into the cache
+SERIES is 6.1 (Debian 12), 6.12 (bookworm-backports), 6.12-rt (PREEMPT_RT,
+bookworm-backports) or 6.12-trixie (Debian 13's own kernel, resolved with the
+apt lists of the install tests' plain trixie root, tests/vm/install-rootfs).
+Kernel packages are unpacked into the cache
 (${XDG_CACHE_HOME:-~/.cache}/libio); nothing is installed into the system.
 
 6.12-debug (and 6.1-debug) is built here, once: Debian's linux-source of the
@@ -71,7 +75,12 @@ SERIES = {
     "6.1": ("linux-headers-amd64", "linux-image-amd64", "6.1."),
     "6.12": ("linux-headers-amd64", "linux-image-amd64", "6.12."),
     "6.12-rt": ("linux-headers-rt-amd64", "linux-image-rt-amd64", "6.12."),
+    "6.12-trixie": ("linux-headers-amd64", "linux-image-amd64", "6.12."),
 }
+# Kernels of another Debian release than the machine's: resolved and
+# downloaded with the apt lists of that release's plain root, which
+# tests/vm/install-rootfs builds once (same mirror as the machine's sources).
+SERIES_SUITE = {"6.12-trixie": "trixie"}
 # Debug kernels built from source: series -> the series whose version they build.
 DEBUG_SERIES = {"6.12-debug": "6.12", "6.1-debug": "6.1"}
 DEBUG_CONFIG = os.path.join(HERE, "debug-kernel.config")
@@ -118,8 +127,17 @@ def version_newest(versions):
     return best
 
 
-def apt_depends(pkg):
-    out = subprocess.run(["apt-cache", "depends", "--no-recommends", "--no-suggests", pkg],
+def apt_opts(series):
+    """apt options that make apt-cache and apt-get see the series' release."""
+    suite = SERIES_SUITE.get(series)
+    if not suite:
+        return []
+    root = sh(os.path.join(HERE, "install-rootfs"), suite).strip()
+    return ["-o", f"Dir={root}", "-o", "Dir::State::status=" + os.path.join(root, "var/lib/dpkg/status")]
+
+
+def apt_depends(pkg, opts=()):
+    out = subprocess.run(["apt-cache", *opts, "depends", "--no-recommends", "--no-suggests", pkg],
                          text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
     return re.findall(r"^\s*\|?Depends: (\S+)", out, re.M)
 
@@ -129,7 +147,8 @@ def resolve(series):
     if series not in SERIES:
         die(f"unknown kernel series '{series}'; known: {', '.join(SERIES)}")
     hdr_meta, img_meta, prefix = SERIES[series]
-    out = subprocess.run(["apt-cache", "madison", hdr_meta], text=True,
+    opts = apt_opts(series)
+    out = subprocess.run(["apt-cache", *opts, "madison", hdr_meta], text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
     versions = [f.split("|")[1].strip() for f in out.splitlines() if "|" in f]
     versions = [v for v in versions if v.startswith(prefix)]
@@ -141,9 +160,9 @@ def resolve(series):
         die(f"no {hdr_meta} {prefix}x in the apt lists: run 'make deps' "
             "(it enables bookworm-backports on Debian 12)")
     ver = version_newest(versions)
-    hdr = [d for d in apt_depends(f"{hdr_meta}={ver}") if d.startswith("linux-headers-")][0]
+    hdr = [d for d in apt_depends(f"{hdr_meta}={ver}", opts) if d.startswith("linux-headers-")][0]
     release = hdr[len("linux-headers-"):]
-    pkgs = [hdr] + [d for d in apt_depends(hdr)
+    pkgs = [hdr] + [d for d in apt_depends(hdr, opts)
                     if d.startswith("linux-headers-") or d.startswith("linux-kbuild-")]
     if img_meta:
         pkgs.append(f"linux-image-{release}")
@@ -172,7 +191,7 @@ def fetch_locked(series):
     want = "\n".join(f"{p}={ver}" for p in info["packages"])
     if os.path.exists(stamp) and open(stamp).read() == want:
         return root, release
-    files = [download(p, ver) for p in info["packages"]]
+    files = [download(p, ver, apt_opts(series)) for p in info["packages"]]
     log(f"unpacking {release} into {root}")
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
@@ -193,7 +212,7 @@ def fetch_locked(series):
     return root, release
 
 
-def download(pkg, ver):
+def download(pkg, ver, opts=()):
     """The cached .deb of pkg=ver, downloaded (not installed) when missing."""
     debs = os.path.join(CACHE, "debs")
     os.makedirs(debs, exist_ok=True)
@@ -201,7 +220,7 @@ def download(pkg, ver):
     found = glob.glob(pattern)
     if not found:
         log(f"downloading {pkg}={ver}")
-        subprocess.run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", f"{pkg}={ver}"],
+        subprocess.run(["apt-get", *opts, "download", "-q", "-o", "APT::Sandbox::User=root", f"{pkg}={ver}"],
                        cwd=debs, check=True, stdout=subprocess.DEVNULL)
         found = glob.glob(pattern)
         if not found:
@@ -234,6 +253,16 @@ def fetch_debug(series):
                 if old != root:
                     shutil.rmtree(old, ignore_errors=True)
     return root, open(done).read().strip()
+
+
+def kernel_debs(series, image):
+    """The cached .deb files of a packaged kernel: headers, kbuild (and image)."""
+    if series in DEBUG_SERIES or series not in SERIES:
+        die(f"{series} is not a packaged kernel series; known: {', '.join(SERIES)}")
+    fetch(series)
+    info = resolve(series)
+    return [download(p, info["version"], apt_opts(series)) for p in info["packages"]
+            if image or not p.startswith("linux-image-")]
 
 
 def kdir(series):
@@ -526,6 +555,9 @@ def main():
     for verb in ("fetch", "kdir"):
         p = sub.add_parser(verb)
         p.add_argument("series", choices=sorted(SERIES) + sorted(DEBUG_SERIES))
+    p = sub.add_parser("debs")
+    p.add_argument("series", choices=sorted(SERIES))
+    p.add_argument("--image", action="store_true", help="the image too, not only the headers")
     p = sub.add_parser("run", help="boot a kernel and run a command inside")
     p.add_argument("--kernel", required=True, choices=sorted(SERIES) + sorted(DEBUG_SERIES))
     p.add_argument("--serial", action="store_true", help="attach pci-serial-4x")
@@ -551,6 +583,8 @@ def main():
         print(fetch(opts.series)[0])
     elif opts.verb == "kdir":
         print(kdir(opts.series))
+    elif opts.verb == "debs":
+        print("\n".join(kernel_debs(opts.series, opts.image)))
     else:
         status = run(opts)
         log(f"exit status {status}")
