@@ -190,6 +190,7 @@ def fetch_locked(series):
     stamp = os.path.join(root, ".unpacked")
     want = "\n".join(f"{p}={ver}" for p in info["packages"])
     if os.path.exists(stamp) and open(stamp).read() == want:
+        merged_usr(root, release)
         return root, release
     files = [download(p, ver, apt_opts(series)) for p in info["packages"]]
     log(f"unpacking {release} into {root}")
@@ -204,12 +205,25 @@ def fetch_locked(series):
         if fixed != text:
             with open(mk, "w") as f:
                 f.write(fixed)
+    merged_usr(root, release)
     moddir = os.path.join(root, "lib/modules", release)
     if os.path.isdir(os.path.join(moddir, "kernel")):
         subprocess.run(["depmod", "-b", root, release], check=True)
     with open(stamp, "w") as f:
         f.write(want)
     return root, release
+
+
+def merged_usr(root, release):
+    """Debian 13's kernel packages have their modules in /usr/lib/modules
+    only: the unpacked root gets lib -> usr/lib, as a merged-/usr system has,
+    so that depmod, the initramfs and guest-init find them at lib/modules."""
+    lib = os.path.join(root, "lib")
+    if not os.path.lexists(lib) and os.path.isdir(os.path.join(root, "usr/lib/modules")):
+        os.symlink("usr/lib", lib)
+        moddir = os.path.join(lib, "modules", release)
+        if os.path.isdir(os.path.join(moddir, "kernel")):
+            subprocess.run(["depmod", "-b", root, release], check=True)
 
 
 def download(pkg, ver, opts=()):
