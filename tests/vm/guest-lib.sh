@@ -17,7 +17,7 @@ installed() { dpkg-query -W -f='${db:Status-Status}\n' "$1" 2>/dev/null | grep -
 # (unsafe-io: no fsync per file, which only costs time in a VM that is thrown
 # away; INITRD=No: a kernel image installs without an initramfs of its own,
 # since vm.py boots every kernel with the initramfs it makes, and mkinitramfs
-# takes minutes under TCG, twice per kernel with DKMS's trigger)
+# takes minutes under TCG, once more at DKMS's trigger)
 apt_get() {
 	local verb=$1; shift
 	INITRD=No apt-get "$verb" -y -q --no-install-recommends -o Dpkg::Progress-Fancy=0 \
