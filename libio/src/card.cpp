@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <tuple>
+#include <unistd.h>
 
 namespace io {
 namespace detail {
@@ -54,6 +55,12 @@ std::string hwdb_vendor(udev* u, udev_device* bus_dev) {
     return "";
 }
 
+/// Whether udevd runs here (its control socket exists): without it no
+/// device is ever marked as processed.
+bool udev_running() {
+    return ::access("/run/udev/control", F_OK) == 0;
+}
+
 /// The gpiochip's udev device (for the properties our rules add).
 udev_owner<udev_device> gpiochip_device(udev* u, const std::string& chip) {
     return udev_owner<udev_device>{udev_device_new_from_subsystem_sysname(u, "gpio", chip.c_str())};
@@ -74,6 +81,8 @@ void add_iocard_cards(udev* u, std::map<std::string, card_info>& cards) {
         if (c.model.empty())
             continue;  // half created or half removed
         c.location = trim(attr(d.get(), "location"));
+        if (c.location.empty())
+            continue;  // likewise: a card is named by its location
         c.cos = trim(attr(d.get(), "cos"));
         c.driver = "iocard";
         c.syspath = udev_device_get_syspath(d.get());
@@ -91,6 +100,12 @@ void add_iocard_cards(udev* u, std::map<std::string, card_info>& cards) {
         auto g = gpiochip_device(u, chip);
         if (!g)
             continue;  // the card is going: its gpiochip is gone already
+        // Where udev runs, a chip it has not processed yet has none of the
+        // properties our rules give (the label): its own event follows. A
+        // scan made for another card's events (one just removed) saw such
+        // a card with no label, and iogate published it under no name.
+        if (udev_running() && udev_device_get_is_initialized(g.get()) == 0)
+            continue;
         // udev's record of the chip may still be the one of the card that
         // had this gpiochip number before (udev has not processed the new
         // chip yet): its own event follows.

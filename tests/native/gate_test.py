@@ -3,7 +3,7 @@
 leaves behind for a look, the child processes that a failure or the end of
 a case kills, and the verdict helpers.
 
-    from gate_test import CHILDREN, GUARD, check, fail, finish, scratch
+    from gate_test import CHILDREN, GUARD, ON_FAIL, check, fail, finish, scratch
     TMP = scratch("iogate_x_", "configurations")"""
 
 import shutil
@@ -13,6 +13,7 @@ import tempfile
 
 GUARD = 30  # seconds: only against hangs
 CHILDREN = []  # processes started by a case; killed when it ends
+ON_FAIL = []  # callables that print what a failure's reader needs (a daemon's log)
 _scratch = {"dir": None, "what": "files"}
 
 
@@ -39,6 +40,11 @@ def _kill_children():
 
 def fail(msg):
     print("FAIL: " + msg, flush=True)
+    for show in ON_FAIL:
+        try:
+            show()
+        except Exception as e:  # a failure's report must not hide the failure
+            print(f"(could not show more: {e})", flush=True)
     print(f"({_scratch['what']} kept in {_scratch['dir']})", flush=True)
     _kill_children()
     sys.exit(1)

@@ -26,7 +26,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from gate_test import CHILDREN, GUARD, check, fail, finish, scratch
+from gate_test import CHILDREN, GUARD, ON_FAIL, check, fail, finish, scratch
 
 IOGATE, PEER, PROTO, CASE = sys.argv[1:5]
 TMP = scratch("iogate_test_", "certificates, configurations and mosquitto's logs")
@@ -242,6 +242,15 @@ class gate:
         self.seen = []
         for stream in (self.proc.stdout, self.proc.stderr):
             threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+        ON_FAIL.append(self.show)
+
+    def show(self):
+        """What it printed so far, for a failure's report."""
+        while not self.lines.empty():
+            self.seen.append(self.lines.get_nowait())
+        print(f"{os.path.basename(self.proc.args[0])} printed:", flush=True)
+        for s in self.seen:
+            print("  " + s, flush=True)
 
     def _read(self, stream):
         for line in stream:
