@@ -70,6 +70,7 @@ void add_iocard_cards(udev* u, std::map<std::string, card_info>& cards) {
     udev_owner<udev_enumerate> en{udev_enumerate_new(u)};
     udev_enumerate_add_match_subsystem(en.get(), "iocard");
     udev_enumerate_scan_devices(en.get());
+    const bool udevd = udev_running();
     udev_list_entry* e;
     udev_list_entry_foreach(e, udev_enumerate_get_list_entry(en.get())) {
         udev_owner<udev_device> d{udev_device_new_from_syspath(u, udev_list_entry_get_name(e))};
@@ -104,7 +105,7 @@ void add_iocard_cards(udev* u, std::map<std::string, card_info>& cards) {
         // properties our rules give (the label): its own event follows. A
         // scan made for another card's events (one just removed) saw such
         // a card with no label, and iogate published it under no name.
-        if (udev_running() && udev_device_get_is_initialized(g.get()) == 0)
+        if (udevd && udev_device_get_is_initialized(g.get()) == 0)
             continue;
         // udev's record of the chip may still be the one of the card that
         // had this gpiochip number before (udev has not processed the new
