@@ -54,5 +54,5 @@ Pin-Priority: 500'
 	[ "$(cat "$pin" 2>/dev/null)" = "$want" ] || printf '%s\n' "$want" > "$pin"
 fi
 
-apt-get update -q >/dev/null
-apt-get build-dep -y -q --no-install-recommends ./
+apt-get update -q -o Acquire::Retries=5 >/dev/null
+apt-get build-dep -y -q -o Acquire::Retries=5 --no-install-recommends ./

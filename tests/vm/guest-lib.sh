@@ -13,7 +13,9 @@ check() { # DESCRIPTION COMMAND...: the command must succeed
 }
 installed() { dpkg-query -W -f='${db:Status-Status}\n' "$1" 2>/dev/null | grep -qx installed; }
 # apt_get VERB ARGS...: apt-get VERB, as an administrator runs it, its output
-# indented (also kept in /tmp/apt.out); its status.
+# indented after the seconds since the guest's script began (where the time
+# goes: unpacking, DKMS's build, depmod, triggers), also kept in /tmp/apt.out;
+# its status.
 # (unsafe-io: no fsync per file, which only costs time in a VM that is thrown
 # away; INITRD=No: a kernel image installs without an initramfs of its own,
 # since vm.py boots every kernel with the initramfs it makes, and mkinitramfs
@@ -21,5 +23,6 @@ installed() { dpkg-query -W -f='${db:Status-Status}\n' "$1" 2>/dev/null | grep -
 apt_get() {
 	local verb=$1; shift
 	INITRD=No apt-get "$verb" -y -q --no-install-recommends -o Dpkg::Progress-Fancy=0 \
-		-o Dpkg::Options::=--force-unsafe-io "$@" 2>&1 | tee /tmp/apt.out | sed -u 's/^/     /'
+		-o Dpkg::Options::=--force-unsafe-io "$@" 2>&1 | tee /tmp/apt.out |
+		while IFS= read -r line; do printf '%5d %s\n' "$SECONDS" "$line"; done
 }

@@ -234,7 +234,7 @@ def download(pkg, ver, opts=()):
     found = glob.glob(pattern)
     if not found:
         log(f"downloading {pkg}={ver}")
-        subprocess.run(["apt-get", *opts, "download", "-q", "-o", "APT::Sandbox::User=root", f"{pkg}={ver}"],
+        subprocess.run(["apt-get", *opts, "download", "-q", "-o", "Acquire::Retries=5", "-o", "APT::Sandbox::User=root", f"{pkg}={ver}"],
                        cwd=debs, check=True, stdout=subprocess.DEVNULL)
         found = glob.glob(pattern)
         if not found:
