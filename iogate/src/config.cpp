@@ -289,6 +289,19 @@ mqtt_server parse_server_uri(std::string_view uri) {
     return s;
 }
 
+namespace {
+
+// A device ID of [[modbus_module]] or [[serial_port]] that a [[card]] has
+// already is refused, naming the card.
+void not_a_card_id(const section& s, const gate_config& c, const std::string& id) {
+    for (const auto& card : c.cards)
+        if (card.device_id == id)
+            s.fail("device_id", "'" + id + "' is also the device ID of [[card]] card = '" + card.card +
+                                    "'; device IDs are unique in a node");
+}
+
+}  // namespace
+
 gate_config parse_config(std::string_view text, const std::string& source) {
     toml::table root;
     try {
@@ -467,10 +480,7 @@ gate_config parse_config(std::string_view text, const std::string& source) {
             if (!e.writable.empty() && !c.node.commands_enabled)
                 s.fail("writable", "lines are writable but commands are off; set [commands] enabled = true, or "
                                    "remove writable");
-            for (const auto& card : c.cards)
-                if (card.device_id == e.device_id)
-                    s.fail("device_id", "'" + e.device_id + "' is also the device ID of [[card]] card = '" + card.card +
-                                            "'; device IDs are unique in a node");
+            not_a_card_id(s, c, e.device_id);
             for (const auto& prev : c.modbus_modules) {
                 if (prev.module == e.module)
                     s.fail("module", "'" + e.module + "' is configured twice");
@@ -512,10 +522,7 @@ gate_config parse_config(std::string_view text, const std::string& source) {
             if (!e.writable.empty() && !c.node.commands_enabled)
                 s.fail("writable", "lines are writable but commands are off; set [commands] enabled = true, or "
                                    "remove writable");
-            for (const auto& card : c.cards)
-                if (card.device_id == e.device_id)
-                    s.fail("device_id", "'" + e.device_id + "' is also the device ID of [[card]] card = '" +
-                                            card.card + "'; device IDs are unique in a node");
+            not_a_card_id(s, c, e.device_id);
             for (const auto& m : c.modbus_modules)
                 if (m.device_id == e.device_id)
                     s.fail("device_id", "'" + e.device_id + "' is also the device ID of [[modbus_module]] module = '" +

@@ -738,6 +738,16 @@ def pci_uart():
     fail("no ttyS of a PCI UART (pci-serial-4x)")
 
 
+def modem_ddata(h):
+    """The uart's DDATA metrics until both Modem/RTS and Modem/CTS came: {name: level}."""
+    seen = {}
+    while "Modem/RTS" not in seen or "Modem/CTS" not in seen:
+        d, _, _, _ = h.expect(T("DDATA", "uart"))
+        for m in d.metrics:
+            seen[m.name] = m.boolean_value
+    return seen
+
+
 def case_vm_serial():
     import fcntl
     import struct
@@ -763,20 +773,12 @@ def case_vm_serial():
           f"RTS and CTS before the command: {db}")
     step("DCMD Modem/RTS true: a DDATA confirms RTS, and CTS follows through the loopback")
     h.publish(T("DCMD", "uart"), command("Modem/RTS", True))
-    seen = {}
-    while "Modem/RTS" not in seen or "Modem/CTS" not in seen:
-        d, _, _, _ = h.expect(T("DDATA", "uart"))
-        for m in d.metrics:
-            seen[m.name] = m.boolean_value
+    seen = modem_ddata(h)
     check(seen == {"Modem/RTS": True, "Modem/CTS": True}, f"DDATA after the command: {seen}")
     step("a command to an input is refused; the port's settings are the owner's")
     h.publish(T("DCMD", "uart"), command("Modem/CTS", False))
     h.publish(T("DCMD", "uart"), command("Modem/RTS", False))
-    seen = {}
-    while "Modem/RTS" not in seen or "Modem/CTS" not in seen:
-        d, _, _, _ = h.expect(T("DDATA", "uart"))
-        for m in d.metrics:
-            seen[m.name] = m.boolean_value
+    seen = modem_ddata(h)
     check(seen == {"Modem/RTS": False, "Modem/CTS": False}, f"DDATA after RTS off: {seen}")
     check(termios.tcgetattr(owner) == attrs, "iogate changed the owner's termios")
     g.proc.send_signal(signal.SIGTERM)
