@@ -121,8 +121,7 @@ struct counter_name {
 constexpr counter_name error_names[] = {
     {"Errors/Frame", [](const serial_counters& c) { return c.framing; }},
     {"Errors/Parity", [](const serial_counters& c) { return c.parity; }},
-    {"Errors/Overrun", [](const serial_counters& c) { return c.overrun - c.buffer_overrun; }},
-    {"Errors/BufferOverrun", [](const serial_counters& c) { return c.buffer_overrun; }},
+    {"Errors/Overrun", [](const serial_counters& c) { return c.overrun; }},
     {"Errors/Break", [](const serial_counters& c) { return c.breaks; }},
 };
 constexpr counter_name traffic_names[] = {

@@ -108,7 +108,6 @@ serial_counters decode_counters(const serial_icounter_struct& ic) noexcept {
     c.rx = u(ic.rx);
     c.tx = u(ic.tx);
     c.overrun = u(ic.overrun) + u(ic.buf_overrun);
-    c.buffer_overrun = u(ic.buf_overrun);
     c.parity = u(ic.parity);
     c.framing = u(ic.frame);
     c.breaks = u(ic.brk);

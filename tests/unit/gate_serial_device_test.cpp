@@ -222,8 +222,7 @@ TEST_F(gate_serial_device, the_birth_lists_every_metric_with_its_value) {
         {"Modem/RTS", false},
         {"Errors/Frame", std::uint64_t{3}},
         {"Errors/Parity", std::uint64_t{0}},
-        {"Errors/Overrun", std::uint64_t{5}},      // the UART's
-        {"Errors/BufferOverrun", std::uint64_t{2}},  // the tty buffer's
+        {"Errors/Overrun", std::uint64_t{7}},  // the UART's 5 and the tty buffer's 2
         {"Errors/Break", std::uint64_t{1}},
         {"Counters/Rx", std::uint64_t{1000}},
         {"Counters/Tx", std::uint64_t{7}},

@@ -57,9 +57,6 @@ struct serial_counters {
     std::uint64_t dsr = 0;      ///< changes of DSR
     std::uint64_t dcd = 0;      ///< changes of DCD
     std::uint64_t ri = 0;       ///< trailing edges of RI
-    /// Of `overrun`, the characters lost because the tty's buffer was full
-    /// (the reader too slow), not the UART's FIFO (the interrupt too late).
-    std::uint64_t buffer_overrun = 0;
 };
 
 /// Who else may use the port while this object holds it.

@@ -17,8 +17,8 @@ namespace io::gate {
 /// A serial port's modem lines and error counters as a Sparkplug device:
 /// "Modem/CTS", "Modem/DSR", "Modem/DCD", "Modem/RI" (inputs) and
 /// "Modem/DTR", "Modem/RTS" (outputs), Boolean; "Errors/Frame",
-/// "Errors/Parity", "Errors/Overrun" (the UART's FIFO), "Errors/BufferOverrun"
-/// (the tty's buffer) and "Errors/Break", UInt64, the driver's counts since
+/// "Errors/Parity", "Errors/Overrun" (the UART's FIFO and the tty's buffer)
+/// and "Errors/Break", UInt64, the driver's counts since
 /// the port was first opened; "Counters/Rx" and "Counters/Tx", UInt64, the
 /// characters moved. Each metric is reported by exception: a DDATA carries
 /// the metrics whose value changed, except Counters/Rx and Counters/Tx,
