@@ -10,6 +10,7 @@
 #include <io/gate/gateway.hpp>
 #include <io/gate/modbus_device.hpp>
 #include <io/gate/modbus_units.hpp>
+#include <io/gate/serial_device.hpp>
 #include <io/version.hpp>
 
 #include "common/exit_code.hpp"
@@ -98,6 +99,12 @@ int run(const gate::gate_config& cfg) {
         modules.emplace(gate::resolve_modbus_modules(cfg, io::config_dir()), gw->edge_node(), loop);
         modules->log = log_line;
         modules->start();
+    }
+    std::optional<gate::serial_device_set> serial_ports;
+    if (gw && !cfg.serial_ports.empty()) {
+        serial_ports.emplace(cfg.serial_ports, gw->edge_node(), loop);
+        serial_ports->log = log_line;
+        serial_ports->start();
     }
     std::optional<gate::modbus_units> modbus;
     if (cfg.modbus.enabled) {

@@ -289,6 +289,19 @@ mqtt_server parse_server_uri(std::string_view uri) {
     return s;
 }
 
+namespace {
+
+// A device ID of [[modbus_module]] or [[serial_port]] that a [[card]] has
+// already is refused, naming the card.
+void not_a_card_id(const section& s, const gate_config& c, const std::string& id) {
+    for (const auto& card : c.cards)
+        if (card.device_id == id)
+            s.fail("device_id", "'" + id + "' is also the device ID of [[card]] card = '" + card.card +
+                                    "'; device IDs are unique in a node");
+}
+
+}  // namespace
+
 gate_config parse_config(std::string_view text, const std::string& source) {
     toml::table root;
     try {
@@ -301,7 +314,7 @@ gate_config parse_config(std::string_view text, const std::string& source) {
     gate_config c;
     section top{source, root, ""};
     top.only({"group_id", "edge_node_id", "state_file", "mqtt", "primary_host", "commands", "store", "card",
-              "modbus_module", "modbus_server", "aliases"});
+              "modbus_module", "serial_port", "modbus_server", "aliases"});
     if (const auto* ms = top.table("modbus_server"))
         c.modbus = parse_modbus_server(source, *ms);
     const bool modbus_only = top.table("mqtt") == nullptr && c.modbus.enabled;
@@ -324,6 +337,8 @@ gate_config parse_config(std::string_view text, const std::string& source) {
             top.fail("card", "[[card]] publishes over MQTT, but there is no [mqtt]");
         if (top.table_array("modbus_module") != nullptr)
             top.fail("modbus_module", "[[modbus_module]] publishes over MQTT, but there is no [mqtt]");
+        if (top.table_array("serial_port") != nullptr)
+            top.fail("serial_port", "[[serial_port]] publishes over MQTT, but there is no [mqtt]");
         return c;
     }
     if (mt == nullptr)
@@ -465,10 +480,7 @@ gate_config parse_config(std::string_view text, const std::string& source) {
             if (!e.writable.empty() && !c.node.commands_enabled)
                 s.fail("writable", "lines are writable but commands are off; set [commands] enabled = true, or "
                                    "remove writable");
-            for (const auto& card : c.cards)
-                if (card.device_id == e.device_id)
-                    s.fail("device_id", "'" + e.device_id + "' is also the device ID of [[card]] card = '" + card.card +
-                                            "'; device IDs are unique in a node");
+            not_a_card_id(s, c, e.device_id);
             for (const auto& prev : c.modbus_modules) {
                 if (prev.module == e.module)
                     s.fail("module", "'" + e.module + "' is configured twice");
@@ -476,6 +488,52 @@ gate_config parse_config(std::string_view text, const std::string& source) {
                     s.fail("device_id", "'" + e.device_id + "' is the device ID of two modules");
             }
             c.modbus_modules.push_back(std::move(e));
+        }
+    }
+    if (const auto* ports = top.table_array("serial_port")) {
+        std::size_t i = 0;
+        for (const auto& n : *ports) {
+            section s{source, *n.as_table(), "serial_port[" + std::to_string(i++) + "]"};
+            s.only({"port", "device_id", "poll_ms", "writable"});
+            serial_port_entry e;
+            const auto key = s.str("port");
+            if (!key || key->empty())
+                s.fail("port", "missing; a path (/dev/ttyS4, /dev/serial/by-id/...), a tty name (ttyS4) or a "
+                               "card's port as CARD@N (dio0@1)");
+            e.port = *key;
+            if (const auto id = s.str("device_id")) {
+                e.device_id = s.id("device_id", *id);
+            } else {
+                // A tty name, given as such or as /dev/NAME, names the device;
+                // a longer path or a card's port does not say enough.
+                const bool dev_node = e.port.rfind("/dev/", 0) == 0 && e.port.find('/', 5) == std::string::npos;
+                const bool tty_name = e.port.find('/') == std::string::npos && e.port.find('@') == std::string::npos;
+                if (!dev_node && !tty_name)
+                    s.fail("device_id", "missing; port '" + e.port + "' is not a tty name, so give the device ID "
+                                        "it is published as, e.g. device_id = \"modem1\"");
+                e.device_id = s.id("port", dev_node ? e.port.substr(5) : e.port);
+            }
+            if (const auto ms = s.integer("poll_ms", 10, 60000))
+                e.poll = std::chrono::milliseconds{*ms};
+            e.writable = s.strings("writable");
+            for (const auto& w : e.writable)
+                if (w != "DTR" && w != "RTS")
+                    s.fail("writable", "'" + w + "' is not an output of a serial port; allowed: \"DTR\", \"RTS\"");
+            if (!e.writable.empty() && !c.node.commands_enabled)
+                s.fail("writable", "lines are writable but commands are off; set [commands] enabled = true, or "
+                                   "remove writable");
+            not_a_card_id(s, c, e.device_id);
+            for (const auto& m : c.modbus_modules)
+                if (m.device_id == e.device_id)
+                    s.fail("device_id", "'" + e.device_id + "' is also the device ID of [[modbus_module]] module = '" +
+                                            m.module + "'; device IDs are unique in a node");
+            for (const auto& prev : c.serial_ports) {
+                if (prev.port == e.port)
+                    s.fail("port", "'" + e.port + "' is configured twice");
+                if (prev.device_id == e.device_id)
+                    s.fail("device_id", "'" + e.device_id + "' is the device ID of two serial ports");
+            }
+            c.serial_ports.push_back(std::move(e));
         }
     }
     for (const auto& u : c.modbus.units)

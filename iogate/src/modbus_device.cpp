@@ -3,16 +3,14 @@
 
 #include <io/error.hpp>
 #include <io/gate/card_device.hpp>
+#include <io/gate/loop_mailbox.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
-#include <sys/eventfd.h>
 #include <thread>
-#include <unistd.h>
 
 namespace io::gate {
 
@@ -26,11 +24,7 @@ class request_thread final {
 public:
     using job = std::function<std::function<void()>()>;
 
-    explicit request_thread(event_loop& loop) {
-        efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (efd_ < 0)
-            throw std::system_error(errno, std::generic_category(), "modbus device: eventfd");
-        watch_ = loop.watch(efd_, ready::in, [this](readiness) { finish(); });
+    explicit request_thread(event_loop& loop) : done_{loop, "a modbus device"} {
         thread_ = std::thread([this] { run(); });
     }
     ~request_thread() {
@@ -40,8 +34,6 @@ public:
         }
         wake_.notify_all();
         thread_.join();  // after the request on the wire, if any; queued ones are dropped
-        watch_.reset();
-        ::close(efd_);
     }
     request_thread(const request_thread&) = delete;
     request_thread& operator=(const request_thread&) = delete;
@@ -68,33 +60,15 @@ private:
             auto j = std::move(jobs_.front());
             jobs_.pop_front();
             lock.unlock();
-            auto then = j();
+            done_.post(j());
             lock.lock();
-            done_.push_back(std::move(then));
-            const std::uint64_t one = 1;
-            [[maybe_unused]] const auto n = ::write(efd_, &one, sizeof one);
         }
     }
 
-    void finish() {
-        std::uint64_t v = 0;
-        [[maybe_unused]] const auto n = ::read(efd_, &v, sizeof v);
-        std::deque<std::function<void()>> done;
-        {
-            const std::lock_guard lock{mutex_};
-            done.swap(done_);
-        }
-        for (auto& f : done)
-            if (f)
-                f();
-    }
-
-    int efd_ = -1;
-    registration watch_;
+    loop_mailbox done_;  // before the thread, which posts to it
     std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<job> jobs_;
-    std::deque<std::function<void()>> done_;
     bool stopping_ = false;
     std::thread thread_;
 };

@@ -2,6 +2,7 @@
 #include <io/gate/mqtt_transport.hpp>
 
 #include <io/error.hpp>
+#include <io/gate/loop_mailbox.hpp>
 
 #include <mosquitto.h>
 #include <openssl/pem.h>
@@ -17,7 +18,6 @@
 #include <optional>
 #include <set>
 #include <shared_mutex>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <system_error>
 #include <thread>
@@ -115,8 +115,7 @@ struct mqtt_transport::impl {
 
     mqtt_options opt;
     transport_listener& listener;
-    int efd = -1;
-    registration watch;
+    std::optional<loop_mailbox> mailbox;  // the network thread's events, to the loop
 
     // Publishers hold alive_mu shared while they use `live`; the network
     // thread takes it exclusively to end a session. Callbacks never take it.
@@ -130,7 +129,6 @@ struct mqtt_transport::impl {
     unsigned failures = 0;
     std::size_t index = 0;
     mosquitto* live = nullptr;  // the connected client, for publish and subscribe
-    std::deque<event> events;
     std::set<int> pending_acks;          // QoS 1 message ids published, not acknowledged yet
     std::deque<int> early_acks;          // acknowledgements seen before publish() recorded the id
     std::string last_log;                // libmosquitto's last error or warning
@@ -145,34 +143,20 @@ struct mqtt_transport::impl {
     impl(mqtt_options o, transport_listener& l) : opt{std::move(o)}, listener{l} {}
 
     void post(event e) {
-        {
-            std::lock_guard lk{mu};
-            events.push_back(std::move(e));
-        }
-        const std::uint64_t one = 1;
-        [[maybe_unused]] const auto n = ::write(efd, &one, sizeof one);
+        mailbox->post([this, e = std::move(e)] { deliver(e); });
     }
 
-    void dispatch() {
-        std::uint64_t v = 0;
-        [[maybe_unused]] const auto n = ::read(efd, &v, sizeof v);
-        std::deque<event> batch;
-        {
-            std::lock_guard lk{mu};
-            batch.swap(events);
-        }
-        for (auto& e : batch) {
-            switch (e.what) {
-            case event::kind::connected:
-                listener.on_connected();
-                break;
-            case event::kind::lost:
-                listener.on_connection_lost(e.a);
-                break;
-            case event::kind::message:
-                listener.on_message(e.a, e.b);
-                break;
-            }
+    void deliver(const event& e) {
+        switch (e.what) {
+        case event::kind::connected:
+            listener.on_connected();
+            break;
+        case event::kind::lost:
+            listener.on_connection_lost(e.a);
+            break;
+        case event::kind::message:
+            listener.on_message(e.a, e.b);
+            break;
         }
     }
 
@@ -364,10 +348,7 @@ mqtt_transport::mqtt_transport(mqtt_options options, event_loop& loop, transport
     check_options(options);
     mosquitto_lib_init();
     impl_ = std::make_unique<impl>(std::move(options), listener);
-    impl_->efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (impl_->efd < 0)
-        throw std::system_error(errno, std::generic_category(), "eventfd for the MQTT thread");
-    impl_->watch = loop.watch(impl_->efd, ready::in, [p = impl_.get()](readiness) { p->dispatch(); });
+    impl_->mailbox.emplace(loop, "the MQTT thread");
     impl_->thread = std::thread([p = impl_.get()] { p->run(); });
 }
 
@@ -378,8 +359,7 @@ mqtt_transport::~mqtt_transport() {
     }
     impl_->cv.notify_all();
     impl_->thread.join();
-    impl_->watch.reset();
-    ::close(impl_->efd);
+    impl_->mailbox.reset();
     mosquitto_lib_cleanup();
 }
 

@@ -172,6 +172,7 @@ struct serial_port::impl {
     std::string name;  // in /sys/class/tty, "" for ptys
     std::string driver;
     serial_access access = serial_access::exclusive;
+    bool control = false;  // opened with control_only: nothing applied, nothing to restore
 
     // What the port had before we came, put back at close.
     termios2 saved_termios{};
@@ -185,6 +186,13 @@ struct serial_port::impl {
 
     [[noreturn]] void fail(int err, const std::string& what) const {
         detail::throw_errno(err, what + " " + where());
+    }
+
+    /// Refuses what a port opened for control only must not do.
+    void not_control(const char* what) const {
+        if (control)
+            throw usage_error(std::string("serial_port: ") + what + " on " + where() +
+                              ", opened for control only (modem lines and counters)");
     }
 
     termios2 get_termios() const {
@@ -295,6 +303,8 @@ struct serial_port::impl {
 
     /// Puts everything back; the first error that is not a removed device.
     int restore() noexcept {
+        if (control)
+            return 0;  // nothing was changed, and the owner's settings are the owner's
         int first = 0;
         const auto note = [&first](int r) {
             if (r != 0 && first == 0 && !is_device_removed(detail::errno_code(errno)))
@@ -420,6 +430,20 @@ serial_port::serial_port(const card_info& card, unsigned index, const serial_set
                          serial_access access)
     : serial_port(serial_port_path(card, index), settings, access) {}
 
+serial_port::serial_port(const std::filesystem::path& path, control_only_t) {
+    auto p = std::make_unique<impl>();
+    p->path = path;
+    p->access = serial_access::shared;
+    p->control = true;
+    p->name = detail::tty_name(path);
+    tty_fd tty;
+    open_tty(path, tty);
+    p->driver = detail::tty_driver(p->name, tty.st.st_rdev);
+    p->saved_termios = tty.termios;
+    p->fd = tty.release();
+    impl_ = std::move(p);
+}
+
 serial_port::serial_port(serial_port&& other) noexcept = default;
 
 serial_port& serial_port::operator=(serial_port&& other) noexcept {
@@ -450,6 +474,7 @@ void serial_port::close() {
 }
 
 void serial_port::keep_settings_on_close(bool keep) {
+    state().not_control("keep_settings_on_close");
     state().keep_settings = keep;
 }
 
@@ -470,6 +495,7 @@ const std::string& serial_port::driver() const {
 }
 
 serial_settings serial_port::apply(const serial_settings& s) {
+    state().not_control("apply settings");
     return state().apply(s);
 }
 
@@ -480,6 +506,7 @@ serial_settings serial_port::settings() const {
 
 void serial_port::set_low_latency(bool on) {
     auto& st = state();
+    st.not_control("set low latency");
     const auto ss = st.get_serial("low latency");
     // The timer as the port had it, read before ASYNC_LOW_LATENCY changes it.
     const auto attr = detail::tty_attribute(st.name, "latency_timer");
@@ -594,12 +621,14 @@ void serial_port::send_break(std::chrono::milliseconds duration) {
 
 void serial_port::set_break(bool on) {
     auto& st = state();
+    st.not_control("break");
     if (xioctl(st.fd, on ? TIOCSBRK : TIOCCBRK, nullptr) != 0)
         st.fail(errno, on ? "start a break on" : "end a break on");
 }
 
 void serial_port::drain() {
     auto& st = state();
+    st.not_control("drain");
     // TCSBRK with a non-zero argument is tcdrain().
     if (xioctl(st.fd, TCSBRK, value_arg(1)) != 0)
         st.fail(errno, "drain");
@@ -607,6 +636,7 @@ void serial_port::drain() {
 
 void serial_port::flush(serial_queue q) {
     auto& st = state();
+    st.not_control("flush");
     const long which = q == serial_queue::input ? TCIFLUSH : q == serial_queue::output ? TCOFLUSH : TCIOFLUSH;
     if (xioctl(st.fd, TCFLSH, value_arg(which)) != 0)
         st.fail(errno, "flush");
@@ -634,6 +664,7 @@ serial_counters serial_port::counters() const {
 
 std::size_t serial_port::read_some(std::span<std::byte> buf, std::chrono::microseconds timeout) {
     auto& st = state();
+    st.not_control("read");
     std::error_code ec;
     const auto n = read_some(buf, timeout, ec);
     if (ec)
@@ -646,6 +677,10 @@ std::size_t serial_port::read_some(std::span<std::byte> buf, std::chrono::micros
     ec.clear();
     if (!is_open()) {
         ec = std::make_error_code(std::errc::bad_file_descriptor);
+        return 0;
+    }
+    if (impl_->control) {
+        ec = std::make_error_code(std::errc::operation_not_permitted);
         return 0;
     }
     if (buf.empty())
@@ -673,6 +708,7 @@ std::size_t serial_port::read_some(std::span<std::byte> buf, std::chrono::micros
 
 std::size_t serial_port::read(std::span<std::byte> buf, const read_timeouts& t) {
     auto& st = state();
+    st.not_control("read");
     std::error_code ec;
     const auto n = read(buf, t, ec);
     if (ec)
@@ -684,6 +720,10 @@ std::size_t serial_port::read(std::span<std::byte> buf, const read_timeouts& t, 
     ec.clear();
     if (!is_open()) {
         ec = std::make_error_code(std::errc::bad_file_descriptor);
+        return 0;
+    }
+    if (impl_->control) {
+        ec = std::make_error_code(std::errc::operation_not_permitted);
         return 0;
     }
     const int fd = impl_->fd;
@@ -719,6 +759,7 @@ std::size_t serial_port::read(std::span<std::byte> buf, const read_timeouts& t, 
 
 std::size_t serial_port::write(std::span<const std::byte> data, std::chrono::microseconds timeout) {
     auto& st = state();
+    st.not_control("write");
     std::error_code ec;
     const auto n = write(data, timeout, ec);
     if (ec)
@@ -732,6 +773,10 @@ std::size_t serial_port::write(std::span<const std::byte> data, std::chrono::mic
     ec.clear();
     if (!is_open()) {
         ec = std::make_error_code(std::errc::bad_file_descriptor);
+        return 0;
+    }
+    if (impl_->control) {
+        ec = std::make_error_code(std::errc::operation_not_permitted);
         return 0;
     }
     const int fd = impl_->fd;

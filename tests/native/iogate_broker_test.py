@@ -10,7 +10,8 @@ protoc --decode_raw.
 
 CASE: cli, tls, lifecycle, device, primary_host, server_list, acl, store_forward,
 modbus_device (SeaI/O modules simulated by seaio_sim.py over Modbus/TCP);
-vm_cards in the test VM (root, iocard.ko's virtual cards; tests/vm). Waits are bounded
+vm_cards and vm_serial in the test VM (root, iocard.ko's virtual cards, the
+16550A UARTs of QEMU's pci-serial-4x; tests/vm). Waits are bounded
 only as guards against a hang; every verdict comes from an event (a message,
 a log line, an exit status)."""
 
@@ -728,6 +729,64 @@ def case_vm_cards():
     b.delete()
 
 
+def pci_uart():
+    """A ttyS of QEMU's pci-serial-4x (8250_pci), not the ISA console port."""
+    for name in sorted(os.listdir("/sys/class/tty")):
+        dev = os.path.realpath(f"/sys/class/tty/{name}/device")
+        if name.startswith("ttyS") and "/pci" in dev and os.path.exists(f"/sys/class/tty/{name}/device/driver"):
+            return "/dev/" + name
+    fail("no ttyS of a PCI UART (pci-serial-4x)")
+
+
+def modem_ddata(h):
+    """The uart's DDATA metrics until both Modem/RTS and Modem/CTS came: {name: level}."""
+    seen = {}
+    while "Modem/RTS" not in seen or "Modem/CTS" not in seen:
+        d, _, _, _ = h.expect(T("DDATA", "uart"))
+        for m in d.metrics:
+            seen[m.name] = m.boolean_value
+    return seen
+
+
+def case_vm_serial():
+    import fcntl
+    import struct
+    import termios
+    run("ip", "link", "set", "lo", "up")
+    tty = pci_uart()
+    step(f"{tty} in modem loopback, held open as its data stream's owner would")
+    # TIOCM_LOOP sets the 8250's MCR loopback bit: RTS drives CTS, DTR drives DSR.
+    owner = os.open(tty, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    attrs = termios.tcgetattr(owner)
+    fcntl.ioctl(owner, termios.TIOCMSET, struct.pack("i", 0x8000))  # TIOCM_LOOP; DTR and RTS off
+    b_, h = broker_and_host()
+    extra = ("[commands]\nenabled = true\nmax_per_second = 0\n"
+             f'[[serial_port]]\nport = "{tty}"\ndevice_id = "uart"\npoll_ms = 1000\nwritable = ["RTS"]\n')
+    g = gate(config([b_.port], extra=extra))
+    h.expect(T("NBIRTH"))
+    db, _, _, _ = h.expect(T("DBIRTH", "uart"))
+    names = sorted(m.name for m in db.metrics)
+    check(names == sorted(["Modem/CTS", "Modem/DSR", "Modem/DCD", "Modem/RI", "Modem/DTR", "Modem/RTS",
+                           "Errors/Frame", "Errors/Parity", "Errors/Overrun", "Errors/Break", "Counters/Rx", "Counters/Tx"]), f"DBIRTH: {names}")
+    check(not metric(db, "Modem/RTS").boolean_value and not metric(db, "Modem/CTS").boolean_value,
+          f"RTS and CTS before the command: {db}")
+    step("DCMD Modem/RTS true: a DDATA confirms RTS, and CTS follows through the loopback")
+    h.publish(T("DCMD", "uart"), command("Modem/RTS", True))
+    seen = modem_ddata(h)
+    check(seen == {"Modem/RTS": True, "Modem/CTS": True}, f"DDATA after the command: {seen}")
+    step("a command to an input is refused; the port's settings are the owner's")
+    h.publish(T("DCMD", "uart"), command("Modem/CTS", False))
+    h.publish(T("DCMD", "uart"), command("Modem/RTS", False))
+    seen = modem_ddata(h)
+    check(seen == {"Modem/RTS": False, "Modem/CTS": False}, f"DDATA after RTS off: {seen}")
+    check(termios.tcgetattr(owner) == attrs, "iogate changed the owner's termios")
+    g.proc.send_signal(signal.SIGTERM)
+    h.expect(T("NDEATH"))
+    check(g.wait_exit() == 0, "iogate exit status")
+    check(termios.tcgetattr(owner) == attrs, "iogate's close changed the owner's termios")
+    os.close(owner)
+
+
 class seaio:
     """seaio_sim.py --tcp serving SeaI/O modules on 127.0.0.1; its commands on stdin."""
 
@@ -855,5 +914,6 @@ def case_modbus_device():
 
 finish({"cli": case_cli, "store_forward": case_store_forward, "acl": case_acl, "tls": case_tls,
         "lifecycle": case_lifecycle, "device": case_device, "primary_host": case_primary_host,
-        "server_list": case_server_list, "modbus_device": case_modbus_device, "vm_cards": case_vm_cards}[CASE])
+        "server_list": case_server_list, "modbus_device": case_modbus_device, "vm_cards": case_vm_cards,
+        "vm_serial": case_vm_serial}[CASE])
 print(f"ok {CASE}")

@@ -936,3 +936,33 @@ TEST_F(serial_port_pty, modem_change_callbacks_need_modem_lines) {
     EXPECT_THROW(io::on_modem_change(loop, port, 0ms, [](const io::modem_lines&, std::error_code) {}),
                  io::invalid_argument);
 }
+
+// A port opened for control only beside the data stream's owner: the owner's
+// termios and exclusive lock stay as they are, during and after, and the
+// calls that would touch data or settings are refused.
+TEST_F(serial_port_pty, control_only_leaves_the_owner_alone) {
+    io::serial_port owner{pty_.slave(), io::serial_settings{}.set_baud(9600), io::serial_access::shared};
+    ASSERT_EQ(::flock(owner.fd(), LOCK_EX | LOCK_NB), 0);  // the owner's lock, as an exclusive owner takes it
+    const auto before = glibc_view(pty_.slave());
+    {
+        io::serial_port control{pty_.slave(), io::control_only};
+        EXPECT_EQ(control.settings().baud(), 9600U);
+        const auto during = glibc_view(pty_.slave());
+        EXPECT_EQ(::cfgetospeed(&during), ::cfgetospeed(&before));
+        EXPECT_EQ(during.c_lflag, before.c_lflag);
+        EXPECT_EQ(during.c_iflag, before.c_iflag);
+        std::byte b[4]{};
+        EXPECT_THROW((void)control.read_some(b, std::chrono::milliseconds{0}), io::usage_error);
+        std::error_code ec;
+        EXPECT_EQ(control.write(std::span<const std::byte>{b}, std::chrono::milliseconds{0}, ec), 0U);
+        EXPECT_EQ(ec, std::errc::operation_not_permitted);
+        EXPECT_THROW((void)control.apply(io::serial_settings{}.set_baud(19200)), io::usage_error);
+        EXPECT_THROW(control.flush(io::serial_queue::both), io::usage_error);
+        EXPECT_THROW(control.set_break(true), io::usage_error);
+        EXPECT_THROW(control.keep_settings_on_close(), io::usage_error);
+    }
+    const auto after = glibc_view(pty_.slave());
+    EXPECT_EQ(::cfgetospeed(&after), ::cfgetospeed(&before)) << "the close restored settings it never applied";
+    EXPECT_EQ(after.c_lflag, before.c_lflag);
+    EXPECT_EQ(owner.settings().baud(), 9600U);
+}

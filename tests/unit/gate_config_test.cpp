@@ -378,3 +378,80 @@ TEST(gate_config, modbus_module_names_are_checked_against_libio) {
               std::string::npos);
     EXPECT_EQ(err("module = \"rack2\"\n"), "");
 }
+
+TEST(gate_config, serial_ports) {
+    const auto c = gate::parse_config(top + R"(
+[commands]
+enabled = true
+[[serial_port]]
+port = "/dev/ttyS4"
+writable = ["DTR", "RTS"]
+poll_ms = 250
+[[serial_port]]
+port = "ttyUSB0"
+[[serial_port]]
+port = "dio0@1"
+device_id = "modem1"
+)" + mqtt_ok, "/etc/iogate/iogate.toml");
+    ASSERT_EQ(c.serial_ports.size(), 3U);
+    EXPECT_EQ(c.serial_ports[0].port, "/dev/ttyS4");
+    EXPECT_EQ(c.serial_ports[0].device_id, "ttyS4");  // a /dev node's name is the device ID
+    EXPECT_EQ(c.serial_ports[0].poll, std::chrono::milliseconds{250});
+    EXPECT_EQ(c.serial_ports[0].writable, (std::vector<std::string>{"DTR", "RTS"}));
+    EXPECT_EQ(c.serial_ports[1].device_id, "ttyUSB0");
+    EXPECT_EQ(c.serial_ports[1].poll, std::chrono::milliseconds{1000});
+    EXPECT_TRUE(c.serial_ports[1].writable.empty());
+    EXPECT_EQ(c.serial_ports[2].port, "dio0@1");
+    EXPECT_EQ(c.serial_ports[2].device_id, "modem1");
+}
+
+TEST(gate_config, serial_port_mistakes_name_the_key) {
+    const auto e = [](const std::string& entry, const std::string& extra = "") {
+        return error_of(top + extra + "[[serial_port]]\n" + entry + mqtt_ok);
+    };
+    const std::string on = "[commands]\nenabled = true\n";
+    EXPECT_NE(e("device_id = \"a\"\n").find("serial_port[0].port: missing; a path (/dev/ttyS4"), std::string::npos);
+    EXPECT_NE(e("port = \"/dev/serial/by-id/usb-FTDI-if00\"\n")
+                  .find("serial_port[0].device_id: missing; port '/dev/serial/by-id/usb-FTDI-if00' is not a tty "
+                        "name, so give the device ID"),
+              std::string::npos);
+    EXPECT_NE(e("port = \"dio0@1\"\n").find("serial_port[0].device_id: missing; port 'dio0@1'"), std::string::npos);
+    EXPECT_NE(e("port = \"ttyS4\"\ndevice_id = \"a+b\"\n").find("serial_port[0].device_id: 'a+b' contains '+'"),
+              std::string::npos);
+    EXPECT_NE(e("port = \"ttyS4\"\npoll_ms = 5\n")
+                  .find("/etc/iogate/iogate.toml:5: serial_port[0].poll_ms: 5 is out of range; allowed: 10..60000"),
+              std::string::npos);
+    EXPECT_NE(e("port = \"ttyS4\"\npoll_ms = 60001\n")
+                  .find("serial_port[0].poll_ms: 60001 is out of range; allowed: 10..60000"),
+              std::string::npos);
+    EXPECT_NE(e("port = \"ttyS4\"\npoll_ms = \"1s\"\n")
+                  .find("serial_port[0].poll_ms: expected an integer 10..60000, found a string"),
+              std::string::npos);
+    EXPECT_NE(e("port = \"ttyS4\"\nwritable = [\"DTR\"]\n")
+                  .find("serial_port[0].writable: lines are writable but commands are off; set [commands] enabled = "
+                        "true"),
+              std::string::npos);
+    for (const auto* bad : {"CTS", "dtr", "DSR", ""})
+        EXPECT_NE(e("port = \"ttyS4\"\nwritable = [\"" + std::string{bad} + "\"]\n", on)
+                      .find(std::string{"serial_port[0].writable: '"} + bad +
+                            "' is not an output of a serial port; allowed: \"DTR\", \"RTS\""),
+                  std::string::npos)
+            << bad;
+    EXPECT_NE(e("port = \"ttyS4\"\nbaud = 9600\n")
+                  .find("serial_port[0].baud: unknown key; allowed here: port, device_id, poll_ms, writable"),
+              std::string::npos);
+    EXPECT_NE(e("port = \"ttyS4\"\n[[serial_port]]\nport = \"ttyS4\"\ndevice_id = \"b\"\n")
+                  .find("serial_port[1].port: 'ttyS4' is configured twice"),
+              std::string::npos);
+    EXPECT_NE(e("port = \"ttyS4\"\n[[serial_port]]\nport = \"/dev/ttyS4\"\n")
+                  .find("serial_port[1].device_id: 'ttyS4' is the device ID of two serial ports"),
+              std::string::npos);
+    EXPECT_NE(e("port = \"ttyS4\"\ndevice_id = \"rack3\"\n",
+                "[[modbus_module]]\nmodule = \"modbus-tcp://h?unit=1&model=410\"\ndevice_id = \"rack3\"\n")
+                  .find("serial_port[0].device_id: 'rack3' is also the device ID of [[modbus_module]]"),
+              std::string::npos);
+    EXPECT_NE(error_of("[[serial_port]]\nport = \"ttyS4\"\n[modbus_server]\nenabled = true\n[[modbus_server.unit]]\n"
+                       "id = 1\ncard = \"c\"\n")
+                  .find("serial_port: [[serial_port]] publishes over MQTT, but there is no [mqtt]"),
+              std::string::npos);
+}

@@ -68,6 +68,14 @@ enum class serial_access {
     shared,
 };
 
+/// Tag of serial_port's constructor that opens a port for its modem lines
+/// and counters only (io::control_only).
+struct control_only_t {
+    explicit control_only_t() = default;
+};
+/// Opens a serial_port for control only: see serial_port(path, control_only_t).
+inline constexpr control_only_t control_only{};
+
 /// Which queue flush() empties.
 enum class serial_queue { input, output, both };
 
@@ -142,6 +150,22 @@ public:
     /// port.
     serial_port(const card_info& card, unsigned index, const serial_settings& settings = {},
                 serial_access access = serial_access::exclusive);
+    /// Opens path for its modem lines and counters only, beside a program
+    /// that owns the data stream: nothing is locked (no flock, no
+    /// TIOCEXCL), nothing is applied and nothing is restored at close (the
+    /// termios, RS-485 mode and low-latency flag stay as the owner sets
+    /// them). The port is opened non-blocking as inspect_serial does, so as
+    /// any open of a tty, a first open raises DTR and RTS when the baud is
+    /// not 0 and the last close drops them when HUPCL is set; beside an
+    /// owner that holds the port open, neither happens. modem(),
+    /// set_dtr(), set_rts(), counters(), wait_modem_change(), settings()
+    /// and fd() work; the calls that would touch the data or the settings
+    /// (read, write, flush, drain, break, apply, set_low_latency,
+    /// keep_settings_on_close) throw io::usage_error, and their noexcept
+    /// overloads report std::errc::operation_not_permitted.
+    /// \throws std::system_error ENOENT, EACCES; EBUSY when the owner set
+    ///         TIOCEXCL (for all but root); ENOTTY when path is not a tty.
+    serial_port(const std::filesystem::path& path, control_only_t);
     ~serial_port();
     serial_port(serial_port&& other) noexcept;
     serial_port& operator=(serial_port&& other) noexcept;

@@ -42,6 +42,21 @@ struct modbus_module_entry {
     std::string where;
 };
 
+/// One [[serial_port]] of the configuration: a serial port's modem lines
+/// and error counters published as a device (serial_device.hpp).
+struct serial_port_entry {
+    /// An absolute path (/dev/ttyS4, /dev/serial/by-id/...), a tty name
+    /// (ttyS4) or CARD@N, port N of a card (resolve_serial_port).
+    std::string port;
+    /// The Sparkplug device ID; given, or the tty name of a port given as
+    /// a tty name or /dev/NAME.
+    std::string device_id;
+    /// How often the lines and counters are read: 10..60000 ms, 1000 unless set.
+    std::chrono::milliseconds poll{1000};
+    /// "DTR", "RTS": the lines DCMD may set (needs [commands] enabled).
+    std::vector<std::string> writable;
+};
+
 /// Everything /etc/iogate/iogate.toml says.
 struct gate_config {
     node_config node;
@@ -54,6 +69,7 @@ struct gate_config {
     unsigned replay_per_second = 500;
     std::vector<card_entry> cards;
     std::vector<modbus_module_entry> modbus_modules;
+    std::vector<serial_port_entry> serial_ports;
     /// [modbus_server]; with it, [mqtt] may be left out (a Modbus-only
     /// gateway: mqtt.servers is then empty).
     modbus_server_config modbus;
