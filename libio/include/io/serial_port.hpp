@@ -154,10 +154,11 @@ public:
     /// that owns the data stream: nothing is locked (no flock, no
     /// TIOCEXCL), nothing is applied and nothing is restored at close (the
     /// termios, RS-485 mode and low-latency flag stay as the owner sets
-    /// them). The port is opened non-blocking as inspect_serial does, so as
-    /// any open of a tty, a first open raises DTR and RTS when the baud is
-    /// not 0 and the last close drops them when HUPCL is set; beside an
-    /// owner that holds the port open, neither happens. modem(),
+    /// them). The port is opened non-blocking as inspect_serial does. The
+    /// kernel's tty layer raises DTR and RTS at every open of a tty whose
+    /// baud is not 0, beside an owner too: an owner that keeps them low
+    /// sees them high from this open until it sets them again. The last
+    /// close drops them when HUPCL is set (not beside an owner). modem(),
     /// set_dtr(), set_rts(), counters(), wait_modem_change(), settings()
     /// and fd() work; the calls that would touch the data or the settings
     /// (read, write, flush, drain, break, apply, set_low_latency,
