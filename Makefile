@@ -6,6 +6,8 @@
 #   make demo       show the stack working, in the test VM
 #   make bench      benchmarks natively and in the test VM; BUILD/bench/report.md
 #   make deps       install build and test dependencies (Debian 12/13, as root)
+#   make check-upgrade  upgrades in the test VM: ours (0.1.0 to now), a kernel's
+#                   (6.1 to 6.12), Debian 12 to 13 (opt-in, not in check)
 #   make check-kernel-debug  iocard.ko under a KASAN/lockdep/UBSAN kernel built
 #                   from Debian's source (opt-in, not in check; ~1 h the first time)
 #
@@ -20,7 +22,7 @@ CMAKE_ARGS ?=
 CTEST_ARGS ?=
 DEB_DIR    ?= $(BUILD)/deb
 
-.PHONY: all deps deps-if-missing configure check check-native check-asan check-vm check-kernel-debug \
+.PHONY: all deps deps-if-missing configure check check-native check-asan check-vm check-kernel-debug check-upgrade \
 	demo bench deb clean
 
 all: deps-if-missing configure
@@ -48,8 +50,8 @@ check: deps
 	@rc=0; \
 	echo "== native suites under ASan+UBSan (labels unit, native)"; \
 	ctest --test-dir $(BUILD_ASAN) -L 'unit|native' --output-on-failure -j $(JOBS) $(CTEST_ARGS) || rc=1; \
-	echo "== every suite (labels unit, native, vm)"; \
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_ARGS) || rc=1; \
+	echo "== every suite (labels unit, native, vm, deb; upgrade is make check-upgrade)"; \
+	ctest --test-dir $(BUILD) -LE upgrade --output-on-failure -j $(JOBS) $(CTEST_ARGS) || rc=1; \
 	echo "== test VM runs (logs in $(BUILD)/tests/vm/logs)"; \
 	for f in $(BUILD)/tests/vm/logs/*/summary.log; do \
 		[ -e "$$f" ] && sed "s|^|  $$(basename $$(dirname $$f)): |" "$$f"; \
@@ -57,7 +59,11 @@ check: deps
 	exit $$rc
 
 check-vm: all
-	ctest --test-dir $(BUILD) -L vm --output-on-failure $(CTEST_ARGS)
+	ctest --test-dir $(BUILD) -L vm -LE upgrade --output-on-failure $(CTEST_ARGS)
+
+# The upgrade tests (tests/vm/upgrade-test; their times are in README.md).
+check-upgrade: deps-if-missing configure
+	ctest --test-dir $(BUILD) -L upgrade --output-on-failure $(CTEST_ARGS)
 
 # The debug kernel (built once, cached in ~/.cache/libio), iocard.ko for it
 # in $(BUILD_DEBUG), smoke + sysfs fuzzer in one boot, the PCI suite + fuzzer

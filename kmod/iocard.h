@@ -25,7 +25,7 @@
 #include <linux/types.h>
 #include <linux/workqueue.h>
 
-#define IOCARD_VERSION		"0.1.0"
+#define IOCARD_VERSION		"0.2.0"
 
 #define IOCARD_MAX_LINES	128	/* five 8255s are 120 lines */
 #define IOCARD_MAX_PORTS	20	/* four per 8255 */

@@ -7,12 +7,12 @@ build=$1 src=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/usr" --component Unspecified >/dev/null
-lib=$(find "$tmp/usr" -name 'libio.so.0' -print -quit)
-[ -n "$lib" ] || { echo "libio.so.0 not installed (soname)"; exit 1; }
+lib=$(find "$tmp/usr" -name 'libio.so.1' -print -quit)
+[ -n "$lib" ] || { echo "libio.so.1 not installed (soname)"; exit 1; }
 # awk reads all of objdump's output: grep -q would stop at the match, and
 # objdump, killed by SIGPIPE, would fail the pipeline (pipefail) now and then.
 soname=$(objdump -p "$lib" | awk '$1 == "SONAME" { print $2 }')
-[ "$soname" = libio.so.0 ] || { echo "wrong soname: '$soname'"; exit 1; }
+[ "$soname" = libio.so.1 ] || { echo "wrong soname: '$soname'"; exit 1; }
 libdir=$(dirname "$lib")
 
 cmake -S "$src/tests/native/consumer" -B "$tmp/cmake" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/usr" >/dev/null

@@ -32,6 +32,10 @@ console log is kept in --log-dir.
 
 --root DIR boots into another root filesystem (the install test's plain Debian
 12) the same way; the host's / is then read-only at /libio-host in the guest.
+With --root-writable the guest writes into DIR itself, as a machine writes
+to its disk, so that a second boot finds what the first installed (the
+upgrade tests: a copy of a cached root); a kernel installed in DIR then
+brings its own modules directory.
 
 --serial attaches pci-serial-4x (four 16550A UARTs), --usb-serial attaches
 qemu-xhci with an FTDI usb-serial; each port is backed by a host socket. The
@@ -450,7 +454,8 @@ def boot(opts, root, release, image, initrd):
     host = HOST_MOUNT if opts.root else ""
     cmdline = boot_args(opts.kernel) + [
         f"libio_init={host}{init}", f"libio_kroot={host}{root}", f"libio_release={release}",
-        f"libio_cwd={host}{os.getcwd()}"] + ([f"libio_host={host}"] if host else [])
+        f"libio_cwd={host}{os.getcwd()}"] + ([f"libio_host={host}"] if host else []) + \
+        (["libio_root_rw=1"] if opts.root_writable else [])
     qmp_path = os.path.join(run_dir, "qmp")
     ctl_path = os.path.join(run_dir, "cable")
     # The PCI test board needs PCI Express hotplug: q35 (only then, so every
@@ -462,7 +467,7 @@ def boot(opts, root, release, image, initrd):
             "-no-reboot", "-kernel", image, "-initrd", initrd, "-append", " ".join(cmdline),
             "-chardev", f"file,id=con,path={console}", "-serial", "chardev:con",
             "-virtfs", f"local,path={os.path.abspath(opts.root or '/')},mount_tag=hostroot,"
-                       "security_model=none,readonly=on,multidevs=remap",
+                       f"security_model=none,readonly={'off' if opts.root_writable else 'on'},multidevs=remap",
             "-virtfs", f"local,path={share},mount_tag=libiovm,security_model=none",
             "-qmp", f"unix:{qmp_path},server=on,wait=off",
             "-device", "virtio-serial-pci",
@@ -587,8 +592,12 @@ def main():
                    help="boot into the Debian root DIR instead of the host's / (still read-only "
                         f"under a tmpfs overlay); the host's / is then read-only at {HOST_MOUNT} "
                         "and CMD's paths are the guest's")
+    p.add_argument("--root-writable", action="store_true",
+                   help="with --root: the guest writes into DIR (no overlay), a second boot sees it")
     p.add_argument("cmd", nargs="+", help="command to run in the guest")
     opts = ap.parse_args()
+    if opts.verb == "run" and opts.root_writable and not opts.root:
+        ap.error("--root-writable needs --root DIR (the host's / is never written)")
     if opts.verb == "kernels":
         for s in SERIES:
             info = resolve(s)
