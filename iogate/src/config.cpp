@@ -300,6 +300,13 @@ void not_a_card_id(const section& s, const gate_config& c, const std::string& id
                                     "'; device IDs are unique in a node");
 }
 
+// writable of [[modbus_module]] or [[serial_port]] needs [commands] enabled.
+void writable_needs_commands(const section& s, const gate_config& c, const std::vector<std::string>& writable) {
+    if (!writable.empty() && !c.node.commands_enabled)
+        s.fail("writable", "lines are writable but commands are off; set [commands] enabled = true, or "
+                           "remove writable");
+}
+
 }  // namespace
 
 gate_config parse_config(std::string_view text, const std::string& source) {
@@ -477,9 +484,7 @@ gate_config parse_config(std::string_view text, const std::string& source) {
             }
             if (const auto ms = s.integer("poll_ms", 10, 60000))
                 e.poll = std::chrono::milliseconds{*ms};
-            if (!e.writable.empty() && !c.node.commands_enabled)
-                s.fail("writable", "lines are writable but commands are off; set [commands] enabled = true, or "
-                                   "remove writable");
+            writable_needs_commands(s, c, e.writable);
             not_a_card_id(s, c, e.device_id);
             for (const auto& prev : c.modbus_modules) {
                 if (prev.module == e.module)
@@ -519,9 +524,7 @@ gate_config parse_config(std::string_view text, const std::string& source) {
             for (const auto& w : e.writable)
                 if (w != "DTR" && w != "RTS")
                     s.fail("writable", "'" + w + "' is not an output of a serial port; allowed: \"DTR\", \"RTS\"");
-            if (!e.writable.empty() && !c.node.commands_enabled)
-                s.fail("writable", "lines are writable but commands are off; set [commands] enabled = true, or "
-                                   "remove writable");
+            writable_needs_commands(s, c, e.writable);
             not_a_card_id(s, c, e.device_id);
             for (const auto& m : c.modbus_modules)
                 if (m.device_id == e.device_id)
