@@ -51,6 +51,7 @@ drives it, and unplugs and plugs it, with the cable agent's `board` orders.
 """
 
 import argparse
+import bisect
 import contextlib
 import fcntl
 import glob
@@ -129,6 +130,42 @@ def version_newest(versions):
         if best is None or subprocess.run(["dpkg", "--compare-versions", v, "gt", best]).returncode == 0:
             best = v
     return best
+
+
+def where_the_cpus_are(agent, system_map, looks=5):
+    """Each vCPU's instruction pointer, named from the kernel's System.map
+    (the guest boots with nokaslr), a few times over: what a guest that
+    stopped answering is doing (a CPU spinning shows the same function each
+    time; a module's addresses have no name here). Never raises."""
+    names = []
+    try:
+        with open(system_map) as f:
+            for line in f:
+                addr, kind, name = line.split()[:3]
+                if kind in "tTwW":
+                    names.append((int(addr, 16), name))
+        names.sort()
+    except (OSError, ValueError):
+        pass
+    starts = [a for a, _ in names]
+
+    def name_of(ip):
+        i = bisect.bisect_right(starts, ip) - 1
+        if i < 0 or ip >= 0xffffffffc0000000:
+            return "(a module or not the kernel)"
+        return f"{names[i][1]}+{ip - starts[i]:#x}"
+    out = []
+    try:
+        for n in range(looks):
+            text = agent._qmp({"execute": "human-monitor-command",
+                               "arguments": {"command-line": "info registers -a"}}).get("return", "")
+            cpus = re.findall(r"CPU#(\d+)\s*\nRAX=.*?RIP=([0-9a-f]+)", text, re.S)
+            out.append(f"  look {n + 1}: " + "; ".join(
+                f"CPU{c} {int(ip, 16):#x} {name_of(int(ip, 16))}" for c, ip in cpus))
+            time.sleep(0.5)
+    except Exception as e:  # a dump that fails must not hide the timeout
+        out.append(f"  (QEMU's monitor did not answer: {e})")
+    return "\n".join(out)
 
 
 def apt_opts(series):
@@ -518,6 +555,7 @@ def boot(opts, root, release, image, initrd):
         qemu_out, _ = proc.communicate(timeout=opts.timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
+        where = where_the_cpus_are(agent, os.path.join(root, "boot", f"System.map-{release}"))
         os.killpg(proc.pid, signal.SIGKILL)
         qemu_out, _ = proc.communicate()
     elapsed = time.monotonic() - t0
@@ -549,6 +587,10 @@ def boot(opts, root, release, image, initrd):
     if timed_out:
         log(f"TIMEOUT: the guest did not finish within {opts.timeout} s; console log kept at {console}")
         print("\n".join(con.splitlines()[-40:]), file=sys.stderr)
+        log("where the guest's CPUs were (QEMU's registers, 5 looks 0.5 s apart; idle is a halt):")
+        print(where, file=sys.stderr)
+        with open(os.path.join(log_dir, "cpus.log"), "w") as f:
+            f.write(where + "\n")
         return 124, False
     if bad and not timed_out and crashed_before_init(con, booted):
         for l in bad[:3]:
