@@ -555,7 +555,12 @@ def boot(opts, root, release, image, initrd):
         qemu_out, _ = proc.communicate(timeout=opts.timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        where = where_the_cpus_are(agent, os.path.join(root, "boot", f"System.map-{release}"))
+        found = []  # at most 20 s: a monitor that does not answer must not hold up the kill
+        looker = threading.Thread(target=lambda: found.append(where_the_cpus_are(
+            agent, os.path.join(root, "boot", f"System.map-{release}"))), daemon=True)
+        looker.start()
+        looker.join(20)
+        where = found[0] if found else "  (QEMU's monitor did not answer within 20 s)"
         os.killpg(proc.pid, signal.SIGKILL)
         qemu_out, _ = proc.communicate()
     elapsed = time.monotonic() - t0
