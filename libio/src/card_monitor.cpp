@@ -163,6 +163,11 @@ std::vector<card_event> card_monitor::read_events(std::error_code& ec) {
     std::vector<std::string> keys;
     for (const auto& c : now)
         keys.push_back(instance_key(c));
+    // What remove events showed going, before the ones sysfs no longer
+    // lists are forgotten: such a card is removed, not passed over.
+    std::vector<std::string> went;
+    for (const auto& entry : impl_->dead)
+        went.push_back(entry.first);
     std::erase_if(impl_->dead, [&](const auto& entry) {
         return std::find(keys.begin(), keys.end(), entry.first) == keys.end();
     });
@@ -179,10 +184,21 @@ std::vector<card_event> card_monitor::read_events(std::error_code& ec) {
         cards.push_back(std::move(now[n]));
     }
     std::vector<card_event> removed;
-    for (std::size_t n = 0; n < impl_->cards.size(); ++n)
-        if (std::none_of(instances.begin(), instances.end(),
-                         [&](const instance& i) { return i.key == impl_->instances[n].key; }))
-            removed.push_back({card_event::kind::removed, impl_->cards[n]});
+    for (std::size_t n = 0; n < impl_->cards.size(); ++n) {
+        const auto& was = impl_->instances[n];
+        if (std::any_of(instances.begin(), instances.end(), [&](const instance& i) { return i.key == was.key; }))
+            continue;
+        // A card goes by its remove events (dead) or from sysfs. One that
+        // the scan passed over while its class device is still the same
+        // directory (udev re-processing its gpiochip, whose record then
+        // reads as not initialized) is still here: it stays listed.
+        if (std::find(went.begin(), went.end(), was.key) == went.end() && instance_key(impl_->cards[n]) == was.key) {
+            instances.push_back(was);
+            cards.push_back(impl_->cards[n]);
+            continue;
+        }
+        removed.push_back({card_event::kind::removed, impl_->cards[n]});
+    }
     events.insert(events.begin(), removed.begin(), removed.end());
     impl_->cards = std::move(cards);
     impl_->instances = std::move(instances);
