@@ -44,15 +44,16 @@ $(BUILD_ASAN)/build.ninja:
 
 # Every suite runs even when an earlier one failed; the status is the worst.
 check: deps
+	@echo "== the build, then the one under ASan+UBSan [$$(date +%T)]"
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory $(BUILD_ASAN)/build.ninja
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	@rc=0; \
-	echo "== native suites under ASan+UBSan (labels unit, native)"; \
+	echo "== native suites under ASan+UBSan (labels unit, native) [$$(date +%T)]"; \
 	ctest --test-dir $(BUILD_ASAN) -L 'unit|native' --output-on-failure -j $(JOBS) $(CTEST_ARGS) || rc=1; \
-	echo "== every suite (labels unit, native, vm, deb; upgrade is make check-upgrade)"; \
+	echo "== every suite (labels unit, native, vm, deb; upgrade is make check-upgrade) [$$(date +%T)]"; \
 	ctest --test-dir $(BUILD) -LE upgrade --output-on-failure -j $(JOBS) $(CTEST_ARGS) || rc=1; \
-	echo "== test VM runs (logs in $(BUILD)/tests/vm/logs)"; \
+	echo "== test VM runs (logs in $(BUILD)/tests/vm/logs) [$$(date +%T)]"; \
 	for f in $(BUILD)/tests/vm/logs/*/summary.log; do \
 		[ -e "$$f" ] && sed "s|^|  $$(basename $$(dirname $$f)): |" "$$f"; \
 	done; \

@@ -13,6 +13,7 @@
 #include <io/gate/modbus_server.hpp>
 #include <io/modbus.hpp>
 
+#include "loop_until.hpp"
 #include "memory_lines.hpp"
 
 #include <gtest/gtest.h>
@@ -102,11 +103,7 @@ protected:
 
     template <typename P>
     void run_until(P done, const char* what) {
-        const auto end = std::chrono::steady_clock::now() + guard;
-        while (!done()) {
-            ASSERT_LT(std::chrono::steady_clock::now(), end) << "waited in vain for " << what;
-            loop.run_once(5ms);
-        }
+        io::test::run_loop_until(loop, done, what, guard);
     }
 };
 
@@ -256,11 +253,7 @@ TEST(gate_modbus_device_silent, a_module_that_never_answers_is_not_published) {
         // Ticks of the loop go on while the device's requests time out.
         unsigned ticks = 0;
         auto tick = loop.call_every(1ms, [&] { ++ticks; });
-        const auto end = std::chrono::steady_clock::now() + guard;
-        while (module.polls() < 3) {
-            ASSERT_LT(std::chrono::steady_clock::now(), end);
-            loop.run_once(5ms);
-        }
+        io::test::run_loop_until(loop, [&] { return module.polls() >= 3; }, "three polls", guard);
         EXPECT_FALSE(d.published());
         EXPECT_GT(ticks, 0U);
     }

@@ -9,6 +9,7 @@
 #include <io/gate/serial_device.hpp>
 #include <io/serial_port.hpp>
 
+#include "loop_until.hpp"
 #include "sys.hpp"
 
 #include <gtest/gtest.h>
@@ -180,20 +181,12 @@ protected:
 
     template <typename P>
     void run_until(P done, const char* what) {
-        const auto end = std::chrono::steady_clock::now() + guard;
-        while (!done()) {
-            ASSERT_LT(std::chrono::steady_clock::now(), end) << "waited in vain for " << what;
-            loop.run_once(5ms);
-        }
+        io::test::run_loop_until(loop, done, what, guard);
     }
 
     // Runs the loop for d: what it publishes meanwhile is what by exception
     // must not publish.
-    void run_for(std::chrono::milliseconds d) {
-        const auto end = std::chrono::steady_clock::now() + d;
-        while (std::chrono::steady_clock::now() < end)
-            loop.run_once(5ms);
-    }
+    void run_for(std::chrono::milliseconds d) { io::test::run_loop_for(loop, d); }
 };
 
 }  // namespace

@@ -8,7 +8,7 @@
   vm.py debs SERIES [--image]   print the cached .debs of a kernel's headers
                                 (and image): what the install tests install
   vm.py run --kernel SERIES [--serial] [--usb-serial] [--pci-board {msix,intx}]
-            [--timeout S] [--root DIR] -- CMD...
+            [--timeout S] [--root DIR [--root-writable | --root-disk]] -- CMD...
 
 SERIES is 6.1 (Debian 12), 6.12 (bookworm-backports), 6.12-rt (PREEMPT_RT,
 bookworm-backports) or 6.12-trixie (Debian 13's own kernel, resolved with the
@@ -35,7 +35,11 @@ console log is kept in --log-dir.
 With --root-writable the guest writes into DIR itself, as a machine writes
 to its disk, so that a second boot finds what the first installed (the
 upgrade tests: a copy of a cached root); a kernel installed in DIR then
-brings its own modules directory.
+brings its own modules directory. With --root-disk the guest boots from an
+ext4 image of DIR instead (made once per DIR, cached; virtio-blk, its writes
+thrown away at exit): compiling and depmod read thousands of files, which
+over 9p under TCG takes minutes (the install tests: DKMS's build of iocard
+290 s over 9p). DIR must then hold the kernel's modules (its image installed).
 
 --serial attaches pci-serial-4x (four 16550A UARTs), --usb-serial attaches
 qemu-xhci with an FTDI usb-serial; each port is backed by a host socket. The
@@ -94,6 +98,9 @@ DEBUG_BUILD = os.path.join(HERE, "build-debug-kernel")
 # The q35 machine of --pci-board needs no more: the PCIe port driver and both
 # hotplug drivers (pciehp, acpiphp) are built into Debian's 6.1 and 6.12.
 BOOT_MODULES = ["virtio_pci", "9pnet_virtio", "9p", "overlay"]
+# And those of a guest booted from a disk image of its root (--root-disk):
+# loaded only then (ext4 asks the crypto API for crc32c at every mount).
+DISK_MODULES = ["virtio_blk", "crc32c_generic", "ext4"]
 # Where a guest booted with --root sees the host's root filesystem.
 HOST_MOUNT = "/libio-host"
 # Kernel log lines that fail a run (the guest's dmesg, or its console on a panic).
@@ -386,16 +393,18 @@ def initramfs(root, release):
     """Build (once per content) the initramfs that mounts the host root and hands over."""
     moddir = os.path.join(root, "lib/modules", release)
     mods = module_closure(moddir, BOOT_MODULES)
+    disk_mods = [m for m in module_closure(moddir, DISK_MODULES) if m not in mods]
     lock = open(os.path.join(CACHE, ".lock"), "w")
     fcntl.flock(lock, fcntl.LOCK_EX)
     init = open(os.path.join(HERE, "initramfs-init")).read()
     busybox = open("/bin/busybox", "rb").read()
-    key = hashlib.sha256(init.encode() + busybox + "\n".join(mods).encode()).hexdigest()[:16]
+    key = hashlib.sha256(init.encode() + busybox + "\n".join(mods + ["disk"] + disk_mods).encode()).hexdigest()[:16]
     out = os.path.join(root, f"initramfs-{key}.cpio.gz")
     if os.path.exists(out):
         return out
     entries = [("bin", 0o40755, b""), ("dev", 0o40755, b""), ("proc", 0o40755, b""),
                ("sys", 0o40755, b""), ("newroot", 0o40755, b""), ("mod", 0o40755, b""),
+               ("mod/disk", 0o40755, b""),
                ("lower", 0o40755, b""), ("rw", 0o40755, b""),
                ("bin/busybox", 0o100755, busybox), ("init", 0o100755, init.encode())]
     names = []
@@ -404,12 +413,47 @@ def initramfs(root, release):
         n = f"{i:02d}-{base}"
         entries.append((f"mod/{n}", 0o100644, read_module(os.path.join(moddir, m))))
         names.append(n)
+    for i, m in enumerate(disk_mods):
+        base = re.sub(r"(\.ko)\.\w+$", r"\1", os.path.basename(m))
+        entries.append((f"mod/disk/{i:02d}-{base}", 0o100644, read_module(os.path.join(moddir, m))))
     for old in glob.glob(os.path.join(root, "initramfs-*.cpio.gz")):
         os.unlink(old)
     with open(out + ".tmp", "wb") as f:
         f.write(gzip.compress(cpio_newc(entries), 6))
     os.rename(out + ".tmp", out)
     return out
+
+
+def root_disk(root, release):
+    """An ext4 image of the root directory ROOT, made once (cached by ROOT's
+    path and the time its .complete mark was made): the disk of --root-disk."""
+    stamp = os.path.join(root, ".complete")
+    if not os.path.isdir(os.path.join(root, "usr/lib/modules", release, "kernel")):
+        die(f"--root-disk: {root} has no modules of {release} (install its image into the root)")
+    when = os.stat(stamp if os.path.exists(stamp) else root).st_mtime_ns
+    key = hashlib.sha256(f"{os.path.abspath(root)}\n{when}".encode()).hexdigest()[:16]
+    disks = os.path.join(CACHE, "disks")
+    os.makedirs(disks, exist_ok=True)
+    name = os.path.basename(os.path.abspath(root))
+    img = os.path.join(disks, f"{name}-{key}.ext4")
+    lock = open(os.path.join(CACHE, ".lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if os.path.exists(img):
+        os.utime(img)
+        return img
+    for old in glob.glob(os.path.join(disks, "*.ext4")):
+        if time.time() - os.stat(old).st_mtime > 86400:  # unused for a day
+            os.unlink(old)
+    used_kib = int(sh("du", "-sk", "--one-file-system", root).split()[0])
+    size_kib = used_kib * 5 // 4 + 2 * 1024 * 1024  # room for what the guest writes; sparse on the host
+    t0 = time.monotonic()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(img + ".tmp")
+    sh("mke2fs", "-q", "-F", "-t", "ext4", "-O", "^has_journal,^metadata_csum,^orphan_file",
+       "-L", "libio-root", "-d", root, img + ".tmp", f"{size_kib}k")
+    os.rename(img + ".tmp", img)
+    log(f"made the disk image of {root} ({used_kib // 1024} MiB) in {time.monotonic() - t0:.0f} s")
+    return img
 
 
 def boot_args(series):
@@ -492,7 +536,8 @@ def boot(opts, root, release, image, initrd):
     cmdline = boot_args(opts.kernel) + [
         f"libio_init={host}{init}", f"libio_kroot={host}{root}", f"libio_release={release}",
         f"libio_cwd={host}{os.getcwd()}"] + ([f"libio_host={host}"] if host else []) + \
-        (["libio_root_rw=1"] if opts.root_writable else [])
+        (["libio_root_rw=1"] if opts.root_writable else []) + \
+        (["libio_root_disk=1"] if opts.root_disk else [])
     qmp_path = os.path.join(run_dir, "qmp")
     ctl_path = os.path.join(run_dir, "cable")
     # The PCI test board needs PCI Express hotplug: q35 (only then, so every
@@ -503,13 +548,17 @@ def boot(opts, root, release, image, initrd):
             "-smp", str(opts.smp), "-m", str(opts.memory),
             "-no-reboot", "-kernel", image, "-initrd", initrd, "-append", " ".join(cmdline),
             "-chardev", f"file,id=con,path={console}", "-serial", "chardev:con",
-            "-virtfs", f"local,path={os.path.abspath(opts.root or '/')},mount_tag=hostroot,"
-                       f"security_model=none,readonly={'off' if opts.root_writable else 'on'},multidevs=remap",
             "-virtfs", f"local,path={share},mount_tag=libiovm,security_model=none",
             "-qmp", f"unix:{qmp_path},server=on,wait=off",
             "-device", "virtio-serial-pci",
             "-chardev", f"socket,id=cable,path={ctl_path},server=on,wait=off",
             "-device", "virtserialport,chardev=cable,name=io.libio.cable"]
+    if opts.root_disk:
+        qemu += ["-drive", f"file={root_disk(opts.root, release)},format=raw,if=virtio,snapshot=on,"
+                 "cache=unsafe,discard=unmap"]
+    else:
+        qemu += ["-virtfs", f"local,path={os.path.abspath(opts.root or '/')},mount_tag=hostroot,"
+                 f"security_model=none,readonly={'off' if opts.root_writable else 'on'},multidevs=remap"]
     if opts.root:
         qemu += ["-virtfs", "local,path=/,mount_tag=libiohost,security_model=none,readonly=on,"
                  "multidevs=remap"]
@@ -641,10 +690,14 @@ def main():
                         "and CMD's paths are the guest's")
     p.add_argument("--root-writable", action="store_true",
                    help="with --root: the guest writes into DIR (no overlay), a second boot sees it")
+    p.add_argument("--root-disk", action="store_true",
+                   help="with --root: boot from an ext4 image of DIR (cached), its writes thrown away")
     p.add_argument("cmd", nargs="+", help="command to run in the guest")
     opts = ap.parse_args()
     if opts.verb == "run" and opts.root_writable and not opts.root:
         ap.error("--root-writable needs --root DIR (the host's / is never written)")
+    if opts.verb == "run" and opts.root_disk and (not opts.root or opts.root_writable):
+        ap.error("--root-disk needs --root DIR and excludes --root-writable (the image's writes are thrown away)")
     if opts.verb == "kernels":
         for s in SERIES:
             info = resolve(s)
