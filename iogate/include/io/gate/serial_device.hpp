@@ -33,6 +33,13 @@ namespace io::gate {
 /// its lines and counters are read; unpublished (on_presence(false, why))
 /// when an ioctl fails (the device removed: EIO, ENODEV), and opened again
 /// every `retry` until it works.
+///
+/// Inputs are also awaited in TIOCMIWAIT by a thread per port, which is
+/// woken for stopping by SIGURG: the first serial_device installs a
+/// process-wide SIGURG handler that does nothing (without SA_RESTART), and
+/// the thread alone unblocks the signal. A program that embeds this class
+/// and uses SIGURG itself (out-of-band socket data) must not replace that
+/// handler, and sees its own blocking calls return EINTR on SIGURG.
 class serial_device final : public device {
 public:
     /// Opens the port (io::serial_port(path, io::control_only)); called at
