@@ -77,8 +77,9 @@ protected:
     static void TearDownTestSuite() {
         // As the suite found them (and --gtest_repeat starts over): the
         // board taken by no driver of its ID, iocard not loaded.
-        if (const auto bdf = board_bdf(); !bdf.empty())
+        if (const auto bdf = board_bdf(); !bdf.empty()) {
             EXPECT_EQ(io::test::write_attr(pci_devices / bdf / "driver_override", "\n"), 0);
+        }
         EXPECT_TRUE(io::test::unload_iocard());
         board_.reset();
         cable_.reset();
