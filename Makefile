@@ -14,6 +14,8 @@
 # Every target works as the first command on a fresh machine: each installs
 # what is missing first (debian/deps.sh --if-missing is quick when nothing is).
 #   make deb        build the Debian packages into $(DEB_DIR) and lintian them
+#   make update-abi rewrite libio1's ABI record (debian/libio1.abi.xz) from the
+#                   build: only with a soname bump (debian/abi-check)
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
@@ -23,7 +25,7 @@ CTEST_ARGS ?=
 DEB_DIR    ?= $(BUILD)/deb
 
 .PHONY: all deps deps-if-missing configure check check-native check-asan check-vm check-kernel-debug check-upgrade \
-	demo bench deb clean
+	demo bench deb update-abi clean
 
 all: deps-if-missing configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -87,6 +89,9 @@ deb: deps-if-missing
 
 bench: all
 	bench/run $(BUILD)
+
+update-abi: all
+	debian/abi-check update $$(readlink -f $(BUILD)/libio/libio.so) libio/include
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
