@@ -407,15 +407,10 @@ def initramfs(root, release):
                ("mod/disk", 0o40755, b""),
                ("lower", 0o40755, b""), ("rw", 0o40755, b""),
                ("bin/busybox", 0o100755, busybox), ("init", 0o100755, init.encode())]
-    names = []
-    for i, m in enumerate(mods):
-        base = re.sub(r"(\.ko)\.\w+$", r"\1", os.path.basename(m))
-        n = f"{i:02d}-{base}"
-        entries.append((f"mod/{n}", 0o100644, read_module(os.path.join(moddir, m))))
-        names.append(n)
-    for i, m in enumerate(disk_mods):
-        base = re.sub(r"(\.ko)\.\w+$", r"\1", os.path.basename(m))
-        entries.append((f"mod/disk/{i:02d}-{base}", 0o100644, read_module(os.path.join(moddir, m))))
+    for d, ms in (("mod", mods), ("mod/disk", disk_mods)):  # loaded in this order
+        for i, m in enumerate(ms):
+            base = re.sub(r"(\.ko)\.\w+$", r"\1", os.path.basename(m))
+            entries.append((f"{d}/{i:02d}-{base}", 0o100644, read_module(os.path.join(moddir, m))))
     for old in glob.glob(os.path.join(root, "initramfs-*.cpio.gz")):
         os.unlink(old)
     with open(out + ".tmp", "wb") as f:
