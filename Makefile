@@ -77,10 +77,10 @@ check-kernel-debug: deps
 	@$(MAKE) --no-print-directory all
 	DEBUG_KERNELS="$(DEBUG_KERNELS)" tests/vm/check-kernel-debug $(BUILD) $(BUILD_DEBUG)
 
-# Only what the demo boots: iotool and iocard.ko for its kernels.
+# Only what the demo boots: iotool, iogate and iocard.ko for its kernels.
 DEMO_KERNELS ?= 6.12
 demo: deps-if-missing configure
-	cmake --build $(BUILD) -j $(JOBS) --target iotool $(addprefix kmod-,$(DEMO_KERNELS))
+	cmake --build $(BUILD) -j $(JOBS) --target iotool iogate $(addprefix kmod-,$(DEMO_KERNELS))
 	DEMO_KERNELS="$(DEMO_KERNELS)" tests/vm/demo $(BUILD)
 
 # dpkg-buildpackage -us -uc -b on a copy of the tree; .debs and lintian's verdict in $(DEB_DIR).

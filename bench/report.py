@@ -620,6 +620,60 @@ def rt_section(res, md):
     md.append("")
 
 
+def gate_section(res, md):
+    """iogate's edges through mosquitto (bench/gate_bench.py, in the test VM)."""
+    g = load(os.path.join(res, "gate-vm.json"))
+    if not g:
+        md.append("missing: gate-vm.json (bench/gate_bench.py did not complete)\n")
+        return
+    lat = g.get("latency", {})
+    e, b = lat.get("edge_to_subscriber"), lat.get("mqtt_publish_to_subscriber")
+    if e and b and e.get("n") and b.get("n"):
+        md.append(f"{lat['rounds']} rounds at {lat['rate']:.0f}/s, interleaved; timeouts {lat['timeouts']}, "
+                  f"seqno gaps {lat['seqno_gaps']}.\n")
+        md.append("| path | n | p50 | p99 | p99.9 | max |")
+        md.append("|---|---|---|---|---|---|")
+        for name, h in (("broker alone: publish to subscriber (baseline)", b),
+                        ("iogate: kernel edge timestamp to subscriber", e)):
+            md.append(f"| {name} | {h['n']} | {fmt_ns(h['p50'])} | {fmt_ns(h['p99'])} | {fmt_ns(h['p999'])} | "
+                      f"{fmt_ns(h['max'])} |")
+        md.append(f"| ratio (iogate / baseline) | | {e['p50'] / b['p50']:.2f}x | {e['p99'] / b['p99']:.2f}x | "
+                  f"{e['p999'] / b['p999']:.2f}x | |")
+        md.append(f"| iogate's part (difference) | | {fmt_ns(e['p50'] - b['p50'])} | {fmt_ns(e['p99'] - b['p99'])} | "
+                  f"{fmt_ns(e['p999'] - b['p999'])} | |")
+        md.append("")
+        md.append("iogate's part holds the edge's way from the card's interrupt to iogate (the kernel's event "
+                  "path, the raw figures of which are in the digital I/O section), its batch, the Sparkplug "
+                  "payload and its TLS connection's send; the baseline holds a publisher's TLS send, the broker "
+                  "and the subscriber's TLS receive, which both paths share.\n")
+    rate = g.get("rate", {})
+    if rate.get("rows"):
+        md.append(f"Sustained rate: IN0 toggled through sim_inputs for {rate['seconds']} s at each rate; "
+                  "delivered edges counted by seqno, reported lost by the card's \"Lost events\" metric.\n")
+        md.append("| asked | achieved | toggles | delivered | reported lost | unaccounted |")
+        md.append("|---|---|---|---|---|---|")
+        best = None
+        for r in rate["rows"]:
+            md.append(f"| {r['rate']:.0f}/s | {r['achieved_rate']:.0f}/s | {r['applied']} | {r['delivered']} | "
+                      f"{r['reported_lost']} | {r['unaccounted']} |")
+            if r["delivered"] == r["applied"] and (best is None or r["achieved_rate"] > best):
+                best = r["achieved_rate"]
+        md.append("")
+        md.append(f"Highest rate with every edge delivered: {f'{best:.0f}/s' if best else 'none'}.\n")
+    mem = g.get("memory_3_cards")
+    if mem:
+        md.append(f"Memory of iogate with 3 cards of 8 published lines, after the runs above: VmRSS "
+                  f"{mem['VmRSS'] / 1024:.1f} MiB, peak (VmHWM) {mem['VmHWM'] / 1024:.1f} MiB; mosquitto "
+                  f"{mem['broker']['VmRSS'] / 1024:.1f} MiB.\n")
+    f = g.get("fleet")
+    if f:
+        md.append(f"Fleet: {f['gateways']} gateways on one broker, each with its own certificate and virtual card: "
+                  f"every NBIRTH and DBIRTH in {f['births_s']:.2f} s after their start; then {f['edges_each']} edges "
+                  f"on each card, every one received in order (seqno) in {f['edges_s']:.2f} s. Each gateway's VmRSS "
+                  f"{f['rss_kib_min'] / 1024:.1f}-{f['rss_kib_max'] / 1024:.1f} MiB; mosquitto "
+                  f"{f['broker_rss_kib'] / 1024:.1f} MiB.\n")
+
+
 def main():
     res, report = sys.argv[1], sys.argv[2]
     out = os.path.dirname(os.path.abspath(report))
@@ -695,6 +749,14 @@ def main():
     serial_section(res, out, md, "native", [("modbus_server_read_di16", "allocs_per_read")],
                    "Modbus/TCP server, read of 16 inputs", prefix="modbus-server", base_impl="libmodbus_server",
                    impl="iogate")
+    md.append("## iogate: edges to an MQTT subscriber (test VM)\n")
+    md.append("mosquitto on 127.0.0.1 with mutual TLS, iogate publishing three virtual cos32 cards, a libmosquitto "
+              "subscriber (bench/gate_bench.cpp) in the same VM. Each round changes IN0 through sim_inputs and "
+              "waits for its DDATA, then publishes one message of the same form from the subscriber's program "
+              "on its own TLS connection and waits for it: the baseline, the broker's own cost, in the same "
+              "run. Latency of an edge: from the kernel's timestamp (timestamp_ns, CLOCK_MONOTONIC) to the "
+              "receipt.\n")
+    gate_section(res, md)
     md.append("## Periodic-loop jitter: io::rt and io::event_loop vs cyclictest\n")
     md.append("1 ms period on absolute deadlines, SCHED_FIFO 80, mlockall, pinned to CPU 0, /dev/cpu_dma_latency "
               "held at 0 (cyclictest's default; io::rt::cpu_latency_limit); the three alternate "

@@ -239,6 +239,9 @@ struct mqtt_transport::impl {
         } guard{m};
         mosquitto_threaded_set(m, true);
         mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+        // A DDATA goes out when its edges happen, not behind the previous
+        // message's ACK (Nagle).
+        mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
         mosquitto_connect_callback_set(m, on_connect);
         mosquitto_disconnect_callback_set(m, on_disconnect);
         mosquitto_message_callback_set(m, on_message);

@@ -19,7 +19,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +26,8 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from gate_test import CHILDREN, GUARD, ON_FAIL, check, fail, finish, scratch
+import gate_test
+from gate_test import CHILDREN, GUARD, ON_FAIL, check, fail, finish, free_port, scratch
 
 IOGATE, PEER, PROTO, CASE = sys.argv[1:5]
 TMP = scratch("iogate_test_", "certificates, configurations and mosquitto's logs")
@@ -41,35 +41,12 @@ def run(*args, **kw):
     return subprocess.run(list(args), check=True, capture_output=True, **kw)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# ---- certificates
-
 def make_ca(name):
-    key, crt = f"{TMP}/{name}.key", f"{TMP}/{name}.crt"
-    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", key, "-out", crt, "-subj", f"/CN={name}", "-days", "2",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    return key, crt
+    return gate_test.make_ca(TMP, name)
 
 
 def make_cert(name, cn, ca, san=None):
-    key, csr, crt = f"{TMP}/{name}.key", f"{TMP}/{name}.csr", f"{TMP}/{name}.crt"
-    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", key, "-out", csr, "-subj", f"/CN={cn}")
-    ext = f"{TMP}/{name}.ext"
-    with open(ext, "w") as f:
-        f.write("basicConstraints=CA:FALSE\n")
-        if san:
-            f.write(f"subjectAltName={san}\n")
-    run("openssl", "x509", "-req", "-in", csr, "-CA", ca[1], "-CAkey", ca[0], "-CAcreateserial",
-        "-out", crt, "-days", "2", "-extfile", ext)
-    os.chmod(key, 0o600)
-    return key, crt
+    return gate_test.make_cert(TMP, name, cn, ca, san)
 
 
 CA = make_ca("ca")
@@ -82,51 +59,11 @@ INTRUDER_CERT = make_cert("intruder", "intruder", CA)
 ROGUE_NODE = make_cert("rogue-node", NODE, ROGUE_CA)
 
 
-class broker:
-    """mosquitto on 127.0.0.1 requiring client certificates."""
+class broker(gate_test.mosquitto_tls):
+    """mosquitto on 127.0.0.1 requiring client certificates of CA."""
 
     def __init__(self, server=SERVER, port=None, acl=None):
-        self.port = port or free_port()
-        self.log = f"{TMP}/mosquitto-{self.port}.log"
-        conf = f"{TMP}/mosquitto-{self.port}.conf"
-        with open(conf, "w") as f:
-            if os.geteuid() == 0:
-                f.write("user root\n")
-            f.write(f"listener {self.port} 127.0.0.1\n"
-                    f"cafile {CA[1]}\ncertfile {server[1]}\nkeyfile {server[0]}\n"
-                    "require_certificate true\nuse_identity_as_username true\n"
-                    f"persistence false\nlog_dest file {self.log}\nlog_type all\n")
-            if acl:
-                f.write(f"acl_file {acl}\n")
-        self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        CHILDREN.append(self.proc)
-        deadline = time.monotonic() + GUARD
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                check(self.proc.poll() is None, "mosquitto exited: " + self.log_text())
-                check(time.monotonic() < deadline, "mosquitto does not listen")
-                time.sleep(0.05)
-
-    def log_text(self):
-        try:
-            with open(self.log) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def wait_log(self, text):
-        deadline = time.monotonic() + GUARD
-        while text not in self.log_text():
-            check(time.monotonic() < deadline, f"mosquitto never logged {text!r}:\n" + self.log_text())
-            time.sleep(0.05)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
+        super().__init__(TMP, CA, server, port=port, acl=acl)
 
 
 class host:
@@ -619,11 +556,7 @@ def step(text):
 
 
 def case_vm_cards():
-    run("ip", "link", "set", "lo", "up")  # the guest has no network card; loopback only
-    if not os.path.exists("/sys/module/iocard"):
-        kmod, series = os.environ.get("LIBIO_KMOD_DIR"), os.environ.get("LIBIO_VM_SERIES")
-        check(kmod and series, "LIBIO_KMOD_DIR and LIBIO_VM_SERIES are needed to load iocard.ko")
-        run("insmod", f"{kmod}/{series}/iocard.ko")
+    gate_test.vm_guest_ready()
     step("two virtual cos32 cards")
     a, b = sim_card(160), sim_card(161)
     # Another process holds IN5 of card A: iogate publishes it as BAD, never takes it.

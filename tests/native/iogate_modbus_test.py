@@ -22,7 +22,7 @@ import threading
 import time
 import queue
 
-from gate_test import CHILDREN, GUARD, check, fail, finish, scratch
+from gate_test import CHILDREN, GUARD, check, fail, finish, free_port, scratch
 
 IOGATE, PEER, CASE = sys.argv[1:4]
 TMP = scratch("iogate_modbus_test_", "configurations")
@@ -226,11 +226,6 @@ def listening_sockets(pid):
 
 def case_daemon():
     """The real daemon: off by default, and on with [modbus_server] (no card on this host: 0B)."""
-    def free_port():
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-
     mqtt_only = config(f"group_id = \"g\"\nedge_node_id = \"n\"\nstate_file = \"{TMP}/state\"\n"
                        f"[mqtt]\nservers = [\"mqtt://127.0.0.1:{free_port()}\"]\nallow_plain_loopback = true\n"
                        "[store]\njournal_file = \"\"\n", "mqtt-only.toml")

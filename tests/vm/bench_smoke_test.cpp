@@ -67,4 +67,17 @@ TEST_F(bench_smoke, periodic_loops_run_and_report) {
     }
 }
 
+#ifdef GATE_BENCH
+TEST_F(bench_smoke, gateway_cases_run_and_report) {
+    const std::string out = "/tmp/bench_smoke_gate.json";
+    const auto r = run(std::string(GATE_BENCH) + " " + BUILD_DIR + " " + out + " --short");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("edge to subscriber p50"), std::string::npos) << r.out;
+    const auto json = run("cat " + out);
+    for (const char* key : {"\"edge_to_subscriber\"", "\"mqtt_publish_to_subscriber\"", "\"rows\"", "\"VmHWM\"",
+                            "\"births_s\""})
+        EXPECT_NE(json.out.find(key), std::string::npos) << key << " missing:\n" << json.out;
+}
+#endif
+
 }  // namespace
