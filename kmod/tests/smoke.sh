@@ -61,6 +61,8 @@ wait_poll() {
 	done
 	return 1
 }
+# section NAME: a heading, with the seconds since the start
+section() { echo "# $* [${SECONDS} s]"; }
 # events FILE: the edge names of a gpiomon output, space separated
 events() { awk '{printf "%s%s", sep, $2; sep=" "}' "$1"; }
 # monotonic FILE: timestamps strictly increasing
@@ -68,7 +70,7 @@ monotonic() { awk 'NR > 1 && $1 <= prev { exit 1 } { prev = $1 }' "$1"; }
 
 unload
 
-echo "# module parameters"
+section "module parameters"
 refuse "sim=nope refused" insmod "$KO" sim=nope
 check "unknown model reported" grep -q 'unknown model "nope"' <(dmesg)
 refuse "sim=cos32, refused" insmod "$KO" sim=cos32,
@@ -85,7 +87,7 @@ check "too many cards reported" grep -q "more than max_sims=2" <(dmesg)
 check "load with sim=mcc-pci-dio24,cos32,dio120" \
 	insmod "$KO" sim=mcc-pci-dio24,cos32,dio120 || exit 1
 
-echo "# identity attributes"
+section "identity attributes"
 check "dio24 model" eq "$(rd iocard0 model)" mcc-pci-dio24
 check "dio24 location" eq "$(rd iocard0 location)" sim:0
 check "dio24 ports" eq "$(rd iocard0 ports)" "A:8:io B:8:io CL:4:io CH:4:io"
@@ -119,7 +121,7 @@ C2=$(chip iocard2)
 check "gpiodetect lists the cards" \
 	eq "$(gpiodetect | grep -c -E "^($C0 \[iocard0\] \(24|$C1 \[iocard1\] \(64|$C2 \[iocard2\] \(120) lines")" 3
 
-echo "# PCI binding (no board in the VM: only the refusal path)"
+section "PCI binding (no board in the VM: only the refusal path)"
 pdev=
 for d in /sys/bus/pci/devices/*; do
 	# Not the PCI test board (vm.py --pci-board), which iocard would take.
@@ -138,7 +140,7 @@ else
 	echo "     (no unbound PCI device, skipped)"
 fi
 
-echo "# virtual card driver takes only its own devices"
+section "virtual card driver takes only its own devices"
 fdev=
 for d in /sys/bus/platform/devices/*; do
 	case $(basename "$d") in iocard-sim.*) continue ;; esac
@@ -160,7 +162,7 @@ else
 	echo "     (no unbound platform device, skipped)"
 fi
 
-echo "# gpioinfo"
+section "gpioinfo"
 gpioinfo -c "$C0" > "$TMP/info0"
 gpioinfo -c "$C1" > "$TMP/info1"
 check "dio24 line names" \
@@ -170,7 +172,7 @@ check "dio24 starts as inputs" eq "$(grep -c input "$TMP/info0")" 24
 check "cos32 IN0 input" grep -q '"IN0".*input' "$TMP/info1"
 check "cos32 OUT31 output" grep -q '"OUT31".*output' "$TMP/info1"
 
-echo "# fixed directions"
+section "fixed directions"
 refuse "cos32 input cannot drive" gpioset -c "$C1" -t 0 IN0=1
 refuse "cos32 output cannot read as input" gpioget -c "$C1" OUT0
 gpioset -c "$C0" A0=1 &
@@ -182,7 +184,7 @@ check "8255: other port still free" gpioget -c "$C0" B0
 stop $holder
 check "8255: port free again after release" gpioget -c "$C0" A1
 
-echo "# port-wide set/get, loopback"
+section "port-wide set/get, loopback"
 check "dio24 loopback on" wr $CLS/iocard0/sim_loopback 1
 gpioset -c "$C0" A0=1 A1=0 A2=1 A3=0 A4=0 A5=1 A6=0 A7=1 CL0=1 CL3=1 &
 holder=$!
@@ -207,7 +209,7 @@ check "cos32 outputs kept after release" \
 	eq "$(rd iocard1 sim_outputs)" 80000003,00000000
 gpioset -c "$C1" -t 0 OUT0=0 OUT1=0 OUT31=0
 
-echo "# edge events"
+section "edge events"
 gpiomon -c "$C1" -n 4 IN5 > "$TMP/ev1" &
 mon=$!
 wait_poll $mon || echo "     gpiomon did not start waiting"
@@ -246,7 +248,7 @@ check "dio120 line 96 (mask > 64 bits) gets an edge" wait_exit $mon 10
 check "dio120 edge is rising" eq "$(events "$TMP/ev3")" rising
 stop $mon
 
-echo "# port direction lock"
+section "port direction lock"
 check "port_lock default" eq "$(rd iocard0 port_lock)" none
 check "no port_lock on fixed-direction cards" test ! -e $CLS/iocard1/port_lock
 for v in "Z out" "A sideways" "A" "" "A out extra" "CL" "out A"; do
@@ -269,7 +271,7 @@ check "free CL" wr $CLS/iocard0/port_lock "CL free"
 check "port_lock none again" eq "$(rd iocard0 port_lock)" none
 check "A0 as input again" gpioget -c "$C0" A0
 
-echo "# sysfs refuses bad writes"
+section "sysfs refuses bad writes"
 for v in 0 99 abc 1000001 -5 ""; do
 	refuse "scan_period_us '$v' refused" wr $CLS/iocard0/scan_period_us "$v"
 done
@@ -313,7 +315,7 @@ done
 check "no card was added or removed" \
 	eq "$(ls -d $CLS/iocard* | wc -l)" 3
 
-echo "# virtual cards at run time"
+section "virtual cards at run time"
 uevents=
 if command -v udevadm > /dev/null; then
 	timeout 5 udevadm monitor --kernel --subsystem-match=iocard \
@@ -339,7 +341,7 @@ check "safe state applied at removal" \
 	grep -q "iocard7: outputs set to safe state 00000005,00000000" <(dmesg)
 check "delete_sim iocard3" wr $CLS/delete_sim iocard3
 
-echo "# removal while in use"
+section "removal while in use"
 # Every kernel: the card goes, each waiter is woken with an error, and once
 # they let go the module's reference count is back to 0.
 refcnt() { cat /sys/module/iocard/refcnt; }
@@ -392,7 +394,7 @@ refuse "rmmod refused while a line is held" rmmod iocard
 stop $holder
 check "rmmod after release" rmmod iocard
 
-echo "# max_sims"
+section "max_sims"
 check "load with max_sims=2 sim=cos32" insmod "$KO" max_sims=2 sim=cos32
 check "max_sims reads 2" eq "$(cat /sys/module/iocard/parameters/max_sims)" 2
 check "second card accepted" wr $CLS/new_sim dio120
@@ -404,7 +406,7 @@ check "delete one" wr $CLS/delete_sim iocard1
 check "a card fits again" wr $CLS/new_sim cos32
 check "unload" rmmod iocard
 
-echo "# chatter guard"
+section "chatter guard"
 check "load with cos_max_rate=100 sim=cos32" \
 	insmod "$KO" cos_max_rate=100 sim=cos32
 wr $CLS/iocard0/sim_loopback 1
@@ -437,7 +439,7 @@ check "guard off: not turned off" eq "$(rd iocard0 cos_chatter)" 1
 stop $mon
 check "unload" rmmod iocard
 
-echo "# toggle storm (${STORM_S}s)"
+section "toggle storm (${STORM_S}s)"
 insmod "$KO" sim=cos32,mcc-pci-dio24 scan_period_us=100
 wr $CLS/iocard0/sim_loopback 1
 wr $CLS/iocard1/sim_loopback 1
@@ -460,7 +462,7 @@ check "pci driver has an unbind attribute" \
 	test -e /sys/bus/pci/drivers/iocard/unbind
 check "unload" rmmod iocard
 
-echo "# $CYCLES load/unload cycles"
+section "$CYCLES load/unload cycles"
 n=0
 for ((i = 0; i < CYCLES; i++)); do
 	insmod "$KO" sim=cos32,mcc-pci-dio24,dio120 || break
@@ -470,7 +472,7 @@ for ((i = 0; i < CYCLES; i++)); do
 done
 check "$n of $CYCLES cycles" eq "$n" "$CYCLES"
 
-echo "# kernel log"
+section "kernel log"
 dmesg > "$TMP/dmesg"
 check "no oops, BUG, WARNING or lockup" \
 	eq "$(grep -c -E 'Oops|BUG:|WARNING:|lockup|Call Trace' "$TMP/dmesg")" 0
