@@ -692,12 +692,21 @@ def case_vm_serial():
     owner = os.open(tty, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     attrs = termios.tcgetattr(owner)
     fcntl.ioctl(owner, termios.TIOCMSET, struct.pack("i", 0x8000))  # TIOCM_LOOP; DTR and RTS off
+    # The port as a card's port, CARD@N, as libio names it (iotool list): the
+    # same tty, which the loopback below shows.
+    iotool = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(IOGATE))), "tools", "iotool")
+    cards = json.loads(run(iotool, "list", "--json").stdout)["cards"]
+    port = [f"{c['name']}@{s['index']}" for c in cards for s in c["serial_ports"] if s["path"] == tty]
+    check(len(port) == 1, f"{tty} is not one card's port in iotool list: {cards}")
+    port = port[0]
+    step(f"iogate configured with port = \"{port}\"")
     b_, h = broker_and_host()
     extra = ("[commands]\nenabled = true\nmax_per_second = 0\n"
-             f'[[serial_port]]\nport = "{tty}"\ndevice_id = "uart"\npoll_ms = 1000\nwritable = ["RTS"]\n')
+             f'[[serial_port]]\nport = "{port}"\ndevice_id = "uart"\npoll_ms = 1000\nwritable = ["RTS"]\n')
     g = gate(config([b_.port], extra=extra))
     h.expect(T("NBIRTH"))
     db, _, _, _ = h.expect(T("DBIRTH", "uart"))
+    g.wait_line(f"serial port {port} published as device uart")
     names = sorted(m.name for m in db.metrics)
     check(names == sorted(["Modem/CTS", "Modem/DSR", "Modem/DCD", "Modem/RI", "Modem/DTR", "Modem/RTS",
                            "Errors/Frame", "Errors/Parity", "Errors/Overrun", "Errors/Break",
