@@ -8,7 +8,7 @@
   vm.py debs SERIES [--image]   print the cached .debs of a kernel's headers
                                 (and image): what the install tests install
   vm.py run --kernel SERIES [--serial] [--usb-serial] [--pci-board {msix,intx}]
-            [--timeout S] [--root DIR [--root-writable | --root-disk]] -- CMD...
+            [--timeout S] [--root DIR [--root-writable | --root-disk [--disk-keep FILE]]] -- CMD...
 
 SERIES is 6.1 (Debian 12), 6.12 (bookworm-backports), 6.12-rt (PREEMPT_RT,
 bookworm-backports) or 6.12-trixie (Debian 13's own kernel, resolved with the
@@ -40,6 +40,9 @@ ext4 image of DIR instead (made once per DIR, cached; virtio-blk, its writes
 thrown away at exit): compiling and depmod read thousands of files, which
 over 9p under TCG takes minutes (the install tests: DKMS's build of iocard
 290 s over 9p). DIR must then hold the kernel's modules (its image installed).
+With --disk-keep FILE the guest's writes are kept instead: FILE starts as a
+copy of the image (sparse) and later boots with the same FILE find what the
+earlier ones wrote (the upgrade tests' boots that follow one another).
 
 --serial attaches pci-serial-4x (four 16550A UARTs), --usb-serial attaches
 qemu-xhci with an FTDI usb-serial; each port is backed by a host socket. The
@@ -548,7 +551,12 @@ def boot(opts, root, release, image, initrd):
             "-device", "virtio-serial-pci",
             "-chardev", f"socket,id=cable,path={ctl_path},server=on,wait=off",
             "-device", "virtserialport,chardev=cable,name=io.libio.cable"]
-    if opts.root_disk:
+    if opts.root_disk and opts.disk_keep:
+        if not os.path.exists(opts.disk_keep):
+            sh("cp", "--sparse=always", root_disk(opts.root, release), opts.disk_keep)
+        qemu += ["-drive", f"file={os.path.abspath(opts.disk_keep)},format=raw,if=virtio,snapshot=off,"
+                 "cache=unsafe,discard=unmap"]
+    elif opts.root_disk:
         qemu += ["-drive", f"file={root_disk(opts.root, release)},format=raw,if=virtio,snapshot=on,"
                  "cache=unsafe,discard=unmap"]
     else:
@@ -687,12 +695,16 @@ def main():
                    help="with --root: the guest writes into DIR (no overlay), a second boot sees it")
     p.add_argument("--root-disk", action="store_true",
                    help="with --root: boot from an ext4 image of DIR (cached), its writes thrown away")
+    p.add_argument("--disk-keep", metavar="FILE",
+                   help="with --root-disk: the guest writes to FILE (made from the image if absent), kept")
     p.add_argument("cmd", nargs="+", help="command to run in the guest")
     opts = ap.parse_args()
     if opts.verb == "run" and opts.root_writable and not opts.root:
         ap.error("--root-writable needs --root DIR (the host's / is never written)")
     if opts.verb == "run" and opts.root_disk and (not opts.root or opts.root_writable):
         ap.error("--root-disk needs --root DIR and excludes --root-writable (the image's writes are thrown away)")
+    if opts.verb == "run" and opts.disk_keep and not opts.root_disk:
+        ap.error("--disk-keep needs --root-disk")
     if opts.verb == "kernels":
         for s in SERIES:
             info = resolve(s)
