@@ -161,7 +161,10 @@ def bench_gate(mode, node, device, card, port, *args):
 
 
 def main():
-    gate_test.vm_guest_ready()
+    gate_test.vm_guest_ready(f"max_sims={FLEET + 8}")
+    with open("/sys/module/iocard/parameters/max_sims") as f:
+        max_sims = int(f.read())
+    check(max_sims >= FLEET, f"iocard is loaded with max_sims={max_sims}; the fleet needs {FLEET} cards at once")
     results = {"short": SHORT}
     b = gate_test.mosquitto_tls(TMP, CA, SERVER)
     h = host(b.port, HOST)

@@ -160,11 +160,12 @@ class mosquitto_tls:
         self.proc.wait()
 
 
-def vm_guest_ready():
+def vm_guest_ready(*params):
     """In the test VM: loopback up (the guest has no network card) and
-    iocard.ko loaded (LIBIO_KMOD_DIR/LIBIO_VM_SERIES/iocard.ko) unless it is."""
+    iocard.ko loaded (LIBIO_KMOD_DIR/LIBIO_VM_SERIES/iocard.ko, with the
+    module parameters params) unless it is."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     if not os.path.exists("/sys/module/iocard"):
         kmod, series = os.environ.get("LIBIO_KMOD_DIR"), os.environ.get("LIBIO_VM_SERIES")
         check(kmod and series, "LIBIO_KMOD_DIR and LIBIO_VM_SERIES are needed to load iocard.ko")
-        subprocess.run(["insmod", f"{kmod}/{series}/iocard.ko"], check=True, capture_output=True)
+        subprocess.run(["insmod", f"{kmod}/{series}/iocard.ko", *params], check=True, capture_output=True)
