@@ -26,7 +26,6 @@
 
 #include <mosquitto.h>
 
-#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -258,7 +257,7 @@ private:
 // The edges of IN0 in a DDATA of the card, and the "Lost events" counter.
 struct card_data {
     unsigned edges = 0;
-    std::optional<std::uint64_t> first_seqno, last_seqno;
+    std::optional<std::uint64_t> last_seqno;
     unsigned seqno_gaps = 0;
     std::optional<std::uint64_t> lost;
     std::int64_t last_ts_ns = 0;
@@ -276,8 +275,6 @@ void account(const received& r, card_data& d) {
             continue;
         if (d.last_seqno && *seq != *d.last_seqno + 1)
             ++d.seqno_gaps;
-        if (!d.first_seqno)
-            d.first_seqno = seq;
         d.last_seqno = seq;
         d.last_ts_ns = static_cast<std::int64_t>(*ts);
         ++d.edges;
