@@ -23,6 +23,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace io {
 
@@ -32,6 +35,12 @@ line_request::line_request(int fd, std::string chip_path, std::vector<unsigned> 
     for (std::size_t i = 0; i < offsets_.size(); ++i)
         if (offsets_[i] < index_.size())
             index_[offsets_[i]] = static_cast<std::uint8_t>(i);
+    // From the end: a position continues the run of the next one when the
+    // next holds its offset + 1.
+    for (std::size_t i = std::min(offsets_.size(), run_.size()); i-- > 0;)
+        run_[i] = static_cast<std::uint8_t>(
+            i + 1 < run_.size() && i + 1 < offsets_.size() && offsets_[i + 1] == offsets_[i] + 1 ? run_[i + 1] + 1 : 1);
+    line_seqno_.assign(offsets_.size(), 0);
     const int fl = ::fcntl(fd_, F_GETFL);
     if (fl >= 0)
         (void)::fcntl(fd_, F_SETFL, fl | O_NONBLOCK);
@@ -46,8 +55,10 @@ line_request::line_request(line_request&& o) noexcept
       chip_path_{std::move(o.chip_path_)},
       offsets_{std::move(o.offsets_)},
       index_{o.index_},
-      last_seqno_{o.last_seqno_},
-      lost_{o.lost_},
+      run_{o.run_},
+      max_seqno_{o.max_seqno_},
+      received_{o.received_},
+      line_seqno_{std::move(o.line_seqno_)},
       lost_fd_{o.lost_fd_},
       card_lost_{o.card_lost_},
       card_lost_seen_{std::move(o.card_lost_seen_)} {
@@ -62,8 +73,10 @@ line_request& line_request::operator=(line_request&& o) noexcept {
         chip_path_ = std::move(o.chip_path_);
         offsets_ = std::move(o.offsets_);
         index_ = o.index_;
-        last_seqno_ = o.last_seqno_;
-        lost_ = o.lost_;
+        run_ = o.run_;
+        max_seqno_ = o.max_seqno_;
+        received_ = o.received_;
+        line_seqno_ = std::move(o.line_seqno_);
         lost_fd_ = o.lost_fd_;
         card_lost_ = o.card_lost_;
         card_lost_seen_ = std::move(o.card_lost_seen_);
@@ -168,6 +181,57 @@ struct placement {
     return static_cast<std::size_t>(std::find(offsets.begin(), offsets.end(), off) - offsets.begin());
 }
 
+// The common case: consecutive offsets (a port of an iocard card) that the
+// request holds as consecutive positions. The request's side is known from
+// run (no second array to read); the caller's lines are checked against
+// first, first + 1, ... eight at a time, without an early exit (a loop
+// without branches; for a whole port it always runs out). Inlined into
+// get_core and set_core: a port's read or write is this and one ioctl, and
+// every call level costs a measurable share of it.
+[[gnu::always_inline]] inline bool consecutive(std::span<const unsigned> lines,
+                                               const std::array<std::uint8_t, 256>& index,
+                                               const std::array<std::uint8_t, 64>& run, std::uint64_t& mask,
+                                               int& shift) noexcept {
+    const std::size_t n = lines.size();
+    if (n == 0)
+        return false;
+    const unsigned first = lines[0];
+    if (first >= index.size())
+        return false;
+    const std::size_t k0 = index[first];
+    if (k0 >= run.size() || n > run[k0])
+        return false;
+    using four = unsigned __attribute__((vector_size(16)));  // SSE2 / NEON width
+    four expect0{first, first + 1, first + 2, first + 3};
+    four expect1 = expect0 + 4;
+    four acc0{}, acc1{};
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        four a, b;
+        std::memcpy(&a, lines.data() + i, sizeof a);
+        std::memcpy(&b, lines.data() + i + 4, sizeof b);
+        acc0 |= a ^ expect0;
+        acc1 |= b ^ expect1;
+        expect0 += 8;
+        expect1 += 8;
+    }
+    acc0 |= acc1;
+#if defined(__SSE2__)
+    // All four lanes zero? One compare and one mask, not three shuffles.
+    unsigned diff =
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi32(reinterpret_cast<__m128i>(acc0), _mm_setzero_si128()))) ^
+        0xffffU;
+#else
+    unsigned diff = acc0[0] | acc0[1] | acc0[2] | acc0[3];
+#endif
+    for (; i < n; ++i)
+        diff |= lines[i] ^ (first + static_cast<unsigned>(i));
+    // n <= run[k0] <= 64 - k0: the mask fits.
+    mask = (n == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1) << k0;
+    shift = static_cast<int>(k0);
+    return diff == 0;
+}
+
 // False when there are more than 64 lines or one is not in the request.
 bool place(std::span<const unsigned> lines, const std::vector<unsigned>& offsets,
            const std::array<std::uint8_t, 256>& index, placement& p) noexcept {
@@ -178,28 +242,12 @@ bool place(std::span<const unsigned> lines, const std::vector<unsigned>& offsets
     }
     if (n > 64)
         return false;
+    // A run of the request in its order: the two compared.
     const std::size_t k0 = position(lines[0], offsets, index);
-    // A run of the request? (No early exit: a whole port is the common case,
-    // and a loop without branches the compiler vectorizes; std::equal becomes
-    // a memcmp call through the PLT, dearer than the compares it saves.)
-    bool run = k0 + n <= offsets.size();
-    if (run) {
-        const unsigned* want = offsets.data() + k0;
-        using four = unsigned __attribute__((vector_size(16)));  // SSE2 / NEON width
-        four acc{};
-        std::size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            four a, b;
-            std::memcpy(&a, lines.data() + i, sizeof a);
-            std::memcpy(&b, want + i, sizeof b);
-            acc |= a ^ b;
-        }
-        unsigned diff = acc[0] | acc[1] | acc[2] | acc[3];
-        for (; i < n; ++i)
-            diff |= lines[i] ^ want[i];
-        run = diff == 0;
-    }
-    if (run) {
+    bool is_run = k0 + n <= offsets.size();
+    for (std::size_t i = 0; is_run && i < n; ++i)
+        is_run = lines[i] == offsets[k0 + i];
+    if (is_run) {
         p.mask = (n == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1) << k0;
         p.shift = static_cast<int>(k0);
         return true;
@@ -232,10 +280,10 @@ std::uint64_t line_request::mask_of(std::span<const unsigned> lines, const char*
 
 namespace {
 
-// The hot paths, shared by the throwing and the error_code calls: 0 or an
-// errno, nothing else (no error_code, no allocation).
-int get_core(int fd, std::span<const unsigned> lines, const std::vector<unsigned>& offsets,
-             const std::array<std::uint8_t, 256>& index, std::uint64_t& out) noexcept {
+// Any lines of the request, in any order: placed, then one ioctl. Out of
+// line: the hot paths below keep the consecutive case small.
+[[gnu::noinline]] int get_placed(int fd, std::span<const unsigned> lines, const std::vector<unsigned>& offsets,
+                                 const std::array<std::uint8_t, 256>& index, std::uint64_t& out) noexcept {
     placement p;
     if (!place(lines, offsets, index, p))
         return EINVAL;
@@ -253,8 +301,8 @@ int get_core(int fd, std::span<const unsigned> lines, const std::vector<unsigned
     return 0;
 }
 
-int set_core(int fd, std::span<const unsigned> lines, std::uint64_t bits, const std::vector<unsigned>& offsets,
-             const std::array<std::uint8_t, 256>& index) noexcept {
+[[gnu::noinline]] int set_placed(int fd, std::span<const unsigned> lines, std::uint64_t bits,
+                                 const std::vector<unsigned>& offsets, const std::array<std::uint8_t, 256>& index) noexcept {
     placement p;
     if (!place(lines, offsets, index, p))
         return EINVAL;
@@ -266,6 +314,36 @@ int set_core(int fd, std::span<const unsigned> lines, std::uint64_t bits, const 
         for (std::size_t i = 0; i < lines.size(); ++i)
             v.bits |= ((bits >> i) & 1U) << p.pos[i];
     }
+    if (detail::retry_eintr([&] { return detail::fast_ioctl(fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v); }) < 0)
+        return errno;
+    return 0;
+}
+
+// The hot paths, shared by the throwing and the error_code calls: 0 or an
+// errno, nothing else (no error_code, no allocation).
+[[gnu::always_inline]] inline int get_core(int fd, std::span<const unsigned> lines, const std::vector<unsigned>& offsets,
+                                           const std::array<std::uint8_t, 256>& index,
+                                           const std::array<std::uint8_t, 64>& run, std::uint64_t& out) noexcept {
+    std::uint64_t mask;
+    int shift;
+    if (!consecutive(lines, index, run, mask, shift)) [[unlikely]]
+        return get_placed(fd, lines, offsets, index, out);
+    gpio_v2_line_values v{0, mask};
+    if (detail::retry_eintr([&] { return detail::fast_ioctl(fd, GPIO_V2_LINE_GET_VALUES_IOCTL, &v); }) < 0)
+        return errno;
+    out = (v.bits & mask) >> shift;
+    return 0;
+}
+
+[[gnu::always_inline]] inline int set_core(int fd, std::span<const unsigned> lines, std::uint64_t bits,
+                                           const std::vector<unsigned>& offsets,
+                                           const std::array<std::uint8_t, 256>& index,
+                                           const std::array<std::uint8_t, 64>& run) noexcept {
+    std::uint64_t mask;
+    int shift;
+    if (!consecutive(lines, index, run, mask, shift)) [[unlikely]]
+        return set_placed(fd, lines, bits, offsets, index);
+    gpio_v2_line_values v{(bits << shift) & mask, mask};
     if (detail::retry_eintr([&] { return detail::fast_ioctl(fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v); }) < 0)
         return errno;
     return 0;
@@ -336,36 +414,40 @@ int set_core(int fd, std::span<const unsigned> lines, std::uint64_t bits, const 
 
 std::uint64_t line_request::get_bits(std::span<const unsigned> lines, std::error_code& ec) const noexcept {
     std::uint64_t bits = 0;
-    const int err = fd_ < 0 ? EBADF : get_core(fd_, lines, offsets_, index_, bits);
+    const int err = fd_ < 0 ? EBADF : get_core(fd_, lines, offsets_, index_, run_, bits);
     ec = err != 0 ? detail::errno_code(err) : std::error_code{};
     return err != 0 ? 0 : bits;
 }
 
+// Why a get or set of several lines failed, as an exception: a released
+// request, lines outside the request (named), or the kernel's error. Out of
+// the hot paths.
+void line_request::throw_bits_error(std::span<const unsigned> lines, int err, const char* what) const {
+    check_usable(what);
+    if (err == EINVAL)
+        (void)mask_of(lines, what);  // a clear message for lines outside the request
+    if (err == EPERM && std::string_view(what) == "set")
+        detail::throw_errno(err, "set lines of " + chip_path_ + " (only outputs can be set)");
+    detail::throw_errno(err, std::string(what) + " lines of " + chip_path_);
+}
+
 std::uint64_t line_request::get_bits(std::span<const unsigned> lines) const {
-    check_usable("get");
     std::uint64_t bits = 0;
-    if (const int err = get_core(fd_, lines, offsets_, index_, bits); err != 0) {
-        if (err == EINVAL)
-            (void)mask_of(lines, "get");  // a clear message for lines outside the request
-        detail::throw_errno(err, "get lines of " + chip_path_);
-    }
+    const int err = fd_ < 0 ? EBADF : get_core(fd_, lines, offsets_, index_, run_, bits);
+    if (err != 0) [[unlikely]]
+        throw_bits_error(lines, err, "get");
     return bits;
 }
 
 void line_request::set_bits(std::span<const unsigned> lines, std::uint64_t bits, std::error_code& ec) noexcept {
-    const int err = fd_ < 0 ? EBADF : set_core(fd_, lines, bits, offsets_, index_);
+    const int err = fd_ < 0 ? EBADF : set_core(fd_, lines, bits, offsets_, index_, run_);
     ec = err != 0 ? detail::errno_code(err) : std::error_code{};
 }
 
 void line_request::set_bits(std::span<const unsigned> lines, std::uint64_t bits) {
-    check_usable("set");
-    if (const int err = set_core(fd_, lines, bits, offsets_, index_); err != 0) {
-        if (err == EINVAL)
-            (void)mask_of(lines, "set");  // a clear message for lines outside the request
-        if (err == EPERM)
-            detail::throw_errno(err, "set lines of " + chip_path_ + " (only outputs can be set)");
-        detail::throw_errno(err, "set lines of " + chip_path_);
-    }
+    const int err = fd_ < 0 ? EBADF : set_core(fd_, lines, bits, offsets_, index_, run_);
+    if (err != 0) [[unlikely]]
+        throw_bits_error(lines, err, "set");
 }
 
 bool line_request::get(unsigned offset, std::error_code& ec) const noexcept {
@@ -405,15 +487,25 @@ void line_request::set(unsigned offset, bool value) {
 }
 
 std::uint64_t line_request::read_port(const port& p) const {
-    return get_bits(p.lines);
+    std::uint64_t bits = 0;
+    const int err = fd_ < 0 ? EBADF : get_core(fd_, p.lines, offsets_, index_, run_, bits);
+    if (err != 0) [[unlikely]]
+        throw_bits_error(p.lines, err, "get");
+    return bits;
+}
+
+void line_request::throw_port_value_error(const port& p, std::uint64_t value) const {
+    throw invalid_argument("write port " + p.name + " of " + chip_path_ + ": value " + std::to_string(value) +
+                           " does not fit its " + std::to_string(p.lines.size()) + " lines (0.." +
+                           std::to_string((std::uint64_t{1} << p.lines.size()) - 1) + ")");
 }
 
 void line_request::write_port(const port& p, std::uint64_t value) {
-    if (p.lines.size() < 64 && (value >> p.lines.size()) != 0)
-        throw invalid_argument("write port " + p.name + " of " + chip_path_ + ": value " + std::to_string(value) +
-                               " does not fit its " + std::to_string(p.lines.size()) + " lines (0.." +
-                               std::to_string((std::uint64_t{1} << p.lines.size()) - 1) + ")");
-    set_bits(p.lines, value);
+    if (p.lines.size() < 64 && (value >> p.lines.size()) != 0) [[unlikely]]
+        throw_port_value_error(p, value);
+    const int err = fd_ < 0 ? EBADF : set_core(fd_, p.lines, value, offsets_, index_, run_);
+    if (err != 0) [[unlikely]]
+        throw_bits_error(p.lines, err, "set");
 }
 
 bool line_request::wait_edge_events(std::chrono::nanoseconds timeout, std::error_code& ec) const noexcept {
@@ -474,6 +566,26 @@ bool line_request::wait_edge_events(std::chrono::nanoseconds timeout) const {
     return ready;
 }
 
+namespace {
+
+// The kernel's sequence numbers are 32 bits and wrap (after 2^32 events:
+// some 12 hours of a 100 kHz encoder); libio's go on in 64. A number is
+// taken as the one nearest to ref, so one read a little behind the highest
+// (two lines' events queued in the other order than numbered) stays behind.
+[[gnu::always_inline]] inline std::uint64_t unwrap(std::uint64_t ref, std::uint32_t seq) noexcept {
+    const auto delta = static_cast<std::int32_t>(seq - static_cast<std::uint32_t>(ref));
+    return ref + static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
+}
+
+// The kernel's event ids are io::edge's values (its ABI has no others).
+static_assert(static_cast<unsigned>(edge::rising) == GPIO_V2_LINE_EVENT_RISING_EDGE &&
+              static_cast<unsigned>(edge::falling) == GPIO_V2_LINE_EVENT_FALLING_EDGE);
+[[gnu::always_inline]] inline edge event_kind(std::uint32_t id) noexcept {
+    return static_cast<edge>(id);
+}
+
+}  // namespace
+
 std::size_t line_request::read_edge_events(std::span<edge_event> out, std::error_code& ec) noexcept {
     ec.clear();
     if (fd_ < 0) {
@@ -483,6 +595,7 @@ std::size_t line_request::read_edge_events(std::span<edge_event> out, std::error
     constexpr std::size_t batch = 16;
     gpio_v2_line_event raw[batch];
     std::size_t stored = 0;
+    std::uint64_t max_seqno = max_seqno_;
     while (stored < out.size()) {
         const std::size_t want = std::min(batch, out.size() - stored);
         const auto n = detail::retry_eintr([&] { return detail::sys().read(fd_, raw, want * sizeof raw[0]); });
@@ -502,19 +615,44 @@ std::size_t line_request::read_edge_events(std::span<edge_event> out, std::error
             break;
         }
         const auto got = static_cast<std::size_t>(n) / sizeof raw[0];
-        for (std::size_t i = 0; i < got; ++i) {
-            const auto& r = raw[i];
-            if (last_seqno_ != 0 && r.seqno > last_seqno_ + 1)
-                lost_ += r.seqno - last_seqno_ - 1;
-            else if (last_seqno_ == 0 && r.seqno > 1)
-                lost_ += r.seqno - 1;
-            last_seqno_ = r.seqno;
-            out[stored++] = edge_event{r.offset, r.id == GPIO_V2_LINE_EVENT_RISING_EDGE ? edge::rising : edge::falling,
-                                       r.timestamp_ns, r.seqno, r.line_seqno};
+        // The first event of the request: what came before it (the kernel
+        // numbers from 1) was dropped, however far it is.
+        if (max_seqno == 0 && received_ == 0)
+            max_seqno = static_cast<std::uint32_t>(raw[0].seqno - 1U);
+        // No branch per event: what the kernel dropped is the highest
+        // number read less the events read (lost_events()).
+        edge_event* const dst = out.data() + stored;
+        if (line_seqno_.size() == 1) {
+            // One line: the kernel numbers the request's events by the
+            // line's (its seqno is the line_seqno), so one unwrap does both.
+            for (std::size_t i = 0; i < got; ++i) {
+                const auto& r = raw[i];
+                const std::uint64_t seq = unwrap(max_seqno, r.seqno);
+                max_seqno = seq > max_seqno ? seq : max_seqno;
+                dst[i] = edge_event{r.offset, event_kind(r.id), r.timestamp_ns, seq, seq};
+            }
+            line_seqno_[0] = max_seqno;
+        } else {
+            for (std::size_t i = 0; i < got; ++i) {
+                const auto& r = raw[i];
+                const std::uint64_t seq = unwrap(max_seqno, r.seqno);
+                max_seqno = seq > max_seqno ? seq : max_seqno;
+                std::uint64_t line_seq = r.line_seqno;
+                if (const std::size_t k = position(r.offset, offsets_, index_); k < line_seqno_.size()) [[likely]] {
+                    // 0: the line's first event (the kernel numbers from 1).
+                    const std::uint64_t last = line_seqno_[k];
+                    line_seq = last == 0 ? std::uint64_t{r.line_seqno} : unwrap(last, r.line_seqno);
+                    line_seqno_[k] = line_seq;
+                }
+                dst[i] = edge_event{r.offset, event_kind(r.id), r.timestamp_ns, seq, line_seq};
+            }
         }
+        stored += got;
+        received_ += got;
         if (got < want)
             break;
     }
+    max_seqno_ = max_seqno;
     return stored;
 }
 

@@ -79,7 +79,7 @@ inline int fast_ioctl(int fd, unsigned long request, void* arg) noexcept {
 
 /// Calls fn until it stops failing with EINTR; a signal is never an error.
 template <typename Fn>
-auto retry_eintr(Fn&& fn) {
+[[gnu::always_inline]] inline auto retry_eintr(Fn&& fn) {
     for (;;) {
         auto r = fn();
         if (!(r < 0 && errno == EINTR))

@@ -187,6 +187,36 @@ TEST_F(line_request_fake, a_port_inside_a_larger_request_maps_by_its_place) {
     EXPECT_EQ(ec.value(), EINVAL);
 }
 
+// Ports whose lines are not the request's consecutive offsets in order take
+// the general placement; each bit still lands on its line.
+TEST_F(line_request_fake, ports_of_every_layout_map_bit_by_bit) {
+    auto r = make({3, 2, 1, 0, 8, 9, 10, 12});
+    const auto bit_of_request = [](std::initializer_list<unsigned> positions) {
+        std::uint64_t m = 0;
+        for (auto p : positions)
+            m |= std::uint64_t{1} << p;
+        return m;
+    };
+    // Consecutive offsets the request holds in the other order.
+    const io::port rev{"R", {0, 1, 2, 3}};
+    r.write_port(rev, 0b0001);  // line 0 high: request position 3
+    EXPECT_EQ(k.last_set_mask, bit_of_request({0, 1, 2, 3}));
+    EXPECT_EQ(k.levels, bit_of_request({3}));
+    EXPECT_EQ(r.read_port(rev), 0b0001U);
+    // Consecutive offsets past the request's run (8, 9, 10 then 12).
+    const io::port gap{"G", {9, 10, 11}};
+    EXPECT_THROW((void)r.read_port(gap), io::invalid_argument) << "11 is not in the request";
+    const io::port tail{"T", {9, 10}};
+    k.levels = bit_of_request({5});
+    EXPECT_EQ(r.read_port(tail), 0b01U);
+    // Consecutive but one pair swapped.
+    const io::port swapped{"S", {8, 10, 9}};
+    r.write_port(swapped, 0b010);  // line 10 high: position 6
+    EXPECT_EQ(k.last_set_mask, bit_of_request({4, 5, 6}));
+    EXPECT_EQ(k.levels & bit_of_request({4, 5, 6}), bit_of_request({6}));
+    EXPECT_EQ(r.read_port(swapped), 0b010U);
+}
+
 TEST_F(line_request_fake, all_64_lines_as_one_port) {
     std::vector<unsigned> offs(64);
     for (unsigned i = 0; i < 64; ++i)
@@ -272,6 +302,68 @@ TEST_F(line_request_fake, gaps_in_sequence_numbers_count_as_lost) {
     std::array<io::edge_event, 8> buf{};
     EXPECT_EQ(r.read_edge_events(buf), 3U);
     EXPECT_EQ(r.lost_events(), 3U) << "events 3, 4 and 5 were dropped by the kernel";
+}
+
+// The kernel's numbers are 32 bits; libio's go on past them, and what was
+// dropped across the wrap is still counted.
+TEST_F(line_request_fake, sequence_numbers_go_on_past_32_bits) {
+    auto r = make({4});
+    k.reads.push_back(events({ev(4, true, 1, 1, 1)}));
+    k.reads.push_back(events({ev(4, false, 2, 0x7fff'ffffU, 0x7fff'ffffU), ev(4, true, 3, 0xffff'fff0U, 0xffff'fff0U)}));
+    k.reads.push_back(events({ev(4, false, 4, 0xffff'ffffU, 0xffff'ffffU), ev(4, true, 5, 0, 0), ev(4, false, 6, 1, 1)}));
+    std::array<io::edge_event, 8> buf{};
+    std::vector<std::uint64_t> seqnos, line_seqnos;
+    for (int i = 0; i < 3; ++i) {
+        const auto n = r.read_edge_events(buf);
+        for (std::size_t j = 0; j < n; ++j) {
+            seqnos.push_back(buf[j].seqno);
+            line_seqnos.push_back(buf[j].line_seqno);
+        }
+    }
+    const std::vector<std::uint64_t> want{1, 0x7fff'ffffULL, 0xffff'fff0ULL, 0xffff'ffffULL, 0x1'0000'0000ULL,
+                                          0x1'0000'0001ULL};
+    EXPECT_EQ(seqnos, want);
+    EXPECT_EQ(line_seqnos, want);
+    EXPECT_EQ(r.lost_events(), 0x1'0000'0001ULL - 6U) << "every number not read was dropped";
+}
+
+TEST_F(line_request_fake, each_lines_own_numbers_go_on_past_32_bits) {
+    auto r = make({0, 1});
+    k.reads.push_back(events({ev(0, true, 1, 1, 0xffff'fffeU), ev(1, true, 2, 2, 7), ev(0, false, 3, 3, 0xffff'ffffU)}));
+    k.reads.push_back(events({ev(0, true, 4, 4, 0), ev(1, false, 5, 5, 8)}));
+    std::array<io::edge_event, 8> buf{};
+    ASSERT_EQ(r.read_edge_events(buf), 3U);
+    EXPECT_EQ(buf[2].line_seqno, 0xffff'ffffULL);
+    ASSERT_EQ(r.read_edge_events(buf), 2U);
+    EXPECT_EQ(buf[0].line, 0U);
+    EXPECT_EQ(buf[0].line_seqno, 0x1'0000'0000ULL);
+    EXPECT_EQ(buf[1].line_seqno, 8U);
+    EXPECT_EQ(r.lost_events(), 0U);
+}
+
+// The kernel numbers a request's events in its interrupt handler and queues
+// them from each line's thread: two lines' events can come in the other
+// order. That is no loss, and once both are read none is counted.
+TEST_F(line_request_fake, events_read_out_of_order_are_not_lost) {
+    auto r = make({0, 1});
+    k.reads.push_back(events({ev(0, true, 1, 1, 1), ev(1, true, 3, 3, 1)}));
+    k.reads.push_back(events({ev(0, false, 2, 2, 2), ev(1, false, 4, 4, 2)}));
+    std::array<io::edge_event, 8> buf{};
+    ASSERT_EQ(r.read_edge_events(buf), 2U);
+    EXPECT_EQ(r.lost_events(), 1U) << "number 2 not read yet";
+    ASSERT_EQ(r.read_edge_events(buf), 2U);
+    EXPECT_EQ(buf[0].seqno, 2U);
+    EXPECT_EQ(buf[1].seqno, 4U);
+    EXPECT_EQ(r.lost_events(), 0U) << "every number read once: nothing lost";
+}
+
+TEST_F(line_request_fake, the_first_events_dropped_count_as_lost) {
+    auto r = make({0});
+    k.reads.push_back(events({ev(0, true, 1, 0x9000'0000U, 0x9000'0000U)}));
+    std::array<io::edge_event, 8> buf{};
+    ASSERT_EQ(r.read_edge_events(buf), 1U);
+    EXPECT_EQ(buf[0].seqno, 0x9000'0000ULL);
+    EXPECT_EQ(r.lost_events(), 0x9000'0000ULL - 1U);
 }
 
 TEST_F(line_request_fake, a_small_buffer_leaves_the_rest_queued) {

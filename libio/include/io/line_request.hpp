@@ -95,7 +95,13 @@ public:
     /// on_edge_events() takes the card's count in when it changes). After the
     /// lines are quiet, events read plus lost_events() is every change the
     /// card saw that the lines' edge settings ask for.
-    std::uint64_t lost_events() const noexcept { return lost_ + card_lost_; }
+    ///
+    /// The kernel numbers a request's events when their interrupts come and
+    /// queues them when their threads run, so two lines' events can be read
+    /// in the other order than numbered: the later-numbered one read first
+    /// counts the other as lost until it is read (then the count goes down
+    /// by one). Numbers go on past the kernel's 32 bits.
+    std::uint64_t lost_events() const noexcept { return max_seqno_ - received_ + card_lost_; }
 
     /// Gives the lines back to the kernel now; outputs keep their level.
     void release() noexcept;
@@ -107,19 +113,27 @@ private:
     line_request(int fd, std::string chip_path, std::vector<unsigned> offsets);
     std::uint64_t mask_of(std::span<const unsigned> lines, const char* what) const;
     void check_usable(const char* what) const;
+    [[noreturn, gnu::cold, gnu::visibility("hidden")]] void throw_bits_error(std::span<const unsigned> lines, int err, const char* what) const;
+    [[noreturn, gnu::cold, gnu::visibility("hidden")]] void throw_port_value_error(const port& p, std::uint64_t value) const;
 
     int fd_ = -1;
     std::string chip_path_;
     std::vector<unsigned> offsets_;
     std::array<std::uint8_t, 256> index_{};  // offset -> position in offsets_, 0xff if absent
+    // For each position, how many positions from it on hold consecutive
+    // offsets (k, k+1, ...): a port of such lines maps by one shift.
+    std::array<std::uint8_t, 64> run_{};
     /// Takes in the card's count of changes not delivered (its sysfs
     /// attribute "lost", open as lost_fd_); false if it cannot be read any
     /// more (the card is gone), and then stops watching it.
     bool take_card_lost() const noexcept;
     void open_card_lost();
 
-    std::uint64_t last_seqno_ = 0;
-    std::uint64_t lost_ = 0;
+    // The highest sequence number read (unwrapped to 64 bits) and how many
+    // events were read: the difference is what the kernel dropped.
+    std::uint64_t max_seqno_ = 0;
+    std::uint64_t received_ = 0;
+    std::vector<std::uint64_t> line_seqno_;  // by position: the last line_seqno read, unwrapped
     // The card's per-line counts of changes not delivered: its sysfs
     // attribute, polled for POLLPRI; what of it this request took in.
     mutable int lost_fd_ = -1;
