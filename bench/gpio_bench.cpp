@@ -20,10 +20,16 @@
 #include <atomic>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <poll.h>
+#include <sched.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <thread>
 #include <unistd.h>
@@ -318,6 +324,56 @@ void port_write_gpiodc(benchmark::State& state) {
     });
 }
 
+// The gpio character device's interrupt threads of iocard's lines
+// ("irq/N-consumer", one per requested line with edge detection), onto
+// the benchmark's CPU ($LIBIO_BENCH_CPU), beside the receiver and the card's
+// interrupt (raised where OUT0 is set). A thread takes its irq's affinity
+// (any CPU) at its first wake-up, so this is done after a first event.
+// Left to the scheduler, a thread on the other vCPU woke its receiver
+// through an inter-processor interrupt, some 200 us more under TCG, and that
+// receiver's whole repetition was three times slower (seen on one receiver
+// or another in three of five repetitions). Returns how many were pinned.
+int pin_card_irq_threads() {
+    const char* cpu_env = std::getenv("LIBIO_BENCH_CPU");
+    if (cpu_env == nullptr)
+        return 0;
+    std::set<std::string> irqs;  // iocard's, as /proc/interrupts lists them: "  30:  0  0  iocard  0  label"
+    std::ifstream in("/proc/interrupts");
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream ls(line);
+        std::string irq, word;
+        ls >> irq;
+        if (irq.empty() || irq.back() != ':')
+            continue;
+        irq.pop_back();
+        while (ls >> word)
+            if (word == "iocard") {
+                irqs.insert(irq);
+                break;
+            }
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(static_cast<std::size_t>(std::atoi(cpu_env)), &set);
+    int pinned = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+        const auto name = e.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos)
+            continue;
+        std::ifstream f(e.path() / "comm");
+        std::string comm;
+        std::getline(f, comm);
+        if (!comm.starts_with("irq/"))
+            continue;
+        const auto dash = comm.find('-');
+        if (dash == std::string::npos || irqs.count(comm.substr(4, dash - 4)) == 0)
+            continue;
+        if (::sched_setaffinity(std::atoi(name.c_str()), sizeof set, &set) == 0)
+            ++pinned;
+    }
+    return pinned;
+}
+
 // ---- loopback edge latency: from just before OUT0 is set (raw ioctl, the
 // same for every case) to the IN0 event read by the receiving code. Also
 // split at the kernel's event timestamp (taken in the interrupt): "_irq"
@@ -331,6 +387,17 @@ void edge_loop(benchmark::State& state, const fd_guard& out, Receive&& receive) 
     std::uint64_t b = 0;
     std::int64_t n = 0;
     std::uint64_t allocs = 0;
+    {  // a first event, untimed: the interrupt thread exists and has woken once
+        b ^= 1;
+        gpio_v2_line_values v{b, 1};
+        ::ioctl(out.fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v);
+        std::uint64_t ts = 0;
+        if (!receive(ts)) {
+            state.SkipWithError("no edge event within 2 s");
+            return;
+        }
+    }
+    state.counters["irq_threads_pinned"] = pin_card_irq_threads();
     for (auto _ : state) {
         const auto a0 = bench::allocations();
         b ^= 1;
@@ -459,6 +526,16 @@ void paired_loop(benchmark::State& state, std::vector<contender>& cs, bool edges
     std::vector<io::rt::latency_histogram> total(n), irq(n), wake(n);
     std::vector<std::uint64_t> allocs(n, 0);
     std::int64_t it = 0;
+    if (edges) {  // a first event each, untimed; then their interrupt threads go beside the receivers
+        for (auto& c : cs)
+            if (c.op() == 0) {
+                state.SkipWithError("no edge event within 2 s");
+                return;
+            }
+        for (auto& c : cs)
+            *c.extra = 0;
+        state.counters["irq_threads_pinned"] = pin_card_irq_threads();
+    }
     for (auto _ : state) {
         for (std::size_t j = 0; j < n; ++j) {
             const std::size_t k = (static_cast<std::size_t>(it) + j) % n;
@@ -497,7 +574,7 @@ void paired_loop(benchmark::State& state, std::vector<contender>& cs, bool edges
 // Each implementation works on a card of its own (cos32 with loopback, all
 // alike), since a line has one holder at a time.
 card& card_of(std::size_t k) {
-    static std::array<std::unique_ptr<card>, 5> cards;
+    static std::array<std::unique_ptr<card>, 6> cards;
     if (!cards[k])
         cards[k] = std::make_unique<card>();
     return *cards[k];
@@ -569,6 +646,38 @@ std::vector<contender> contenders(what w, std::vector<std::shared_ptr<void>>& ke
                           benchmark::DoNotOptimize(v.bits);
                           *value = next(*value);
                           return std::int64_t{0};
+                      },
+                      extra});
+    }
+    // An application's own epoll loop (edges only): epoll_wait on a set
+    // holding the line request, then its read. What the kernel's epoll path
+    // costs beside poll's, measured in the same loop.
+    if (edge) {
+        const card& cd = card_of(5);
+        auto value = std::make_shared<std::uint64_t>(0);
+        auto setter = setter_of(cd);
+        auto fd = std::make_shared<fd_guard>(fd_guard{raw_request_on(cd, lines_of(cd), false, true)});
+        auto ep = std::make_shared<fd_guard>(fd_guard{::epoll_create1(EPOLL_CLOEXEC)});
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd->fd;
+        if (ep->fd < 0 || ::epoll_ctl(ep->fd, EPOLL_CTL_ADD, fd->fd, &ev) != 0)
+            throw std::system_error(errno, std::system_category(), "epoll for the raw epoll receiver");
+        auto raw_evs = std::make_shared<std::array<gpio_v2_line_event, 16>>();
+        auto extra = std::make_shared<std::uint64_t>(0);
+        keep.insert(keep.end(), {fd, ep, setter, raw_evs});
+        cs.push_back({"raw_epoll", [=] {
+                          toggle(*setter, *value);
+                          std::array<epoll_event, 32> ready;
+                          const int m = ::epoll_wait(ep->fd, ready.data(), static_cast<int>(ready.size()), 2000);
+                          if (m != 1)
+                              return std::int64_t{0};
+                          const auto r = ::read(ready[0].data.fd, raw_evs->data(), sizeof *raw_evs);
+                          if (r < static_cast<ssize_t>(sizeof(gpio_v2_line_event)))
+                              return std::int64_t{0};
+                          const auto n = static_cast<std::size_t>(r) / sizeof(gpio_v2_line_event);
+                          *extra += n - 1;
+                          return static_cast<std::int64_t>((*raw_evs)[n - 1].timestamp_ns);
                       },
                       extra});
     }

@@ -127,8 +127,9 @@ def sysline(info):
 
 PAIRED = [("get", 1.05), ("set", 1.05), ("port_read", 1.05), ("port_write", 1.05)]
 IMPLS = ["raw_ioctl", "libio", "gpiod_cxx", "gpiod_c"]
-EDGE_IMPLS = ["raw_ioctl", "libio", "libio_event_loop", "gpiod_cxx", "gpiod_c"]
-EDGE_LABEL = {"raw_ioctl": "raw poll + read", "libio": "libio wait + read", "libio_event_loop": "libio event loop",
+EDGE_IMPLS = ["raw_ioctl", "raw_epoll", "libio", "libio_event_loop", "gpiod_cxx", "gpiod_c"]
+EDGE_LABEL = {"raw_ioctl": "raw poll + read", "raw_epoll": "raw epoll_wait + read", "libio": "libio wait + read",
+              "libio_event_loop": "libio event loop",
               "gpiod_cxx": "libgpiod C++", "gpiod_c": "libgpiod C"}
 
 
