@@ -486,12 +486,19 @@ void line_request::set(unsigned offset, bool value) {
         throw_set_error(err, chip_path_);
 }
 
+// A port's read and write: the consecutive case and one ioctl, returning
+// at once when it succeeded (nothing kept across the call but what the
+// result needs); anything else (a released request, another layout, a
+// signal, an error) goes the general way, which retries and reports.
 std::uint64_t line_request::read_port(const port& p) const {
-    std::uint64_t bits = 0;
-    const int err = fd_ < 0 ? EBADF : get_core(fd_, p.lines, offsets_, index_, run_, bits);
-    if (err != 0) [[unlikely]]
-        throw_bits_error(p.lines, err, "get");
-    return bits;
+    std::uint64_t mask;
+    int shift;
+    if (fd_ >= 0 && consecutive(p.lines, index_, run_, mask, shift)) [[likely]] {
+        gpio_v2_line_values v{0, mask};
+        if (detail::fast_ioctl(fd_, GPIO_V2_LINE_GET_VALUES_IOCTL, &v) == 0) [[likely]]
+            return (v.bits & mask) >> shift;
+    }
+    return get_bits(p.lines);
 }
 
 void line_request::throw_port_value_error(const port& p, std::uint64_t value) const {
@@ -503,9 +510,14 @@ void line_request::throw_port_value_error(const port& p, std::uint64_t value) co
 void line_request::write_port(const port& p, std::uint64_t value) {
     if (p.lines.size() < 64 && (value >> p.lines.size()) != 0) [[unlikely]]
         throw_port_value_error(p, value);
-    const int err = fd_ < 0 ? EBADF : set_core(fd_, p.lines, value, offsets_, index_, run_);
-    if (err != 0) [[unlikely]]
-        throw_bits_error(p.lines, err, "set");
+    std::uint64_t mask;
+    int shift;
+    if (fd_ >= 0 && consecutive(p.lines, index_, run_, mask, shift)) [[likely]] {
+        gpio_v2_line_values v{(value << shift) & mask, mask};
+        if (detail::fast_ioctl(fd_, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) == 0) [[likely]]
+            return;
+    }
+    set_bits(p.lines, value);
 }
 
 bool line_request::wait_edge_events(std::chrono::nanoseconds timeout, std::error_code& ec) const noexcept {
